@@ -1,0 +1,66 @@
+"""The ``exoray`` command line: one entry point, one subcommand per action.
+
+Each stage package contributes its subcommands through a ``commands`` module
+that exposes ``register(subparsers)``; heavy imports stay inside the command
+functions so ``exoray --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import List, Optional
+
+from . import __version__
+from .errors import ExorayError
+
+#: Modules whose ``register(subparsers)`` adds subcommands, in help order.
+COMMAND_MODULES = [
+    "exoray.pipelines.commands",  # demo, sweep
+    "exoray.simulate.commands",  # simulate
+    "exoray.ingest.commands",  # fetch, fetch-sector, inspect
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="exoray",
+        description="Find exoplanet transits in TESS light curves, distributed on Ray.",
+    )
+    parser.add_argument("--version", action="version", version=f"exoray {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # a stage not built yet must not break the CLI
+            if exc.name != name:
+                raise
+            continue
+        mod.register(sub)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2) if args.verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        rc = args.func(args)
+    except ExorayError as exc:
+        print(f"exoray {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

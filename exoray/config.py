@@ -1,0 +1,123 @@
+"""Frozen configuration objects, validated once at construction.
+
+Configs are plain dataclasses so they serialise to ``run.json`` with
+:func:`dataclasses.asdict` and can be rebuilt with ``Cls(**dict)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Sequence
+
+from .errors import ConfigError
+
+__all__ = ["PreprocessConfig", "SweepConfig", "validate_choice"]
+
+QUALITY_PRESETS = ("none", "default", "hard", "hardest")
+DETREND_METHODS = ("biweight", "savgol", "none")
+
+
+def validate_choice(name: str, value: str, allowed: Sequence[str]) -> str:
+    """Return ``value`` if allowed, else raise ConfigError listing the choices."""
+    if value not in allowed:
+        raise ConfigError(
+            f"{name}={value!r} is not supported; choose one of: {', '.join(map(repr, allowed))}"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How a raw light curve becomes a flat, normalised one.
+
+    Parameters
+    ----------
+    quality_mask : {'none', 'default', 'hard', 'hardest'}
+        Which SPOC quality bits drop a cadence (lightkurve's presets).
+    break_tolerance_days : float
+        A gap longer than this starts a new segment.  Segments are normalised
+        and detrended separately.
+    min_segment_points : int
+        Segments with fewer cadences are dropped (orphans around gaps).
+    sigma_upper : float
+        Points more than this many robust sigmas *above* the trend are clipped
+        (flares, cosmic rays); points below are kept so transits survive.
+    detrend : {'biweight', 'savgol', 'none'}
+        Trend model.  ``biweight`` is the time-windowed Tukey biweight of
+        Hippke et al. (2019, AJ 158, 143), the most robust choice for transits.
+    window_days : float
+        Biweight window (days).  Keep it ~3x the longest transit you search
+        for: 0.75 d preserves transits up to ~6 h.
+    biweight_cval : float
+        Tukey tuning constant in units of the median absolute deviation (5 as
+        in wotan).
+    edge_cutoff_days : float
+        Drop this much from each segment edge after detrending (0 keeps all).
+    savgol_window_days, savgol_polyorder
+        Parameters of the Savitzky-Golay alternative.
+    """
+
+    quality_mask: str = "default"
+    break_tolerance_days: float = 0.5
+    min_segment_points: int = 50
+    sigma_upper: float = 4.0
+    detrend: str = "biweight"
+    window_days: float = 0.75
+    biweight_cval: float = 5.0
+    edge_cutoff_days: float = 0.0
+    savgol_window_days: float = 0.75
+    savgol_polyorder: int = 2
+
+    def __post_init__(self):
+        validate_choice("quality_mask", self.quality_mask, QUALITY_PRESETS)
+        validate_choice("detrend", self.detrend, DETREND_METHODS)
+        for name in ("break_tolerance_days", "window_days", "biweight_cval", "savgol_window_days"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.edge_cutoff_days < 0:
+            raise ConfigError("edge_cutoff_days must be >= 0")
+        if self.sigma_upper <= 0:
+            raise ConfigError("sigma_upper must be > 0")
+        if self.min_segment_points < 1:
+            raise ConfigError("min_segment_points must be >= 1")
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """How ``exoray sweep`` runs.
+
+    Parameters
+    ----------
+    batch_size : int
+        Light curves per Ray task.  Each task costs ~30 ms of overhead, so
+        batch enough curves (>= 8) that the work dominates.
+    num_cpus : int or None
+        CPUs for a local Ray instance (``None``: all).  Ignored when
+        connecting to an existing cluster.
+    address : str or None
+        Ray cluster address (``"auto"`` for a running cluster).
+    flux_column : str or None
+        Force a flux column (default: the product's best, PDCSAP_FLUX for SPOC).
+    resume : bool
+        Skip inputs already present in ``OUT`` (preprocessed or quarantined).
+    """
+
+    batch_size: int = 16
+    num_cpus: Optional[int] = None
+    address: Optional[str] = None
+    flux_column: Optional[str] = None
+    resume: bool = True
+    preprocess: PreprocessConfig = dataclasses.field(default_factory=PreprocessConfig)
+
+    def __post_init__(self):
+        if self.batch_size < 1:
+            raise ConfigError("batch_size must be >= 1")
+        if self.num_cpus is not None and self.num_cpus < 1:
+            raise ConfigError("num_cpus must be >= 1")
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)

@@ -1,0 +1,53 @@
+"""Starting or joining Ray the same way from the CLI, jobs and tests."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Optional
+
+log = logging.getLogger(__name__)
+
+#: Environment every worker gets: one thread per numeric library, so Ray's
+#: one-task-per-CPU scheduling is not oversubscribed by BLAS/numba/torch.
+WORKER_ENV = {
+    "NUMBA_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    # keep a local cluster's services on loopback (seen needed with Ray 2.5x)
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+}
+
+
+def init_ray(address: Optional[str] = None, num_cpus: Optional[int] = None, **kwargs):
+    """Connect to ``address`` or start a local Ray bound to 127.0.0.1.
+
+    Does nothing if Ray is already initialised in this process.  Returns the
+    ``ray`` module.
+    """
+    for k, v in WORKER_ENV.items():
+        os.environ.setdefault(k, v)
+    import ray
+
+    if ray.is_initialized():
+        return ray
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    opts = dict(
+        ignore_reinit_error=True,
+        log_to_driver=kwargs.pop("log_to_driver", True),
+        runtime_env=kwargs.pop("runtime_env", {"env_vars": dict(WORKER_ENV)}),
+    )
+    if address:
+        log.info("joining Ray cluster at %s", address)
+        ray.init(address=address, **opts, **kwargs)
+    else:
+        log.info("starting local Ray with num_cpus=%s on 127.0.0.1", num_cpus)
+        ray.init(
+            num_cpus=num_cpus,
+            include_dashboard=kwargs.pop("include_dashboard", False),
+            _node_ip_address="127.0.0.1",
+            **opts,
+            **kwargs,
+        )
+    return ray

@@ -1,0 +1,301 @@
+"""Arrow schemas: the typed contracts between pipeline stages.
+
+Stage outputs on disk:
+
+========================  ==========================================  ==============================
+file                      schema                                      written by
+========================  ==========================================  ==============================
+``lightcurves/*.parquet`` :data:`PREPROCESSED_SCHEMA`                 ``exoray sweep`` (preprocess)
+``quarantine.parquet``    :data:`QUARANTINE_SCHEMA`                   ``exoray sweep`` (every stage)
+``candidates.parquet``    :data:`CANDIDATES_SCHEMA`                   search / rank / vet
+``manifest.parquet``      :data:`FETCH_MANIFEST_SCHEMA`               ``exoray fetch-sector``
+========================  ==========================================  ==============================
+
+:data:`LIGHTCURVE_SCHEMA` is the raw record (:class:`exoray.lightcurve.LightCurve`)
+for stages that want to keep unprocessed cadences.
+
+Columns are only ever *added* to these schemas; readers select by name, so an
+older file stays readable (missing columns come back as nulls).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Iterable, List, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .lightcurve import LightCurve, PreprocessedLightCurve
+
+__all__ = [
+    "LIGHTCURVE_SCHEMA",
+    "PREPROCESSED_SCHEMA",
+    "QUARANTINE_SCHEMA",
+    "CANDIDATES_SCHEMA",
+    "FETCH_MANIFEST_SCHEMA",
+    "records_to_table",
+    "table_to_records",
+    "lightcurves_to_table",
+    "preprocessed_to_table",
+    "table_to_preprocessed",
+    "read_preprocessed",
+    "write_parquet_atomic",
+    "empty_table",
+]
+
+_f64 = pa.float64()
+_lf64 = pa.large_list(pa.float64())
+
+_ID_FIELDS = [
+    pa.field("tic_id", pa.int64(), nullable=False),
+    pa.field("sector", pa.int32(), nullable=False),
+    pa.field("mission", pa.string()),
+    pa.field("camera", pa.int16()),
+    pa.field("ccd", pa.int16()),
+    pa.field("cadence_s", _f64),
+    pa.field("product", pa.string()),
+    pa.field("flux_column", pa.string()),
+    pa.field("source_path", pa.string()),
+]
+_STELLAR_FIELDS = [
+    pa.field("tmag", _f64),
+    pa.field("teff", _f64),
+    pa.field("logg", _f64),
+    pa.field("radius", _f64),
+    pa.field("mass", _f64),
+    pa.field("mh", _f64),
+    pa.field("ra", _f64),
+    pa.field("dec", _f64),
+]
+
+#: Raw light curve, all cadences as in the product (NaNs kept).
+LIGHTCURVE_SCHEMA = pa.schema(
+    _ID_FIELDS
+    + _STELLAR_FIELDS
+    + [
+        pa.field("time", _lf64),
+        pa.field("flux", _lf64),
+        pa.field("flux_err", _lf64),
+        pa.field("quality", pa.large_list(pa.int32())),
+        pa.field("centroid_col", _lf64),
+        pa.field("centroid_row", _lf64),
+    ],
+    metadata={"exoray.schema": "lightcurve/1"},
+)
+
+#: Preprocessed light curve (``OUT/lightcurves``); see PreprocessedLightCurve.
+PREPROCESSED_SCHEMA = pa.schema(
+    _ID_FIELDS
+    + _STELLAR_FIELDS
+    + [
+        pa.field("time", _lf64),
+        pa.field("flux", _lf64),
+        pa.field("flux_err", _lf64),
+        pa.field("trend", _lf64),
+        pa.field("flux_flat", _lf64),
+        pa.field("segment", pa.large_list(pa.int32())),
+        pa.field("n_raw", pa.int32()),
+        pa.field("n_quality_masked", pa.int32()),
+        pa.field("n_nan", pa.int32()),
+        pa.field("n_outliers", pa.int32()),
+        pa.field("noise_ppm", _f64),
+        pa.field("detrend_method", pa.string()),
+        pa.field("detrend_window_days", _f64),
+        pa.field("preprocess_ms", _f64),
+    ],
+    metadata={"exoray.schema": "preprocessed/1"},
+)
+
+#: One row per input that did not make it through a stage.
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        pa.field("path", pa.string(), nullable=False),
+        pa.field("stage", pa.string(), nullable=False),  # read | preprocess | search | ...
+        pa.field("error", pa.string(), nullable=False),  # exception class name
+        pa.field("message", pa.string(), nullable=False),
+        pa.field("timestamp", pa.timestamp("ms", tz="UTC")),
+    ],
+    metadata={"exoray.schema": "quarantine/1"},
+)
+
+#: Transit candidates, one row per (star, sector, signal).  Filled by the
+#: search, rank and vet stages; columns those stages have not computed are null.
+CANDIDATES_SCHEMA = pa.schema(
+    [
+        pa.field("tic_id", pa.int64(), nullable=False),
+        pa.field("sector", pa.int32(), nullable=False),
+        pa.field("candidate_index", pa.int32(), nullable=False),
+        pa.field("period_days", _f64),
+        pa.field("t0_btjd", _f64),
+        pa.field("duration_hours", _f64),
+        pa.field("depth_ppm", _f64),
+        pa.field("snr", _f64),
+        pa.field("score", _f64),
+        pa.field("sde", _f64),
+        pa.field("n_transits", pa.int32()),
+        pa.field("odd_even_sigma", _f64),
+        pa.field("secondary_sigma", _f64),
+        pa.field("score_lo", _f64),
+        pa.field("score_hi", _f64),
+        pa.field("disposition", pa.string()),
+        pa.field("known_object", pa.string()),
+        pa.field("report_path", pa.string()),
+        pa.field("single_event", pa.bool_()),
+        pa.field("source_path", pa.string()),
+    ],
+    metadata={"exoray.schema": "candidates/1"},
+)
+
+#: What a whole-sector fetch did with each file of the bulk script.
+FETCH_MANIFEST_SCHEMA = pa.schema(
+    [
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("filename", pa.string(), nullable=False),
+        pa.field("path", pa.string()),
+        pa.field("tic_id", pa.int64()),
+        pa.field("sector", pa.int32()),
+        pa.field("status", pa.string(), nullable=False),  # fetched | skipped | failed
+        pa.field("bytes", pa.int64()),
+        pa.field("sha256", pa.string()),
+        pa.field("attempts", pa.int32()),
+        pa.field("error", pa.string()),
+        pa.field("message", pa.string()),
+        pa.field("elapsed_s", _f64),
+    ],
+    metadata={"exoray.schema": "fetch-manifest/1"},
+)
+
+
+def _coerce(value, typ: pa.DataType):
+    if value is None:
+        return None
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def records_to_table(rows: Sequence[Mapping], schema: pa.Schema) -> pa.Table:
+    """Build a table with exactly ``schema``'s columns from dict rows.
+
+    Keys missing from a row become nulls; keys not in the schema are ignored.
+    """
+    columns = []
+    for f in schema:
+        vals = [_coerce(r.get(f.name), f.type) for r in rows]
+        if pa.types.is_large_list(f.type) or pa.types.is_list(f.type):
+            vt = f.type.value_type.to_pandas_dtype()
+            vals = [None if v is None else np.asarray(v, dtype=vt) for v in vals]
+            columns.append(_list_array(vals, f.type))
+        else:
+            columns.append(pa.array(vals, type=f.type))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _list_array(vals: List, typ: pa.DataType) -> pa.Array:
+    """Fast list-array build from numpy chunks (avoids per-element Python)."""
+    value_type = typ.value_type
+    lengths = np.array([0 if v is None else v.size for v in vals], dtype=np.int64)
+    offsets = np.zeros(len(vals) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    flat = (
+        np.concatenate([v for v in vals if v is not None])
+        if any(v is not None for v in vals)
+        else np.array([], dtype=value_type.to_pandas_dtype())
+    )
+    mask = np.array([v is None for v in vals]) if any(v is None for v in vals) else None
+    values = pa.array(flat, type=value_type)
+    return pa.LargeListArray.from_arrays(
+        pa.array(offsets, pa.int64()), values, mask=None if mask is None else pa.array(mask)
+    )
+
+
+def empty_table(schema: pa.Schema) -> pa.Table:
+    return schema.empty_table()
+
+
+def table_to_records(table: pa.Table) -> List[dict]:
+    """Rows of a table as dicts with list columns as numpy arrays."""
+    out = []
+    cols = {}
+    for name in table.column_names:
+        col = table.column(name).combine_chunks() if table.num_rows else table.column(name)
+        typ = table.schema.field(name).type
+        if pa.types.is_large_list(typ) or pa.types.is_list(typ):
+            cols[name] = [None if v is None else np.asarray(v) for v in _split_list(col)]
+        else:
+            cols[name] = col.to_pylist()
+    for i in range(table.num_rows):
+        out.append({k: v[i] for k, v in cols.items()})
+    return out
+
+
+def _split_list(col) -> List:
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks else pa.array([], col.type)
+    offsets = col.offsets.to_numpy()
+    values = col.values.to_numpy(zero_copy_only=False)
+    base = offsets[0]
+    valid = col.is_valid().to_numpy(zero_copy_only=False)
+    return [
+        values[offsets[i] - base : offsets[i + 1] - base] if valid[i] else None
+        for i in range(len(col))
+    ]
+
+
+def lightcurves_to_table(lcs: Iterable[LightCurve]) -> pa.Table:
+    return records_to_table([lc.to_row() for lc in lcs], LIGHTCURVE_SCHEMA)
+
+
+def preprocessed_to_table(plcs: Iterable[PreprocessedLightCurve]) -> pa.Table:
+    return records_to_table([p.to_row() for p in plcs], PREPROCESSED_SCHEMA)
+
+
+def table_to_preprocessed(table: pa.Table) -> List[PreprocessedLightCurve]:
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(PreprocessedLightCurve)}
+    out = []
+    for row in table_to_records(table):
+        out.append(PreprocessedLightCurve(**{k: v for k, v in row.items() if k in names}))
+    return out
+
+
+def read_preprocessed(path) -> List[PreprocessedLightCurve]:
+    """Read ``OUT/lightcurves`` (a folder of Parquet parts, or one file)."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        parts = sorted(
+            os.path.join(path, p) for p in os.listdir(path) if p.endswith(".parquet")
+        )
+    else:
+        parts = [path]
+    out: List[PreprocessedLightCurve] = []
+    for p in parts:
+        out.extend(table_to_preprocessed(pq.read_table(p)))
+    return out
+
+
+def write_parquet_atomic(table: pa.Table, path, **kwargs) -> None:
+    """Write ``table`` to ``path`` so readers never see a partial file.
+
+    The table goes to a temporary file in the same folder, is flushed and
+    fsynced, then renamed over ``path`` (atomic on POSIX filesystems).
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            pq.write_table(table, fh, **kwargs)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
