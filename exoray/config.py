@@ -92,9 +92,10 @@ class SweepConfig:
 
     Parameters
     ----------
-    batch_size : int
+    batch_size : int or None
         Light curves per Ray task.  Each task costs ~30 ms of overhead, so
-        batch enough curves (>= 8) that the work dominates.
+        batch enough curves (>= 8) that the work dominates.  ``None`` picks
+        8..64 so that each CPU gets >= 4 tasks.
     num_cpus : int or None
         CPUs for a local Ray instance (``None``: all).  Ignored when
         connecting to an existing cluster.
@@ -106,7 +107,7 @@ class SweepConfig:
         Skip inputs already present in ``OUT`` (preprocessed or quarantined).
     """
 
-    batch_size: int = 16
+    batch_size: Optional[int] = None
     num_cpus: Optional[int] = None
     address: Optional[str] = None
     flux_column: Optional[str] = None
@@ -114,7 +115,7 @@ class SweepConfig:
     preprocess: PreprocessConfig = dataclasses.field(default_factory=PreprocessConfig)
 
     def __post_init__(self):
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise ConfigError("batch_size must be >= 1")
         if self.num_cpus is not None and self.num_cpus < 1:
             raise ConfigError("num_cpus must be >= 1")

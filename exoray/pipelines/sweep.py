@@ -1,0 +1,504 @@
+"""``exoray sweep``: read and preprocess a sector of light curves on Ray Data.
+
+Layout of a sweep's output folder ``OUT``::
+
+    OUT/lightcurves/part-<key>.parquet   preprocessed light curves (PREPROCESSED_SCHEMA)
+    OUT/quarantine/part-<key>.parquet    inputs that failed, per batch (QUARANTINE_SCHEMA)
+    OUT/quarantine.parquet               all quarantine parts in one table
+    OUT/run.json                         configuration, versions, counts, timings, nodes
+
+How it works.  The driver resolves INPUT to a sorted list of locations, drops
+the ones already present in ``OUT`` (resume), and cuts the rest into batches
+of ``batch_size`` light curves (Ray tasks cost ~30 ms each, so a task must
+carry several curves).  A Ray Data ``map`` runs :func:`process_batch` on each
+batch: it reads and preprocesses every curve, turns every failure into a
+quarantine row, and writes the batch's two Parquet parts atomically
+(temporary file + rename).  The part name is a hash of the batch's locations,
+so a task that Ray retries after a worker dies overwrites its own part rather
+than duplicating rows, and a driver killed mid-sweep leaves only whole parts
+behind: the rerun skips exactly what they hold.  Every input therefore ends in
+exactly one of ``lightcurves`` or ``quarantine``; ``run.json`` records the check.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import logging
+import math
+import os
+import platform
+import socket
+import time
+import traceback
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..config import PreprocessConfig, SweepConfig
+from ..errors import ExorayError
+from ..schemas import (
+    PREPROCESSED_SCHEMA,
+    QUARANTINE_SCHEMA,
+    preprocessed_to_table,
+    records_to_table,
+    write_parquet_atomic,
+)
+from .inputs import is_uri, read_source_bytes, resolve_inputs
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "sweep",
+    "process_batch",
+    "plan_batches",
+    "completed_locations",
+    "consolidate_quarantine",
+    "LIGHTCURVES_DIR",
+    "QUARANTINE_DIR",
+]
+
+LIGHTCURVES_DIR = "lightcurves"
+QUARANTINE_DIR = "quarantine"
+QUARANTINE_FILE = "quarantine.parquet"
+RUN_FILE = "run.json"
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+def _quarantine_row(path: str, stage: str, exc: BaseException) -> Dict[str, Any]:
+    msg = str(exc) or repr(exc)
+    return {
+        "path": path,
+        "stage": stage,
+        "error": type(exc).__name__,
+        "message": msg,
+        "timestamp": _now(),
+    }
+
+
+def _read_one(location: str, flux_column: Optional[str]):
+    from ..ingest import read_lightcurve
+
+    if is_uri(location):
+        lc = read_lightcurve(read_source_bytes(location), flux_column=flux_column, name=location)
+    else:
+        lc = read_lightcurve(location, flux_column=flux_column)
+    lc.source_path = location  # resume and quarantine key on the INPUT spelling
+    return lc
+
+
+def batch_key(locations: Sequence[str]) -> str:
+    """Stable name of a batch: a hash of its sorted locations."""
+    h = hashlib.sha1()
+    for loc in sorted(locations):
+        h.update(loc.encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()[:20]
+
+
+def process_batch(
+    locations: Sequence[str],
+    out_dir: str,
+    preprocess: PreprocessConfig,
+    flux_column: Optional[str] = None,
+) -> Dict[str, Any]:
+    """Read, preprocess and write one batch of light curves.
+
+    Never raises for a bad input: each failure becomes a quarantine row with
+    the stage (``read`` or ``preprocess``), the exception class and message.
+
+    Returns
+    -------
+    dict
+        Summary of the batch: key, counts, summed read/preprocess/write times
+        in ms, and the node/process that ran it.
+    """
+    from ..preprocess import preprocess_lightcurve
+
+    t_start = time.perf_counter()
+    locations = [str(x) for x in locations]
+    key = batch_key(locations)
+    good, bad = [], []
+    read_ms = pre_ms = 0.0
+    for loc in locations:
+        t0 = time.perf_counter()
+        try:
+            lc = _read_one(loc, flux_column)
+        except (ExorayError, OSError, ValueError) as exc:
+            bad.append(_quarantine_row(loc, "read", exc))
+            continue
+        except Exception as exc:  # unexpected: still account for the file, keep the traceback
+            log.error("unexpected error reading %s:\n%s", loc, traceback.format_exc())
+            bad.append(_quarantine_row(loc, "read", exc))
+            continue
+        finally:
+            read_ms += (time.perf_counter() - t0) * 1e3
+        t1 = time.perf_counter()
+        try:
+            good.append(preprocess_lightcurve(lc, preprocess))
+        except ExorayError as exc:
+            bad.append(_quarantine_row(loc, "preprocess", exc))
+        except Exception as exc:
+            log.error("unexpected error preprocessing %s:\n%s", loc, traceback.format_exc())
+            bad.append(_quarantine_row(loc, "preprocess", exc))
+        finally:
+            pre_ms += (time.perf_counter() - t1) * 1e3
+
+    t2 = time.perf_counter()
+    # Quarantine first: if the process dies between the two writes, the good
+    # curves of this batch are simply redone by the next run.
+    if bad:
+        write_parquet_atomic(
+            records_to_table(bad, QUARANTINE_SCHEMA),
+            os.path.join(out_dir, QUARANTINE_DIR, f"part-{key}.parquet"),
+        )
+    if good:
+        write_parquet_atomic(
+            preprocessed_to_table(good),
+            os.path.join(out_dir, LIGHTCURVES_DIR, f"part-{key}.parquet"),
+            compression="zstd",
+        )
+    write_ms = (time.perf_counter() - t2) * 1e3
+    return {
+        "key": key,
+        "n_inputs": len(locations),
+        "n_ok": len(good),
+        "n_quarantined": len(bad),
+        "read_ms": read_ms,
+        "preprocess_ms": pre_ms,
+        "write_ms": write_ms,
+        "wall_ms": (time.perf_counter() - t_start) * 1e3,
+        "node_id": _node_id(),
+        "hostname": socket.gethostname(),
+        "pid": os.getpid(),
+    }
+
+
+def _node_id() -> str:
+    try:
+        import ray
+
+        if ray.is_initialized():
+            return ray.get_runtime_context().get_node_id()
+    except Exception:  # pragma: no cover - outside Ray
+        pass
+    return f"local:{socket.gethostname()}"
+
+
+def _ray_map_fn(row: Dict[str, Any], out_dir: str, preprocess: PreprocessConfig, flux_column):
+    locs = row["locations"]
+    return process_batch(list(locs), out_dir, preprocess, flux_column)
+
+
+# --------------------------------------------------------------------------- driver side
+
+
+def _part_files(folder: str) -> List[str]:
+    if not os.path.isdir(folder):
+        return []
+    return sorted(
+        os.path.join(folder, f)
+        for f in os.listdir(folder)
+        if f.startswith("part-") and f.endswith(".parquet")
+    )
+
+
+def _column_values(files: Iterable[str], column: str) -> List[str]:
+    out: List[str] = []
+    for f in files:
+        out.extend(pq.read_table(f, columns=[column]).column(column).to_pylist())
+    return out
+
+
+def completed_locations(out_dir: str) -> Tuple[List[str], List[str]]:
+    """Locations already preprocessed and already quarantined in ``out_dir``."""
+    done = _column_values(_part_files(os.path.join(out_dir, LIGHTCURVES_DIR)), "source_path")
+    quarantined = _column_values(_part_files(os.path.join(out_dir, QUARANTINE_DIR)), "path")
+    return done, quarantined
+
+
+def consolidate_quarantine(out_dir: str) -> int:
+    """Rewrite ``OUT/quarantine.parquet`` from the per-batch parts; returns rows."""
+    parts = _part_files(os.path.join(out_dir, QUARANTINE_DIR))
+    tables = [pq.read_table(p) for p in parts]
+    table = (
+        pa.concat_tables([t.cast(QUARANTINE_SCHEMA) for t in tables])
+        if tables
+        else QUARANTINE_SCHEMA.empty_table()
+    )
+    table = table.sort_by([("path", "ascending")]) if table.num_rows else table
+    write_parquet_atomic(table, os.path.join(out_dir, QUARANTINE_FILE))
+    return table.num_rows
+
+
+def default_batch_size(n_inputs: int, n_cpus: int) -> int:
+    """Enough curves per task to hide ~30 ms of task overhead, enough tasks to balance.
+
+    Aims at >= 4 tasks per CPU, with 8..64 curves per task.
+    """
+    if n_inputs <= 0:
+        return 1
+    per = math.ceil(n_inputs / max(1, 4 * n_cpus))
+    return int(min(64, max(8, per)))
+
+
+def plan_batches(locations: Sequence[str], batch_size: int) -> List[List[str]]:
+    """Cut locations (already sorted) into consecutive batches."""
+    return [list(locations[i : i + batch_size]) for i in range(0, len(locations), batch_size)]
+
+
+class _Progress:
+    """Logs done/total, rate and ETA at most every ``every_s`` seconds."""
+
+    def __init__(self, total: int, every_s: float = 5.0):
+        self.total, self.every_s = total, every_s
+        self.done = 0
+        self.t0 = self.last = time.monotonic()
+
+    def update(self, n: int) -> None:
+        self.done += n
+        now = time.monotonic()
+        if now - self.last >= self.every_s or self.done >= self.total:
+            self.last = now
+            rate = self.done / max(now - self.t0, 1e-9)
+            eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+            log.info(
+                "sweep: %d/%d light curves (%.1f%%), %.1f/s, ETA %.0f s",
+                self.done,
+                self.total,
+                100.0 * self.done / max(self.total, 1),
+                rate,
+                eta,
+            )
+
+
+def _versions() -> Dict[str, str]:
+    import numpy
+    import pyarrow
+
+    from .. import __version__
+
+    v = {
+        "exoray": __version__,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "pyarrow": pyarrow.__version__,
+    }
+    for mod in ("ray", "astropy", "numba", "scipy"):
+        try:
+            v[mod] = __import__(mod).__version__
+        except Exception:  # pragma: no cover
+            pass
+    return v
+
+
+def _run_batches_ray(
+    batches: List[List[str]], out_dir: str, config: SweepConfig, progress: _Progress
+) -> List[Dict[str, Any]]:
+    import ray.data
+
+    from .ray_env import init_ray
+
+    init_ray(address=config.address, num_cpus=config.num_cpus)
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False  # we log our own progress with ETA
+    items = [{"locations": b} for b in batches]
+    ds = ray.data.from_items(items, override_num_blocks=len(items))
+    ds = ds.map(
+        _ray_map_fn,
+        fn_kwargs={
+            "out_dir": out_dir,
+            "preprocess": config.preprocess,
+            "flux_column": config.flux_column,
+        },
+        num_cpus=1,
+        max_retries=3,
+    )
+    summaries = []
+    for row in ds.iter_rows():
+        summaries.append(dict(row))
+        progress.update(int(row["n_inputs"]))
+    return summaries
+
+
+def _run_batches_local(
+    batches: List[List[str]], out_dir: str, config: SweepConfig, progress: _Progress
+) -> List[Dict[str, Any]]:
+    summaries = []
+    for b in batches:
+        s = process_batch(b, out_dir, config.preprocess, config.flux_column)
+        summaries.append(s)
+        progress.update(s["n_inputs"])
+    return summaries
+
+
+def _check_accounting(inputs: Sequence[str], done: Sequence[str], quarantined: Sequence[str]):
+    inputs_set = set(inputs)
+    seen: Dict[str, int] = {}
+    for loc in list(done) + list(quarantined):
+        seen[loc] = seen.get(loc, 0) + 1
+    duplicates = sorted(k for k, v in seen.items() if v > 1 and k in inputs_set)
+    missing = sorted(inputs_set - set(seen))
+    return {
+        "accounted": not missing and not duplicates,
+        "missing": missing[:100],
+        "n_missing": len(missing),
+        "duplicates": duplicates[:100],
+        "n_duplicates": len(duplicates),
+    }
+
+
+def sweep(
+    input_spec: str,
+    out_dir: str,
+    config: Optional[SweepConfig] = None,
+    *,
+    use_ray: bool = True,
+) -> Dict[str, Any]:
+    """Preprocess every light curve of ``input_spec`` into ``out_dir``.
+
+    Parameters
+    ----------
+    input_spec : str
+        Folder, glob, manifest or URI (see :func:`exoray.pipelines.inputs.resolve_inputs`).
+    out_dir : str
+        Output folder; reused for resume.
+    config : SweepConfig, optional
+        Batch size, Ray address/CPUs, preprocessing parameters.
+    use_ray : bool
+        ``False`` runs the same batches in this process (for benchmarks and
+        debugging); outputs are identical.
+
+    Returns
+    -------
+    dict
+        The content written to ``OUT/run.json``.
+    """
+    config = config or SweepConfig()
+    out_dir = os.path.abspath(os.fspath(out_dir))
+    os.makedirs(out_dir, exist_ok=True)
+    started = _now()
+    t0 = time.perf_counter()
+
+    inputs = resolve_inputs(input_spec)
+    done, quarantined = completed_locations(out_dir) if config.resume else ([], [])
+    if not config.resume and (done or quarantined):
+        from ..errors import ConfigError
+
+        raise ConfigError(
+            f"{out_dir} already holds a sweep's output; rerun with resume enabled or use a new --out"
+        )
+    already = set(done) | set(quarantined)
+    todo = [loc for loc in inputs if loc not in already]
+    n_cpus = config.num_cpus or os.cpu_count() or 1
+    batch_size = config.batch_size or default_batch_size(len(todo), n_cpus)
+    batches = plan_batches(todo, batch_size)
+    log.info(
+        "sweep: %d inputs, %d already done (resume), %d to process in %d batches of <= %d",
+        len(inputs),
+        len(inputs) - len(todo),
+        len(todo),
+        len(batches),
+        batch_size,
+    )
+    progress = _Progress(len(todo))
+    t_proc = time.perf_counter()
+    if not batches:
+        summaries = []
+    elif use_ray:
+        summaries = _run_batches_ray(batches, out_dir, config, progress)
+    else:
+        summaries = _run_batches_local(batches, out_dir, config, progress)
+    proc_s = time.perf_counter() - t_proc
+
+    n_q_total = consolidate_quarantine(out_dir)
+    done, quarantined = completed_locations(out_dir)
+    accounting = _check_accounting(inputs, done, quarantined)
+    if not accounting["accounted"]:
+        log.error(
+            "sweep: %d inputs unaccounted for, %d duplicated; see run.json",
+            accounting["n_missing"],
+            accounting["n_duplicates"],
+        )
+
+    n_new = sum(s["n_inputs"] for s in summaries)
+    run = {
+        "command": "sweep",
+        "input": str(input_spec),
+        "out": out_dir,
+        "started": started.isoformat(),
+        "finished": _now().isoformat(),
+        "config": config.to_dict() | {"batch_size": batch_size, "use_ray": use_ray},
+        "versions": _versions(),
+        "counts": {
+            "inputs": len(inputs),
+            "skipped_resume": len(inputs) - len(todo),
+            "processed_this_run": n_new,
+            "preprocessed_this_run": sum(s["n_ok"] for s in summaries),
+            "quarantined_this_run": sum(s["n_quarantined"] for s in summaries),
+            "preprocessed_total": len(set(done)),
+            "quarantined_total": n_q_total,
+        },
+        "accounting": accounting,
+        "timings": {
+            "wall_s": time.perf_counter() - t0,
+            "process_s": proc_s,
+            "throughput_lc_per_s": n_new / proc_s if proc_s > 0 and n_new else None,
+            "read_ms_per_lc": (sum(s["read_ms"] for s in summaries) / n_new) if n_new else None,
+            "preprocess_ms_per_lc": (sum(s["preprocess_ms"] for s in summaries) / n_new)
+            if n_new
+            else None,
+            "write_ms_per_lc": (sum(s["write_ms"] for s in summaries) / n_new) if n_new else None,
+        },
+        "nodes": _nodes_summary(summaries),
+        "batches": len(batches),
+    }
+    _append_run_json(out_dir, run)
+    log.info(
+        "sweep: done in %.1f s: %d preprocessed, %d quarantined (totals in %s)",
+        run["timings"]["wall_s"],
+        run["counts"]["preprocessed_total"],
+        run["counts"]["quarantined_total"],
+        out_dir,
+    )
+    return run
+
+
+def _nodes_summary(summaries: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    nodes: Dict[str, Dict[str, Any]] = {}
+    for s in summaries:
+        n = nodes.setdefault(
+            s["node_id"], {"node_id": s["node_id"], "hostname": s["hostname"], "batches": 0, "light_curves": 0, "pids": set()}
+        )
+        n["batches"] += 1
+        n["light_curves"] += s["n_inputs"]
+        n["pids"].add(s["pid"])
+    return [dict(v, pids=sorted(v["pids"])) for v in nodes.values()]
+
+
+def _append_run_json(out_dir: str, run: Dict[str, Any]) -> None:
+    path = os.path.join(out_dir, RUN_FILE)
+    history = []
+    if os.path.exists(path):
+        try:
+            with open(path) as fh:
+                prev = json.load(fh)
+            history = prev.get("history", []) + [{k: v for k, v in prev.items() if k != "history"}]
+        except (OSError, ValueError):
+            log.warning("%s unreadable; starting a new history", path)
+    run = dict(run, history=history)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(run, fh, indent=2, default=str)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
