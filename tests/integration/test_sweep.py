@@ -1,0 +1,174 @@
+"""End-to-end sweeps: every input is preprocessed or quarantined, once.
+
+The mixed input holds simulated files, real SPOC files from ``../shared``, and
+truncated, empty and garbage copies made here in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from exoray.config import PreprocessConfig, SweepConfig
+from exoray.errors import InputError
+from exoray.pipelines.inputs import resolve_inputs
+from exoray.pipelines.sweep import LIGHTCURVES_DIR, completed_locations, sweep
+from exoray.schemas import PREPROCESSED_SCHEMA, QUARANTINE_SCHEMA, read_preprocessed
+
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture(scope="module")
+def sim_dir(tmp_path_factory):
+    from exoray.simulate import simulate_sector
+
+    d = tmp_path_factory.mktemp("sim")
+    simulate_sector(12, d, seed=7)
+    return d
+
+
+def _bad_files(folder: Path, template: Path) -> dict:
+    """Broken copies of a real light curve: name -> expected quarantine stage."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = template.read_bytes()
+    (folder / "truncated_header_lc.fits").write_bytes(data[:1000])
+    (folder / "truncated_data_lc.fits").write_bytes(data[: len(data) // 2])
+    (folder / "empty_lc.fits").write_bytes(b"")
+    (folder / "garbage_lc.fits").write_bytes(os.urandom(5760))
+    (folder / "text_lc.fits").write_text("this is not a FITS file\n" * 100)
+    return {
+        "truncated_header_lc.fits": "read",
+        "truncated_data_lc.fits": "read",
+        "empty_lc.fits": "read",
+        "garbage_lc.fits": "read",
+        "text_lc.fits": "read",
+    }
+
+
+@pytest.fixture(scope="module")
+def mixed_input(tmp_path_factory, sim_dir, real_dir):
+    """A folder of simulated + real + broken files (real ones symlinked)."""
+    root = tmp_path_factory.mktemp("mixed")
+    for f in sorted(Path(sim_dir).glob("*.fits")):
+        (root / "sim").mkdir(exist_ok=True)
+        os.symlink(f, root / "sim" / f.name)
+    real = sorted((real_dir / "tess_spoc_2min").glob("*.fits"))
+    (root / "real").mkdir()
+    for f in real:
+        os.symlink(f, root / "real" / f.name)
+    bad = _bad_files(root / "bad", real[0])
+    return root, bad, len(real)
+
+
+def test_resolve_inputs_forms(tmp_path, sim_dir):
+    files = resolve_inputs(str(sim_dir))
+    assert len(files) == 12 and all(f.endswith(".fits") for f in files)
+    assert resolve_inputs(str(sim_dir) + "/*.fits") == files
+    assert resolve_inputs("file://" + str(sim_dir)) == files
+    lst = tmp_path / "list.txt"
+    lst.write_text("# my list\n" + "\n".join(files[:3]) + "\n\n")
+    assert resolve_inputs(str(lst)) == sorted(files[:3])
+    with pytest.raises(InputError, match="matched no light-curve"):
+        resolve_inputs(str(tmp_path / "nothing-*.fits"))
+    with pytest.raises(InputError, match="not a folder"):
+        resolve_inputs(str(tmp_path / "missing"))
+
+
+def test_resolve_fetch_manifest(tmp_path, sim_dir):
+    import pyarrow as pa
+
+    files = resolve_inputs(str(sim_dir))
+    table = pa.table(
+        {
+            "path": files[:4],
+            "status": ["fetched", "skipped", "failed", "fetched"],
+        }
+    )
+    pq.write_table(table, tmp_path / "manifest.parquet")
+    assert resolve_inputs(str(tmp_path / "manifest.parquet")) == sorted([files[0], files[1], files[3]])
+
+
+def test_sweep_accounts_for_every_input(ray_local, mixed_input, tmp_path):
+    root, bad, n_real = mixed_input
+    out = tmp_path / "out"
+    run = sweep(str(root), str(out), SweepConfig(batch_size=8))
+    n_inputs = 12 + n_real + len(bad)
+    c = run["counts"]
+    assert c["inputs"] == n_inputs
+    assert run["accounting"]["accounted"], run["accounting"]
+    assert c["preprocessed_total"] + c["quarantined_total"] == n_inputs
+
+    q = pq.read_table(out / "quarantine.parquet")
+    assert q.schema.equals(QUARANTINE_SCHEMA, check_metadata=False)
+    qrows = {Path(r["path"]).name: r for r in q.to_pylist()}
+    # every broken file is quarantined at the read stage with a typed error naming it
+    for name, stage in bad.items():
+        assert name in qrows, f"{name} not quarantined"
+        assert qrows[name]["stage"] == stage
+        assert qrows[name]["error"] in {"CorruptProductError", "EmptyLightCurveError", "UnsupportedProductError"}
+        assert name in qrows[name]["message"]
+    # simulated and real files all come through
+    assert c["preprocessed_total"] >= 12 + n_real - 2, qrows
+    lcs = read_preprocessed(out / LIGHTCURVES_DIR)
+    assert len(lcs) == c["preprocessed_total"]
+    assert len({lc.source_path for lc in lcs}) == len(lcs)
+    table = pq.read_table(out / LIGHTCURVES_DIR)
+    assert set(PREPROCESSED_SCHEMA.names) <= set(table.column_names)
+
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["versions"]["ray"]
+    assert meta["nodes"] and meta["nodes"][0]["light_curves"] == n_inputs
+    assert meta["config"]["preprocess"]["detrend"] == "biweight"
+
+
+def test_sweep_resumes_only_missing(ray_local, sim_dir, tmp_path):
+    out = tmp_path / "out"
+    first = sweep(str(sim_dir), str(out), SweepConfig(batch_size=4))
+    assert first["counts"]["processed_this_run"] == 12
+    again = sweep(str(sim_dir), str(out), SweepConfig(batch_size=4))
+    assert again["counts"]["processed_this_run"] == 0
+    assert again["counts"]["skipped_resume"] == 12
+    # lose one batch's part (as if the driver died before it was written)
+    parts = sorted((out / LIGHTCURVES_DIR).glob("part-*.parquet"))
+    lost = pq.read_table(parts[0]).num_rows
+    parts[0].unlink()
+    third = sweep(str(sim_dir), str(out), SweepConfig(batch_size=4))
+    assert third["counts"]["processed_this_run"] == lost
+    assert third["accounting"]["accounted"]
+    assert len(json.loads((out / "run.json").read_text())["history"]) == 2
+
+
+def test_local_and_ray_outputs_match(ray_local, sim_dir, tmp_path):
+    a = sweep(str(sim_dir), str(tmp_path / "a"), SweepConfig(batch_size=5), use_ray=False)
+    b = sweep(str(sim_dir), str(tmp_path / "b"), SweepConfig(batch_size=5), use_ray=True)
+    assert a["counts"]["preprocessed_total"] == b["counts"]["preprocessed_total"] == 12
+    la = {lc.source_path: lc for lc in read_preprocessed(tmp_path / "a" / LIGHTCURVES_DIR)}
+    lb = {lc.source_path: lc for lc in read_preprocessed(tmp_path / "b" / LIGHTCURVES_DIR)}
+    assert la.keys() == lb.keys()
+    for k in la:
+        assert (la[k].flux_flat == lb[k].flux_flat).all()
+
+
+def test_no_resume_refuses_existing_output(sim_dir, tmp_path):
+    from exoray.errors import ConfigError
+
+    out = tmp_path / "out"
+    sweep(str(sorted(Path(sim_dir).glob("*.fits"))[0]), str(out), SweepConfig(), use_ray=False)
+    with pytest.raises(ConfigError, match="already holds"):
+        sweep(str(sim_dir), str(out), SweepConfig(resume=False), use_ray=False)
+
+
+def test_sweep_cli_demo_offline(ray_local, tmp_path, capsys):
+    from exoray.cli import main
+
+    rc = main(["demo", "--out", str(tmp_path / "demo"), "--n", "6", "--seed", "3", "--no-ray"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "swept 6 inputs" in out
+    assert (tmp_path / "demo" / "simulated" / "truth.csv").exists()
+    assert (tmp_path / "demo" / "run.json").exists()
