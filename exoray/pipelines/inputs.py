@@ -94,13 +94,15 @@ def _resolve_uri(uri: str) -> List[str]:
         raise InputError(f"{uri}: cannot open this URI with pyarrow filesystems ({exc})") from exc
     info = fs.get_file_info(path)
     scheme = uri.split("://", 1)[0]
+    # options such as ?endpoint_override=...&region=... must travel with each file
+    query = ("?" + uri.split("?", 1)[1]) if "?" in uri else ""
     if info.type == pafs.FileType.File:
         return [uri]
     if info.type == pafs.FileType.NotFound:
         raise InputError(f"{uri}: no such file or folder")
     sel = pafs.FileSelector(path, recursive=True)
     return [
-        f"{scheme}://{fi.path}"
+        f"{scheme}://{fi.path}{query}"
         for fi in fs.get_file_info(sel)
         if fi.type == pafs.FileType.File and _is_lc_name(fi.base_name)
     ]
