@@ -395,8 +395,111 @@ def _load(source: Source, name: Optional[str]) -> Tuple[bytes, str]:
     return bytes(raw), str(label)
 
 
+_STRING_VALUE = re.compile(r"'((?:[^']|'')*)'")
+_MAX_HEADER_BLOCKS = 100
+
+
+class _FastHeader:
+    """Read-only keyword -> value view of raw 80-byte header cards.
+
+    Values are parsed on first access (strings, logicals, ints, floats; a
+    blank value is ``None``).  The first card of a keyword wins, as with
+    ``astropy.io.fits.Header[key]``.  Only used for well-formed SIMPLE /
+    BINTABLE headers; anything unusual goes through astropy instead.
+    """
+
+    __slots__ = ("_raw", "_parsed")
+
+    def __init__(self, raw_cards: Dict[str, bytes]):
+        self._raw = raw_cards
+        self._parsed: Dict[str, Any] = {}
+
+    def __contains__(self, key) -> bool:
+        return key in self._raw
+
+    def __getitem__(self, key):
+        try:
+            return self._parsed[key]
+        except KeyError:
+            value = self._parsed[key] = _card_value(self._raw[key])
+            return value
+
+    def get(self, key, default=None):
+        return self[key] if key in self._raw else default
+
+
+def _card_value(field: bytes):
+    text = field.decode("ascii", "replace").strip()
+    if text.startswith("'"):
+        m = _STRING_VALUE.match(text)
+        return m.group(1).replace("''", "'").rstrip() if m else text
+    token = text.split("/", 1)[0].strip()
+    if not token:
+        return None
+    if token in ("T", "F"):
+        return token == "T"
+    try:
+        return int(token)
+    except ValueError:
+        pass
+    try:
+        return float(token.replace("D", "E"))
+    except ValueError:
+        return token
+
+
+def _fast_header(raw: bytes, start: int) -> Optional[Tuple[_FastHeader, int]]:
+    """Cards of the header starting at ``start`` and the offset just past its END."""
+    cards: Dict[str, bytes] = {}
+    pos, n = start, len(raw)
+    for _ in range(_MAX_HEADER_BLOCKS):
+        if pos + _BLOCK > n:
+            return None
+        block = raw[pos : pos + _BLOCK]
+        pos += _BLOCK
+        for i in range(0, _BLOCK, 80):
+            key = block[i : i + 8].rstrip()
+            if key == b"END":
+                return _FastHeader(cards), pos
+            if block[i + 8 : i + 10] == b"= ":
+                k = key.decode("ascii", "replace")
+                if k not in cards:
+                    cards[k] = block[i + 10 : i + 80]
+    return None
+
+
+def _fast_headers(raw: bytes):
+    """Primary + BINTABLE headers without astropy, or ``None`` if anything is unusual."""
+    if not raw.startswith(b"SIMPLE  =                    T"):
+        return None
+    got = _fast_header(raw, 0)
+    if got is None:
+        return None
+    primary, ext_start = got
+    if primary.get("NAXIS") != 0:
+        return None  # primary data array: let astropy size it
+    if not raw.startswith(b"XTENSION= 'BINTABLE'", ext_start):
+        return None
+    got = _fast_header(raw, ext_start)
+    if got is None:
+        return None
+    ext, data_offset = got
+    if ext.get("NAXIS") != 2 or not isinstance(ext.get("NAXIS1"), int):
+        return None
+    if not isinstance(ext.get("NAXIS2"), int) or not isinstance(ext.get("TFIELDS"), int):
+        return None
+    return primary, ext, data_offset
+
+
 def _open_headers(raw: bytes, label: str):
-    """Parse primary + first-extension headers; return (primary, ext, ext_data_offset)."""
+    """Parse primary + first-extension headers; return (primary, ext, ext_data_offset).
+
+    Well-formed files take a fast path that reads the header cards directly;
+    everything else is parsed (and diagnosed) by astropy.
+    """
+    fast = _fast_headers(raw)
+    if fast is not None:
+        return fast
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AstropyWarning)

@@ -160,6 +160,21 @@ def test_astropy_fallback_path_gives_same_columns(real_dir, monkeypatch):
         np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name))
 
 
+def test_fast_headers_equal_astropy_headers(real_dir, monkeypatch):
+    """The card-level header path must agree with astropy's on every real file."""
+    fast = [read_lightcurve(real_dir / row[0]) for row in MANIFEST]
+    monkeypatch.setattr(fits_reader, "_fast_headers", lambda raw: None)
+    for lc_fast, row in zip(fast, MANIFEST):
+        lc_slow = read_lightcurve(real_dir / row[0])
+        row_fast, row_slow = lc_fast.to_row(), lc_slow.to_row()
+        for key, value in row_slow.items():
+            if isinstance(value, np.ndarray):
+                np.testing.assert_array_equal(row_fast[key], value, err_msg=key)
+            else:
+                assert row_fast[key] == value, (row[0], key)
+        assert lc_fast.meta == lc_slow.meta, row[0]
+
+
 def test_detection_ignores_file_name(real_dir, tmp_path):
     misleading = {
         TASOC: "tess2018206045859-s0001-0000000261136679-0120-s_lc.fits",
@@ -462,3 +477,20 @@ def test_detect_product_unsupported_names_file(tmp_path):
     with fits.open(path, memmap=False) as hdul:
         with pytest.raises(UnsupportedProductError, match="img.fits"):
             detect_product(hdul)
+
+
+@pytest.mark.parametrize(
+    "card,value",
+    [
+        (b"'TIC 261136679'      / string version of TICID", "TIC 261136679"),
+        (b"'O''Brien '", "O'Brien"),
+        (b"                   T / flag", True),
+        (b"                   F", False),
+        (b"              2457000 / int", 2457000),
+        (b"   0.0208333333333333 / [d] float", 0.0208333333333333),
+        (b"              1.5D-03", 1.5e-3),
+        (b"                      / [dex] blank", None),
+    ],
+)
+def test_card_value_parser(card, value):
+    assert fits_reader._card_value(card.ljust(70)) == value
