@@ -29,7 +29,7 @@ from typing import Dict, List, Mapping, Union
 
 import numpy as np
 
-from ..config import QUALITY_PRESETS, validate_choice
+from ..config import validate_choice
 from ..errors import ConfigError
 
 __all__ = [
@@ -192,9 +192,6 @@ MISSIONS = tuple(PRESETS)
 
 _FLAGS = {"TESS": TESS_FLAGS, "Kepler": KEPLER_FLAGS}
 _MISSION_ALIASES = {"tess": "TESS", "kepler": "Kepler", "k2": "Kepler"}
-
-assert tuple(PRESETS["TESS"]) == tuple(QUALITY_PRESETS)
-
 
 def _mission(mission: str) -> str:
     key = _MISSION_ALIASES.get(str(mission).lower())

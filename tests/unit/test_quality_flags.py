@@ -102,6 +102,13 @@ def test_decode_flags():
     assert decode_flags(np.int32(4096)) == ["Straylight2"]
 
 
+def test_preset_names_match_config():
+    from exoray.config import QUALITY_PRESETS
+
+    for table in PRESETS.values():
+        assert tuple(table) == tuple(QUALITY_PRESETS)
+
+
 def test_presets_nested():
     for mission, table in PRESETS.items():
         assert table["none"] == 0
