@@ -1,0 +1,702 @@
+"""Batched box-least-squares (BLS) transit search.
+
+The friendly API (:func:`bls_power`, :func:`bls_search`,
+:func:`iterative_search`) checks inputs once, builds the grids, picks a
+backend by name and wraps the numbers in :class:`BLSResult`.  The backends are
+
+``"torch"`` (default)
+    :func:`exoray.search._bls_torch.bls_kernel`: a batch of light curves,
+    vectorised over periods, float32 or float64, CPU or CUDA.
+``"numpy-reference"``
+    :func:`exoray.search._bls_reference.bls_reference`: slow loops, for tests.
+``"astropy"``
+    adapter to :class:`astropy.timeseries.BoxLeastSquares` (one duration list
+    for all periods only).
+
+Choose with ``backend=`` or the environment variable ``EXORAY_BLS_BACKEND``;
+add one with :func:`register_backend`.
+
+Objectives follow astropy (``objective="snr"`` or ``"likelihood"``):
+``depth = y_out - y_in`` (weighted means out of / in transit),
+``depth_err = sqrt(1/W_in + 1/W_out)`` with ``W`` the summed inverse
+variances, ``snr = depth / depth_err`` and
+``log_likelihood = 0.5 W_in depth**2`` (the likelihood gain of the box with
+the out-of-transit level held fixed; the gain of the joint two-level fit is
+``snr**2 / 2``).
+
+References
+----------
+Kovacs, G., Zucker, S. & Mazeh, T. 2002, A&A 391, 369.
+Hippke, M. & Heller, R. 2019, A&A 623, A39 (SDE and its detrending).
+Ofir, A. 2014, A&A 561, A138 (period sampling).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, InputError
+from ._bls_reference import bls_reference
+from ._bls_torch import OBJECTIVES, bls_kernel
+from .period_grid import duration_grid, period_grid, stellar_params
+
+__all__ = [
+    "BLSResult",
+    "BLSBatch",
+    "prepare_batch",
+    "bls_power",
+    "bls_search",
+    "iterative_search",
+    "spectrum_sde",
+    "register_backend",
+    "available_backends",
+    "get_backend",
+    "BACKEND_ENV",
+    "transit_mask",
+]
+
+log = logging.getLogger(__name__)
+
+#: Environment variable naming the default backend.
+BACKEND_ENV = "EXORAY_BLS_BACKEND"
+_DEFAULT_BACKEND = "torch"
+MIN_POINTS = 10
+
+# ---------------------------------------------------------------------------
+# Results
+
+
+class BLSResult(dict):
+    """Result of a BLS search of one light curve; a dict read like attributes.
+
+    Keys
+    ----
+    period : float
+        Best period (days), after local refinement.
+    t0 : float
+        Mid-transit time of the first transit at or after the first cadence
+        (same time system as the input, e.g. BTJD).
+    duration : float
+        Box duration (days).
+    depth, depth_err : float
+        Transit depth ``y_out - y_in`` and its 1-sigma error (flux units,
+        relative for normalised flux).
+    snr : float
+        ``depth / depth_err``.
+    power : float
+        Objective value at the best period ("snr" or "likelihood").
+    log_likelihood : float
+        ``0.5 W_in depth**2``.
+    sde, sde_raw : float
+        Signal detection efficiency ``(peak - mean) / std`` of the detrended
+        (``sde``) and raw (``sde_raw``) power spectrum.
+    n_transits : int
+        Number of transit epochs that have at least one in-transit cadence.
+    n_points_in_transit : int
+        Cadences inside the best box.
+    periods : ndarray
+        Trial periods of the (coarse) periodogram (days).
+    power_spectrum, power_detrended : ndarray
+        Raw power per trial period and the power after subtracting a running
+        median (what ``sde`` is computed from).
+    depth_spectrum, duration_spectrum, t0_spectrum, snr_spectrum,
+    log_likelihood_spectrum : ndarray
+        Best-box quantities per trial period.
+    objective, backend, dtype, device : str
+        How the search was run.
+    n_points : int
+        Cadences used.
+    baseline : float
+        ``max(time) - min(time)`` (days).
+    tic_id, sector, source_path : optional
+        Copied from the light curve when it has them.
+    candidate_index : int
+        0 for a single search; order of discovery in :func:`iterative_search`.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+    def __dir__(self):
+        return list(super().__dir__()) + list(self.keys())
+
+    def __repr__(self) -> str:
+        scalars = {k: v for k, v in self.items() if not isinstance(v, np.ndarray)}
+        inner = ", ".join(
+            f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v!r}" for k, v in scalars.items()
+        )
+        return f"BLSResult({inner})"
+
+    def to_candidate(self, candidate_index: Optional[int] = None) -> Dict[str, Any]:
+        """Row for :data:`exoray.schemas.CANDIDATES_SCHEMA` (search columns only)."""
+        return {
+            "tic_id": int(self.get("tic_id") or 0),
+            "sector": int(self.get("sector") or 0),
+            "candidate_index": int(self.get("candidate_index", 0) if candidate_index is None else candidate_index),
+            "period_days": float(self.period),
+            "t0_btjd": float(self.t0),
+            "duration_hours": float(self.duration) * 24.0,
+            "depth_ppm": float(self.depth) * 1e6,
+            "snr": float(self.snr),
+            "sde": float(self.sde),
+            "n_transits": int(self.n_transits),
+            "single_event": bool(self.n_transits < 2),
+            "source_path": self.get("source_path"),
+        }
+
+
+# ---------------------------------------------------------------------------
+# Input handling (validated once, here)
+
+
+@dataclass
+class BLSBatch:
+    """Clean light curves ready for a backend (finite, sorted, weights > 0)."""
+
+    time: List[np.ndarray]
+    flux: List[np.ndarray]
+    ivar: List[np.ndarray]
+    meta: List[Dict[str, Any]]
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+    @property
+    def baselines(self) -> np.ndarray:
+        return np.array([t[-1] - t[0] for t in self.time])
+
+    def padded(self):
+        """``(t_rel, wy, w, t_ref)``: padded (B, N) arrays for the kernel."""
+        n = max(t.size for t in self.time)
+        b = len(self)
+        t_rel = np.zeros((b, n))
+        wy = np.zeros((b, n))
+        w = np.zeros((b, n))
+        t_ref = np.empty(b)
+        for i, (t, y, iv) in enumerate(zip(self.time, self.flux, self.ivar)):
+            t_ref[i] = t[0]
+            t_rel[i, : t.size] = t - t[0]
+            ybar = np.sum(iv * y) / np.sum(iv)
+            wy[i, : t.size] = iv * (y - ybar)
+            w[i, : t.size] = iv
+        return t_rel, wy, w, t_ref
+
+
+def _one(lc, i: int):
+    meta: Dict[str, Any] = {}
+    if isinstance(lc, dict):
+        t, y, dy = lc.get("time"), lc.get("flux_flat", lc.get("flux")), lc.get("flux_err")
+        src = lc
+    elif isinstance(lc, (tuple, list)):
+        if len(lc) not in (2, 3):
+            raise InputError(f"light curve {i}: a tuple must be (time, flux) or (time, flux, flux_err)")
+        t, y = lc[0], lc[1]
+        dy = lc[2] if len(lc) == 3 else None
+        src = {}
+    elif hasattr(lc, "time") and (hasattr(lc, "flux_flat") or hasattr(lc, "flux")):
+        t = lc.time
+        y = lc.flux_flat if hasattr(lc, "flux_flat") else lc.flux
+        dy = getattr(lc, "flux_err", None)
+        src = {k: getattr(lc, k, None) for k in ("tic_id", "sector", "source_path", "mass", "radius", "logg")}
+    else:
+        raise InputError(
+            f"light curve {i}: expected a PreprocessedLightCurve, a dict with 'time'/'flux', "
+            f"or a (time, flux[, flux_err]) tuple, got {type(lc).__name__}"
+        )
+    for k in ("tic_id", "sector", "source_path", "mass", "radius", "logg"):
+        if src.get(k) is not None:
+            meta[k] = src[k]
+    if t is None or y is None:
+        raise InputError(f"light curve {i}: missing 'time' or flux")
+    t = np.asarray(t, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    if t.shape != y.shape:
+        raise InputError(f"light curve {i}: time has {t.size} values but flux has {y.size}")
+    if dy is None or (np.size(dy) > 0 and not np.any(np.isfinite(np.asarray(dy, dtype=np.float64)))):
+        dy = np.ones_like(y)
+    dy = np.asarray(dy, dtype=np.float64).ravel()
+    if dy.size == 1:
+        dy = np.full_like(y, float(dy[0]))
+    if dy.shape != y.shape:
+        raise InputError(f"light curve {i}: flux_err has {dy.size} values but flux has {y.size}")
+    good = np.isfinite(t) & np.isfinite(y) & np.isfinite(dy) & (dy > 0)
+    if good.sum() < MIN_POINTS:
+        raise InputError(
+            f"light curve {i}: only {int(good.sum())} usable cadences (finite time, flux and "
+            f"flux_err > 0); BLS needs at least {MIN_POINTS}"
+        )
+    if good.sum() < good.size:
+        log.debug("light curve %d: dropped %d non-finite cadences", i, good.size - good.sum())
+    t, y, dy = t[good], y[good], dy[good]
+    order = np.argsort(t, kind="stable")
+    t, y, dy = t[order], y[order], dy[order]
+    if t[-1] - t[0] <= 0:
+        raise InputError(f"light curve {i}: all cadences share one time stamp")
+    return t, y, 1.0 / dy**2, meta
+
+
+def prepare_batch(lcs) -> BLSBatch:
+    """Validate and clean one light curve or a sequence of them.
+
+    Parameters
+    ----------
+    lcs : PreprocessedLightCurve, dict, tuple, or a sequence of these
+        A :class:`~exoray.lightcurve.PreprocessedLightCurve` (``time``,
+        ``flux_flat``, ``flux_err``), a dict with ``time``, ``flux`` (or
+        ``flux_flat``) and optional ``flux_err``, or ``(time, flux[,
+        flux_err])``.  Missing or all-NaN ``flux_err`` means equal weights.
+
+    Returns
+    -------
+    BLSBatch
+
+    Raises
+    ------
+    InputError
+        Shapes disagree, fewer than 10 usable cadences, or no time span.
+    """
+    if isinstance(lcs, BLSBatch):
+        return lcs
+    if isinstance(lcs, tuple) and len(lcs) in (2, 3) and (
+        isinstance(lcs[0], np.ndarray) or (isinstance(lcs[0], list) and lcs[0] and np.isscalar(lcs[0][0]))
+    ):
+        items = [lcs]  # one (time, flux[, flux_err]) tuple
+    elif isinstance(lcs, dict) or hasattr(lcs, "time"):
+        items = [lcs]
+    else:
+        items = list(lcs)
+    if not items:
+        raise InputError("no light curves given")
+    parts = [_one(lc, i) for i, lc in enumerate(items)]
+    return BLSBatch([p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts], [p[3] for p in parts])
+
+
+def _resolve_dtype(dtype) -> torch.dtype:
+    if dtype in (torch.float32, "float32", np.float32):
+        return torch.float32
+    if dtype in (torch.float64, "float64", np.float64):
+        return torch.float64
+    raise ConfigError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+
+
+def _resolve_device(device) -> torch.device:
+    try:
+        dev = torch.device(device) if not isinstance(device, torch.device) else device
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'cuda:N'") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} requested but CUDA is not available; use device='cpu'")
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device type {dev.type!r} is not supported; use 'cpu' or 'cuda'")
+    return dev
+
+
+def _resolve_grid(periods, durations, oversample: int):
+    """Check the grids; return (periods, durations, deltas, dbins)."""
+    p = np.asarray(periods, dtype=np.float64)
+    if p.ndim != 1 or p.size == 0 or not np.all(np.isfinite(p)) or np.any(p <= 0):
+        raise ConfigError("periods must be a non-empty 1-D array of positive, finite days")
+    d = np.asarray(durations, dtype=np.float64)
+    if d.ndim == 0:
+        d = d.reshape(1)
+    if d.ndim == 1:
+        d2 = np.broadcast_to(d, (p.size, d.size))
+    elif d.ndim == 2 and d.shape[0] == p.size:
+        d2 = d
+    else:
+        raise ConfigError(
+            f"durations must have shape (n_durations,) or (n_periods={p.size}, n_durations), got {d.shape}"
+        )
+    if d2.size == 0 or not np.all(np.isfinite(d2)) or np.any(d2 <= 0):
+        raise ConfigError("durations must be positive, finite days")
+    if np.any(d2.max(axis=1) >= p):
+        i = int(np.argmax(d2.max(axis=1) >= p))
+        raise ConfigError(
+            f"duration {d2[i].max():.4g} d is not shorter than period {p[i]:.4g} d; "
+            "shorten the durations or raise the minimum period"
+        )
+    if int(oversample) != oversample or oversample < 1:
+        raise ConfigError(f"oversample must be an integer >= 1, got {oversample!r}")
+    deltas = d2.min(axis=1) / int(oversample)
+    dbins = np.maximum(1, np.rint(d2 / deltas[:, None])).astype(np.int64)
+    return p, d, deltas, dbins
+
+
+# ---------------------------------------------------------------------------
+# Backends
+
+
+def _torch_backend(batch: BLSBatch, periods, durations, deltas, dbins, *, objective, oversample, dtype, device,
+                   max_elements):
+    t_rel, wy, w, t_ref = batch.padded()
+    out = bls_kernel(
+        t_rel, wy, w, periods, deltas, dbins, objective=objective, dtype=dtype, device=device,
+        max_elements=max_elements,
+    )
+    out["t0"] = t_ref[:, None] + out.pop("phase")
+    return out
+
+
+def _reference_backend(batch: BLSBatch, periods, durations, deltas, dbins, *, objective, oversample, **_):
+    rows = [bls_reference(t, y, iv, periods, deltas, dbins, objective) for t, y, iv in zip(batch.time, batch.flux, batch.ivar)]
+    return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+
+
+def _astropy_backend(batch: BLSBatch, periods, durations, deltas, dbins, *, objective, oversample, **_):
+    from astropy.timeseries import BoxLeastSquares
+
+    if np.ndim(durations) != 1:
+        raise ConfigError("the 'astropy' backend needs one duration list for all periods (1-D durations)")
+    keys = ("power", "depth", "depth_err", "snr", "log_likelihood", "duration", "t0")
+    out = {k: np.empty((len(batch), periods.size)) for k in keys}
+    for i, (t, y, iv) in enumerate(zip(batch.time, batch.flux, batch.ivar)):
+        res = BoxLeastSquares(t, y, 1.0 / np.sqrt(iv)).power(
+            periods, np.asarray(durations), objective=objective, oversample=int(oversample)
+        )
+        for k in ("power", "depth", "depth_err", "log_likelihood", "duration"):
+            out[k][i] = np.asarray(res[k])
+        out["snr"][i] = np.asarray(res["depth_snr"])
+        out["t0"][i] = t[0] + np.mod(np.asarray(res["transit_time"]) - t[0], periods)
+    return out
+
+
+_BACKENDS: Dict[str, Callable] = {
+    "torch": _torch_backend,
+    "numpy-reference": _reference_backend,
+    "astropy": _astropy_backend,
+}
+
+
+def register_backend(name: str, fn: Callable) -> None:
+    """Add a backend: ``fn(batch, periods, durations, deltas, dbins, *, objective,
+    oversample, dtype, device, max_elements) -> dict`` of (B, n_periods) arrays
+    with the keys of :func:`bls_power`.  It must reproduce the reference."""
+    _BACKENDS[str(name)] = fn
+
+
+def available_backends() -> List[str]:
+    """Names accepted by ``backend=`` and ``EXORAY_BLS_BACKEND``."""
+    return sorted(_BACKENDS)
+
+
+def get_backend(name: Optional[str] = None) -> str:
+    """Resolve a backend name (argument, then ``EXORAY_BLS_BACKEND``, then "torch")."""
+    name = name or os.environ.get(BACKEND_ENV) or _DEFAULT_BACKEND
+    if name not in _BACKENDS:
+        raise ConfigError(f"unknown BLS backend {name!r}; choose one of {available_backends()}")
+    return name
+
+
+# ---------------------------------------------------------------------------
+# Public API
+
+
+def bls_power(
+    lcs,
+    periods,
+    durations,
+    *,
+    objective: str = "snr",
+    oversample: int = 5,
+    backend: Optional[str] = None,
+    dtype: Union[str, torch.dtype] = "float32",
+    device: Union[str, torch.device] = "cpu",
+    max_elements: Optional[int] = None,
+) -> List[Dict[str, np.ndarray]]:
+    """BLS periodograms of a batch of light curves on a shared grid.
+
+    Parameters
+    ----------
+    lcs : light curve or sequence of light curves
+        See :func:`prepare_batch`.  Flux should be detrended and normalised.
+    periods : array_like, shape (n_periods,)
+        Trial periods (days).
+    durations : array_like, shape (n_durations,) or (n_periods, n_durations)
+        Trial box durations (days), shared or per period (see
+        :func:`~exoray.search.period_grid.duration_grid`); each must be shorter
+        than its period.
+    objective : {"snr", "likelihood"}
+        What the best box per period maximises (as astropy's
+        ``BoxLeastSquares.power``).
+    oversample : int
+        Phase bins per shortest duration of each period (astropy's
+        ``oversample``; default 5).  Durations are rounded to whole bins.
+    backend : str, optional
+        ``"torch"``, ``"numpy-reference"`` or ``"astropy"``; default from
+        ``EXORAY_BLS_BACKEND`` or ``"torch"``.
+    dtype : {"float32", "float64"}
+        Working precision of the torch backend.
+    device : str or torch.device
+        ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    max_elements : int, optional
+        Memory bound of the torch kernel's work arrays (elements).
+
+    Returns
+    -------
+    list of dict
+        Per light curve: ``periods`` and per-period arrays ``power``,
+        ``depth``, ``depth_err``, ``snr``, ``log_likelihood``, ``duration``
+        (days) and ``t0`` (first mid-transit at or after the first cadence).
+
+    Raises
+    ------
+    InputError, ConfigError
+    """
+    if objective not in OBJECTIVES:
+        raise ConfigError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    name = get_backend(backend)
+    batch = prepare_batch(lcs)
+    p, d, deltas, dbins = _resolve_grid(periods, durations, oversample)
+    out = _BACKENDS[name](
+        batch, p, d, deltas, dbins, objective=objective, oversample=int(oversample),
+        dtype=_resolve_dtype(dtype), device=_resolve_device(device), max_elements=max_elements,
+    )
+    keys = ("power", "depth", "depth_err", "snr", "log_likelihood", "duration", "t0")
+    return [dict(periods=p, **{k: np.asarray(out[k][i], dtype=np.float64) for k in keys}) for i in range(len(batch))]
+
+
+def spectrum_sde(power, detrend_window: Optional[int] = None):
+    """Signal detection efficiency of a power spectrum.
+
+    ``SDE = (max(p) - mean(p)) / std(p)``, computed on the raw power
+    (``sde_raw``) and on the power minus its running median over
+    ``detrend_window`` trial periods (``sde``), as TLS does.
+
+    Parameters
+    ----------
+    power : array_like
+        Power per trial period.
+    detrend_window : int or None
+        Odd window length (trial periods) of the running median; ``None``
+        picks ``max(31, n // 40)`` (odd); 0 disables detrending.  Skipped when
+        the spectrum is shorter than twice the window.
+
+    Returns
+    -------
+    (sde, sde_raw, power_detrended) : (float, float, ndarray)
+    """
+    from scipy.ndimage import median_filter
+
+    pw = np.asarray(power, dtype=np.float64)
+    pw = np.where(np.isfinite(pw), pw, np.nanmin(pw[np.isfinite(pw)]) if np.any(np.isfinite(pw)) else 0.0)
+
+    def sde_of(x):
+        s = x.std()
+        return float((x.max() - x.mean()) / s) if s > 0 else 0.0
+
+    sde_raw = sde_of(pw)
+    n = pw.size
+    if detrend_window is None:
+        detrend_window = max(31, n // 40)
+    win = int(detrend_window)
+    if win and win % 2 == 0:
+        win += 1
+    if win and n > 2 * win:
+        det = pw - median_filter(pw, size=win, mode="nearest")
+        return sde_of(det), sde_raw, det
+    return sde_raw, sde_raw, pw.copy()
+
+
+def _default_grid(batch: BLSBatch, periods, durations, min_period: float):
+    if len(batch) == 1:
+        m = batch.meta[0]
+        mass, radius = stellar_params(m.get("mass"), m.get("radius"), m.get("logg"))
+    else:
+        mass, radius = stellar_params()
+    if periods is None:
+        periods = period_grid(float(batch.baselines.max()), min_period=min_period, stellar_mass=mass,
+                              stellar_radius=radius)
+    if durations is None:
+        durations = duration_grid(periods, mass, radius)
+    return periods, durations
+
+
+def _n_transits(t, period, t0, duration):
+    ph = np.mod(t - t0 + 0.5 * period, period) - 0.5 * period
+    inside = np.abs(ph) < 0.5 * duration
+    epochs = np.round((t[inside] - t0) / period)
+    return int(np.unique(epochs).size), int(inside.sum())
+
+
+def bls_search(
+    lcs,
+    periods=None,
+    durations=None,
+    *,
+    objective: str = "snr",
+    oversample: int = 5,
+    min_period: float = 0.5,
+    refine: bool = True,
+    refine_points: int = 41,
+    detrend_window: Optional[int] = None,
+    backend: Optional[str] = None,
+    dtype: Union[str, torch.dtype] = "float32",
+    device: Union[str, torch.device] = "cpu",
+    max_elements: Optional[int] = None,
+) -> List[BLSResult]:
+    """Search a batch of light curves for periodic box-shaped dips.
+
+    Parameters
+    ----------
+    lcs : light curve or sequence of light curves
+        See :func:`prepare_batch`.
+    periods : array_like, optional
+        Trial periods (days).  Default: :func:`period_grid` over the longest
+        baseline in the batch (stellar mass/radius of the light curve when the
+        batch has one, solar otherwise), from ``min_period``.
+    durations : array_like, optional
+        1-D or (n_periods, n_durations) durations (days).  Default:
+        :func:`duration_grid` for the same star.
+    objective, oversample, backend, dtype, device, max_elements
+        As in :func:`bls_power`.
+    min_period : float
+        Shortest default trial period (days).
+    refine : bool
+        Re-search ``refine_points`` periods between the neighbours of the
+        best trial period (uniform in frequency) and keep the best.
+    detrend_window : int, optional
+        Running-median window for the SDE (see :func:`spectrum_sde`).
+
+    Returns
+    -------
+    list of BLSResult
+        One per light curve, in input order.
+
+    Raises
+    ------
+    InputError, ConfigError
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> t = np.arange(0, 27, 0.02)
+    >>> y = 1 + 1e-4 * rng.standard_normal(t.size)
+    >>> y[np.mod(t - 1.3, 3.3) < 0.1] -= 1e-3
+    >>> r = bls_search((t, y, np.full(t.size, 1e-4)))[0]
+    >>> abs(r.period - 3.3) < 0.01
+    True
+    """
+    batch = prepare_batch(lcs)
+    periods, durations = _default_grid(batch, periods, durations, min_period)
+    kw = dict(objective=objective, oversample=oversample, backend=backend, dtype=dtype, device=device,
+              max_elements=max_elements)
+    spectra = bls_power(batch, periods, durations, **kw)
+    name = get_backend(backend)
+    d_arr = np.asarray(durations, dtype=np.float64)
+    results = []
+    for i, sp in enumerate(spectra):
+        pw = sp["power"]
+        ib = int(np.nanargmax(pw))
+        best = {k: float(sp[k][ib]) for k in ("power", "depth", "depth_err", "snr", "log_likelihood", "duration", "t0")}
+        best["period"] = float(sp["periods"][ib])
+        if refine and sp["periods"].size > 1 and refine_points > 1:
+            pr = sp["periods"]
+            lo, hi = pr[max(ib - 1, 0)], pr[min(ib + 1, pr.size - 1)]
+            fine = np.unique(np.concatenate([1.0 / np.linspace(1.0 / hi, 1.0 / lo, int(refine_points)), [pr[ib]]]))
+            dfine = d_arr if d_arr.ndim <= 1 else np.broadcast_to(d_arr[ib], (fine.size, d_arr.shape[1]))
+            sub = BLSBatch([batch.time[i]], [batch.flux[i]], [batch.ivar[i]], [batch.meta[i]])
+            rf = bls_power(sub, fine, dfine, **kw)[0]
+            jf = int(np.nanargmax(rf["power"]))
+            if rf["power"][jf] >= best["power"]:
+                best = {k: float(rf[k][jf]) for k in best if k != "period"}
+                best["period"] = float(fine[jf])
+        sde, sde_raw, det = spectrum_sde(pw, detrend_window)
+        n_tr, n_in = _n_transits(batch.time[i], best["period"], best["t0"], best["duration"])
+        res = BLSResult(
+            period=best["period"], t0=best["t0"], duration=best["duration"], depth=best["depth"],
+            depth_err=best["depth_err"], snr=best["snr"], power=best["power"],
+            log_likelihood=best["log_likelihood"], sde=sde, sde_raw=sde_raw, n_transits=n_tr,
+            n_points_in_transit=n_in, periods=sp["periods"], power_spectrum=pw, power_detrended=det,
+            depth_spectrum=sp["depth"], duration_spectrum=sp["duration"], t0_spectrum=sp["t0"],
+            snr_spectrum=sp["snr"], log_likelihood_spectrum=sp["log_likelihood"], objective=objective,
+            backend=name, dtype=str(_resolve_dtype(dtype)).replace("torch.", ""), device=str(device),
+            n_points=int(batch.time[i].size), baseline=float(batch.time[i][-1] - batch.time[i][0]),
+            candidate_index=0,
+        )
+        for k in ("tic_id", "sector", "source_path"):
+            if k in batch.meta[i]:
+                res[k] = batch.meta[i][k]
+        results.append(res)
+    return results
+
+
+def transit_mask(time, period: float, t0: float, width: float) -> np.ndarray:
+    """Boolean mask of cadences within ``width / 2`` (days) of a mid-transit."""
+    ph = np.mod(np.asarray(time) - t0 + 0.5 * period, period) - 0.5 * period
+    return np.abs(ph) < 0.5 * width
+
+
+def iterative_search(
+    lc,
+    *,
+    max_planets: int = 3,
+    sde_threshold: float = 7.0,
+    mask_width: float = 2.0,
+    periods=None,
+    durations=None,
+    **kwargs,
+) -> List[BLSResult]:
+    """Find several transiting signals by searching, masking and searching again.
+
+    After each detection the cadences within ``mask_width / 2`` durations of
+    its transits are removed and the search is repeated on the same grid,
+    until the SDE drops below ``sde_threshold``, ``max_planets`` signals are
+    found, or too few cadences remain.
+
+    Parameters
+    ----------
+    lc : light curve
+        One light curve (see :func:`prepare_batch`).
+    max_planets : int
+        Most signals to return.
+    sde_threshold : float
+        Minimum SDE of a reported signal (TLS uses 7 for a ~1 % false-alarm
+        probability on white noise).
+    mask_width : float
+        Width of the removed window around each transit, in units of the
+        signal's duration (default 2, as TLS).
+    periods, durations, **kwargs
+        Passed to :func:`bls_search`.  The grid is fixed by the first pass.
+
+    Returns
+    -------
+    list of BLSResult
+        Signals with SDE >= threshold, in order found (``candidate_index``
+        0, 1, ...).
+    """
+    if int(max_planets) != max_planets or max_planets < 1:
+        raise ConfigError(f"max_planets must be an integer >= 1, got {max_planets!r}")
+    if not (mask_width > 0):
+        raise ConfigError(f"mask_width must be positive, got {mask_width!r}")
+    batch = prepare_batch(lc)
+    if len(batch) != 1:
+        raise InputError("iterative_search takes one light curve; loop (or use Ray) over many")
+    periods, durations = _default_grid(batch, periods, durations, kwargs.pop("min_period", 0.5))
+    t, y, iv, meta = batch.time[0], batch.flux[0], batch.ivar[0], batch.meta[0]
+    found: List[BLSResult] = []
+    keep = np.ones(t.size, bool)
+    for k in range(int(max_planets)):
+        if keep.sum() < MIN_POINTS:
+            break
+        sub = BLSBatch([t[keep]], [y[keep]], [iv[keep]], [meta])
+        res = bls_search(sub, periods, durations, **kwargs)[0]
+        log.info("iterative search pass %d: P=%.5f d SDE=%.2f SNR=%.1f", k, res.period, res.sde, res.snr)
+        if not res.sde >= sde_threshold:
+            break
+        res["candidate_index"] = k
+        found.append(res)
+        keep &= ~transit_mask(t, res.period, res.t0, mask_width * res.duration)
+    return found

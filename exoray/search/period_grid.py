@@ -1,0 +1,298 @@
+"""Trial period and duration grids for the transit search.
+
+:func:`period_grid` samples frequencies uniformly in :math:`f^{1/3}`, the
+optimal sampling of Ofir (2014) for transits of a star of given mass and
+radius: the transit duration, and hence the frequency resolution a search
+needs, scales as :math:`P^{1/3}`.  :func:`duration_grid` gives, for each trial
+period, box durations spread around the duration of a central transit
+predicted by Kepler's third law for that star.
+
+References
+----------
+.. [1] Ofir, A. 2014, A&A 561, A138, "Optimizing the search for transiting
+       planets in long time series".
+.. [2] Hippke, M. & Heller, R. 2019, A&A 623, A39 (Transit Least Squares),
+       ``transitleastsquares/grid.py``.
+.. [3] Seager, S. & Mallen-Ornelas, G. 2003, ApJ 585, 1038.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Optional, Tuple
+
+import numpy as np
+
+from ..errors import ConfigError, InputError
+
+__all__ = [
+    "period_grid",
+    "duration_grid",
+    "central_transit_duration",
+    "stellar_params",
+    "DEFAULT_STELLAR_MASS",
+    "DEFAULT_STELLAR_RADIUS",
+]
+
+log = logging.getLogger(__name__)
+
+#: Solar-type defaults used when a star's mass or radius is unknown.
+DEFAULT_STELLAR_MASS = 1.0
+DEFAULT_STELLAR_RADIUS = 1.0
+
+_G = 6.674e-11  # m^3 kg^-1 s^-2
+_M_SUN = 1.98847e30  # kg
+_R_SUN = 6.957e8  # m
+_DAY = 86400.0  # s
+_G_CGS_SUN_LOGG = 4.438  # log10(g_sun / cm s^-2)
+
+# Sane ranges for stellar parameters fed to the grids (solar units).
+_MASS_RANGE = (0.08, 5.0)
+_RADIUS_RANGE = (0.08, 20.0)
+
+
+def _check_star(stellar_mass: float, stellar_radius: float) -> Tuple[float, float]:
+    m = float(stellar_mass)
+    r = float(stellar_radius)
+    if not (math.isfinite(m) and m > 0):
+        raise ConfigError(f"stellar_mass must be a positive number of solar masses, got {stellar_mass!r}")
+    if not (math.isfinite(r) and r > 0):
+        raise ConfigError(f"stellar_radius must be a positive number of solar radii, got {stellar_radius!r}")
+    return m, r
+
+
+def stellar_params(
+    mass: Optional[float] = None,
+    radius: Optional[float] = None,
+    logg: Optional[float] = None,
+) -> Tuple[float, float]:
+    """Mass and radius to use for the grids, with fallbacks.
+
+    Parameters
+    ----------
+    mass, radius : float or None
+        Stellar mass (M_sun) and radius (R_sun), e.g. from the TIC header.
+    logg : float or None
+        Surface gravity, log10(g / cm s^-2); used to fill a missing mass or
+        radius from the other (:math:`g \\propto M/R^2`).
+
+    Returns
+    -------
+    (mass, radius) : tuple of float
+        Solar units, clipped to 0.08-5 M_sun and 0.08-20 R_sun.  Unknown values
+        default to :data:`DEFAULT_STELLAR_MASS` / :data:`DEFAULT_STELLAR_RADIUS`.
+    """
+
+    def ok(v):
+        return v is not None and math.isfinite(float(v)) and float(v) > 0
+
+    m = float(mass) if ok(mass) else None
+    r = float(radius) if ok(radius) else None
+    g_rel = 10.0 ** (float(logg) - _G_CGS_SUN_LOGG) if logg is not None and math.isfinite(float(logg)) else None
+    if m is None and r is not None and g_rel is not None:
+        m = g_rel * r * r
+    elif r is None and m is not None and g_rel is not None:
+        r = math.sqrt(m / g_rel)
+    m = DEFAULT_STELLAR_MASS if m is None else m
+    r = DEFAULT_STELLAR_RADIUS if r is None else r
+    return float(np.clip(m, *_MASS_RANGE)), float(np.clip(r, *_RADIUS_RANGE))
+
+
+def period_grid(
+    baseline_days: float,
+    *,
+    min_period: float = 0.5,
+    max_period: Optional[float] = None,
+    min_transits: int = 2,
+    oversampling: float = 3,
+    stellar_mass: float = DEFAULT_STELLAR_MASS,
+    stellar_radius: float = DEFAULT_STELLAR_RADIUS,
+) -> np.ndarray:
+    """Trial periods sampled optimally after Ofir (2014).
+
+    Frequencies are uniform in :math:`f^{1/3}` with step :math:`A/3`, where
+
+    .. math:: A = \\frac{(2\\pi)^{2/3}}{\\pi} \\frac{R_*}{(G M_*)^{1/3}}
+              \\frac{1}{S \\cdot q}
+
+    (:math:`S` the baseline, :math:`q` the oversampling), so that the phase
+    drift of the last transit across the grid step is a fixed fraction
+    :math:`1/q` of the transit duration.
+
+    Parameters
+    ----------
+    baseline_days : float
+        Time span of the data, max(time) - min(time), in days.
+    min_period : float, optional
+        Shortest trial period in days (default 0.5).  Raised to the Roche
+        limit period of the star if shorter.
+    max_period : float or None, optional
+        Longest trial period in days; by default and at most
+        ``baseline_days / min_transits``.
+    min_transits : int, optional
+        Minimum number of transits that must fit in the baseline (default 2).
+    oversampling : float, optional
+        Oversampling factor :math:`q` of the Ofir grid (default 3).
+    stellar_mass, stellar_radius : float, optional
+        Stellar mass and radius in solar units (default 1, 1).
+
+    Returns
+    -------
+    periods : ndarray of float64, shape (n,)
+        Trial periods in days, strictly increasing.
+
+    Raises
+    ------
+    ConfigError
+        If a parameter is out of range or the grid would be empty
+        (``min_period`` >= maximum period).
+
+    References
+    ----------
+    Ofir, A. 2014, A&A 561, A138, Eq. (5)-(7).
+
+    Examples
+    --------
+    >>> p = period_grid(27.0, min_period=1.0)
+    >>> bool(p[0] >= 1.0 and p[-1] <= 13.5 and np.all(np.diff(p) > 0))
+    True
+    """
+    m, r = _check_star(stellar_mass, stellar_radius)
+    baseline = float(baseline_days)
+    if not (math.isfinite(baseline) and baseline > 0):
+        raise ConfigError(f"baseline_days must be positive, got {baseline_days!r}")
+    if int(min_transits) != min_transits or min_transits < 1:
+        raise ConfigError(f"min_transits must be an integer >= 1, got {min_transits!r}")
+    if not (math.isfinite(float(oversampling)) and oversampling > 0):
+        raise ConfigError(f"oversampling must be positive, got {oversampling!r}")
+    if not (math.isfinite(float(min_period)) and min_period > 0):
+        raise ConfigError(f"min_period must be a positive number of days, got {min_period!r}")
+
+    p_max = baseline / int(min_transits)
+    if max_period is not None:
+        if not (math.isfinite(float(max_period)) and max_period > 0):
+            raise ConfigError(f"max_period must be a positive number of days, got {max_period!r}")
+        p_max = min(p_max, float(max_period))
+
+    gm = _G * m * _M_SUN
+    r_m = r * _R_SUN
+    # Roche limit: no orbit shorter than P_roche = 2 pi sqrt((3 R)^3 / (G M))
+    p_roche = 2 * math.pi * math.sqrt((3 * r_m) ** 3 / gm) / _DAY
+    p_min = max(float(min_period), p_roche)
+    if p_min >= p_max:
+        raise ConfigError(
+            f"empty period grid: minimum period {p_min:.4g} d >= maximum period {p_max:.4g} d "
+            f"(baseline {baseline:.4g} d / min_transits {min_transits}); "
+            "lower min_period or min_transits"
+        )
+
+    s = baseline * _DAY
+    f_min = 1.0 / (p_max * _DAY)
+    f_max = 1.0 / (p_min * _DAY)
+    a = (2 * math.pi) ** (2.0 / 3.0) / math.pi * r_m / gm ** (1.0 / 3.0) / (s * float(oversampling))
+    # x = f^(1/3), uniform from f_min^(1/3) to f_max^(1/3) in steps of A/3
+    x0, x1 = f_min ** (1.0 / 3.0), f_max ** (1.0 / 3.0)
+    n = max(2, int(math.ceil((x1 - x0) / (a / 3.0))) + 1)
+    x = np.linspace(x0, x1, n)
+    periods = 1.0 / (x**3) / _DAY
+    periods = np.ascontiguousarray(periods[::-1])
+    periods[0], periods[-1] = p_min, p_max  # exact end points despite round-off
+    log.debug("period grid: %d periods from %.4g to %.4g d", periods.size, p_min, p_max)
+    return periods
+
+
+def central_transit_duration(periods, stellar_mass: float = 1.0, stellar_radius: float = 1.0) -> np.ndarray:
+    """Duration of a central transit of a small planet on a circular orbit.
+
+    :math:`T \\approx \\frac{P}{\\pi} \\frac{R_*}{a}`, with :math:`a` from
+    Kepler's third law, i.e.
+    :math:`T \\approx 13\\,\\mathrm{h}\\,(P/365\\,\\mathrm{d})^{1/3}(\\rho_*/\\rho_\\odot)^{-1/3}`.
+
+    Parameters
+    ----------
+    periods : array_like
+        Orbital periods in days.
+    stellar_mass, stellar_radius : float
+        Solar units.
+
+    Returns
+    -------
+    ndarray
+        Durations in days, same shape as ``periods``.
+    """
+    m, r = _check_star(stellar_mass, stellar_radius)
+    p = np.asarray(periods, dtype=np.float64) * _DAY
+    a = (_G * m * _M_SUN * p**2 / (4 * math.pi**2)) ** (1.0 / 3.0)
+    return p / math.pi * np.arcsin(np.minimum(1.0, r * _R_SUN / a)) / _DAY
+
+
+def duration_grid(
+    periods,
+    stellar_mass: float = DEFAULT_STELLAR_MASS,
+    stellar_radius: float = DEFAULT_STELLAR_RADIUS,
+    *,
+    n_durations: int = 8,
+    min_fraction: float = 0.3,
+    max_fraction: float = 1.5,
+    min_duration_hours: float = 0.5,
+    max_duration_hours: float = 12.0,
+    max_duty_cycle: float = 0.12,
+) -> np.ndarray:
+    """Trial box durations for each trial period, scaled to the star.
+
+    For each period the durations are spaced geometrically from
+    ``min_fraction`` to ``max_fraction`` times the central-transit duration
+    (:func:`central_transit_duration`), then clipped to
+    [``min_duration_hours``, ``max_duration_hours``] and to
+    ``max_duty_cycle`` x period.
+
+    Parameters
+    ----------
+    periods : array_like, shape (n_periods,)
+        Trial periods in days.
+    stellar_mass, stellar_radius : float, optional
+        Solar units; default 1 (use :func:`stellar_params` for fallbacks).
+    n_durations : int, optional
+        Durations per period (default 8).
+    min_fraction, max_fraction : float, optional
+        Range relative to the central-transit duration (default 0.3-1.5).
+    min_duration_hours, max_duration_hours : float, optional
+        Floor and ceiling in hours (default 0.5 h and 12 h).
+    max_duty_cycle : float, optional
+        No duration exceeds this fraction of its period (default 0.12).
+
+    Returns
+    -------
+    durations : ndarray of float64, shape (n_periods, n_durations)
+        Durations in days; each row is non-decreasing.  After clipping a row
+        may hold repeated values, which cost a little time and change nothing.
+
+    Raises
+    ------
+    ConfigError
+        If the fractions or limits are inconsistent.
+
+    Examples
+    --------
+    >>> d = duration_grid([1.0, 10.0])
+    >>> d.shape
+    (2, 8)
+    """
+    p = np.asarray(periods, dtype=np.float64)
+    if p.ndim != 1 or p.size == 0 or not np.all(np.isfinite(p)) or np.any(p <= 0):
+        raise InputError("periods must be a non-empty 1-D array of positive days")
+    if int(n_durations) != n_durations or n_durations < 1:
+        raise ConfigError(f"n_durations must be an integer >= 1, got {n_durations!r}")
+    if not (0 < min_fraction <= max_fraction):
+        raise ConfigError("need 0 < min_fraction <= max_fraction")
+    if not (0 < min_duration_hours <= max_duration_hours):
+        raise ConfigError("need 0 < min_duration_hours <= max_duration_hours")
+    if not (0 < max_duty_cycle < 1):
+        raise ConfigError("max_duty_cycle must be in (0, 1)")
+    t_c = central_transit_duration(p, stellar_mass, stellar_radius)
+    frac = np.geomspace(min_fraction, max_fraction, int(n_durations))
+    d = t_c[:, None] * frac[None, :]
+    d = np.clip(d, min_duration_hours / 24.0, max_duration_hours / 24.0)
+    d = np.minimum(d, max_duty_cycle * p[:, None])
+    return np.ascontiguousarray(d)
