@@ -141,8 +141,8 @@ def bls_kernel(
     tt = torch.as_tensor(t_rel.astype(npdt), **dev_kw)
     ty = torch.as_tensor(wyn.astype(npdt), **dev_kw)
     tw = torch.as_tensor(wn.astype(npdt), **dev_kw)
-    sw_t = torch.as_tensor(s_w.astype(npdt), **dev_kw).view(n_batch, 1, 1)
-    wf_t = torch.as_tensor(w_floor.astype(npdt), **dev_kw).view(n_batch, 1, 1)
+    sw_t = torch.as_tensor(s_w.astype(npdt), **dev_kw)
+    wf_t = torch.as_tensor(w_floor.astype(npdt), **dev_kw)
     den_floor = wf_t * sw_t
 
     inv_p = (1.0 / periods).astype(npdt)
@@ -151,9 +151,20 @@ def bls_kernel(
     dbins = np.asarray(dbins, dtype=np.int64)
     dmax_p = dbins.max(axis=1)
 
+    # Work buffers, laid out (period, light curve, ...) so that slicing the
+    # leading axis keeps them contiguous; allocated once per call.
+    chunks = list(_chunks(n_periods, n_batch, n_points, n_dur, nbins, dmax_p, max_elements))
+    c_max = max(b - a for a, b in chunks)
+    u_buf = torch.empty((c_max, n_batch, n_points), dtype=dtype, **dev_kw)
+    i_buf = torch.empty((c_max, n_batch, n_points), dtype=torch.int64, **dev_kw)
+    src_y = ty.unsqueeze(0).expand(c_max, n_batch, n_points).contiguous()
+    src_w = tw.unsqueeze(0).expand(c_max, n_batch, n_points).contiguous()
+    sw_t = sw_t.view(1, n_batch, 1)
+    wf_t = wf_t.view(1, n_batch, 1)
+    den_floor = den_floor.view(1, n_batch, 1)
+
     best_z, best_arg = [], []
-    meta = []
-    for a, b in _chunks(n_periods, n_batch, n_points, n_dur, nbins, dmax_p, max_elements):
+    for a, b in chunks:
         c = b - a
         nb_c = nbins[a:b]
         nb_max = int(nb_c.max())
@@ -162,29 +173,27 @@ def bls_kernel(
         length = nb_max + d_max
 
         # 1. fold
-        u = tt[:, None, :] * torch.as_tensor(inv_p[a:b], **dev_kw).view(1, c, 1)
+        u = u_buf[:c]
+        torch.mul(tt.unsqueeze(0), torch.as_tensor(inv_p[a:b], **dev_kw).view(c, 1, 1), out=u)
         u.frac_()
-        u.mul_(torch.as_tensor(scale[a:b], **dev_kw).view(1, c, 1))
-        idx = u.to(torch.int64)
-        del u
+        u.mul_(torch.as_tensor(scale[a:b], **dev_kw).view(c, 1, 1))
+        idx = i_buf[:c]
+        idx.copy_(u)  # truncation == floor for u >= 0
         # 2. bin
-        shape = (n_batch, c, nb_max)
-        bin_y = torch.zeros(shape, dtype=dtype, **dev_kw)
-        bin_y.scatter_add_(2, idx, ty[:, None, :].expand(n_batch, c, n_points).contiguous())
-        bin_w = torch.zeros(shape, dtype=dtype, **dev_kw)
-        bin_w.scatter_add_(2, idx, tw[:, None, :].expand(n_batch, c, n_points).contiguous())
-        del idx
+        shape = (c, n_batch, nb_max)
+        bin_y = torch.zeros(shape, dtype=dtype, **dev_kw).scatter_add_(2, idx, src_y[:c])
+        bin_w = torch.zeros(shape, dtype=dtype, **dev_kw).scatter_add_(2, idx, src_w[:c])
         # 3. wrap periodically (bin i -> i mod n_bins of its row) and integrate
         nb_t = torch.as_tensor(nb_c, **dev_kw)
-        wrap = (torch.arange(length, **dev_kw)[None, :] % nb_t[:, None]).expand(n_batch, c, length)
-        cum_y = torch.zeros((n_batch, c, length + 1), dtype=dtype, **dev_kw)
+        wrap = (torch.arange(length, **dev_kw)[None, :] % nb_t[:, None]).unsqueeze(1).expand(c, n_batch, length)
+        cum_y = torch.zeros((c, n_batch, length + 1), dtype=dtype, **dev_kw)
         cum_w = torch.zeros_like(cum_y)
         torch.cumsum(bin_y.gather(2, wrap), dim=2, out=cum_y[:, :, 1:])
         torch.cumsum(bin_w.gather(2, wrap), dim=2, out=cum_w[:, :, 1:])
         del bin_y, bin_w, wrap
         # 4. score every box
         uniform = bool(np.all(d_c == d_c[0:1]))
-        zbuf = torch.empty((n_batch, c, n_dur, nb_max), dtype=dtype, **dev_kw)
+        zbuf = torch.empty((c, n_batch, n_dur, nb_max), dtype=dtype, **dev_kw)
         y0 = cum_y[:, :, :nb_max]
         w0 = cum_w[:, :, :nb_max]
         ar = torch.arange(nb_max, **dev_kw)
@@ -195,31 +204,30 @@ def bls_kernel(
                 yk = cum_y[:, :, d : d + nb_max] - y0
                 wk = cum_w[:, :, d : d + nb_max] - w0
             else:
-                gi = (ar[None, :] + d_t[:, k : k + 1]).expand(n_batch, c, nb_max)
+                gi = (ar[None, :] + d_t[:, k : k + 1]).unsqueeze(1).expand(c, n_batch, nb_max)
                 yk = cum_y.gather(2, gi) - y0
                 wk = cum_w.gather(2, gi) - w0
             wout = sw_t - wk
             if objective == "snr":
-                den = torch.maximum(wk * wout, den_floor)
+                den = torch.maximum(wk.mul_(wout), den_floor)
                 torch.mul(yk, den.rsqrt_(), out=zbuf[:, :, k])
             else:
                 den = torch.maximum(wk, wf_t).rsqrt_()
                 den.div_(torch.maximum(wout, wf_t))
                 torch.mul(yk, den, out=zbuf[:, :, k])
-        zmin, arg = zbuf.view(n_batch, c, -1).min(dim=2)
+        zmin, arg = zbuf.view(c, n_batch, -1).min(dim=2)
         del zbuf
         kbest = arg // nb_max
         jbest = arg % nb_max
-        dbest = d_t.unsqueeze(0).expand(n_batch, c, n_dur).gather(2, kbest.unsqueeze(2)).squeeze(2)
-        jbest = jbest % nb_t.view(1, c)
+        dbest = d_t.unsqueeze(1).expand(c, n_batch, n_dur).gather(2, kbest.unsqueeze(2)).squeeze(2)
+        jbest = jbest % nb_t.view(c, 1)
         # 5. sums of the winning boxes
         j1 = jbest.unsqueeze(2)
         j2 = (jbest + dbest).unsqueeze(2)
         y_in = (cum_y.gather(2, j2) - cum_y.gather(2, j1)).squeeze(2).double()
         w_in = (cum_w.gather(2, j2) - cum_w.gather(2, j1)).squeeze(2).double()
-        best_z.append(torch.stack([y_in, w_in], dim=0))
-        best_arg.append(torch.stack([jbest, dbest], dim=0))
-        meta.append((a, b))
+        best_z.append(torch.stack([y_in, w_in], dim=0).transpose(1, 2))
+        best_arg.append(torch.stack([jbest, dbest], dim=0).transpose(1, 2))
         del cum_y, cum_w
 
     yw = torch.cat(best_z, dim=2).cpu().numpy()  # (2, B, P)
