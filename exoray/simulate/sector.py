@@ -340,11 +340,7 @@ def _render(rng: np.random.Generator, star: Star, signals: Sequence, timing: Sec
         half = 0.5 * t14
         ep = _transit_windows(t, s.period, s.t0, half) if t14 > 0 else np.full(n, -1)
         m = (ep >= 0) & ok
-        if isinstance(s, EBSignal):  # eclipse depth of the primary only, no phase curve
-            base = 1.0 + (0 if s.blend_ratio is None else 0)
-            d_in = (base - f[m]) if s.blend_ratio is not None else (base - f[m])
-        else:
-            d_in = 1.0 - f[m]
+        d_in = 1.0 - f[m]  # for EBs this includes the (small) phase-curve term
         snr, ntr, nin, dmean = _snr(d_in, ep[m], star.sigma_white, sig_r, phi)
         row.update(
             period_days=s.period, t0_btjd=s.t0, duration_hours=24 * t14, depth_ppm=1e6 * depth,
@@ -784,8 +780,7 @@ class _FitsWriter:
                 cards = [c.image for c in h.header.cards]
                 keys = [c.keyword for c in h.header.cards]
                 self._tpl.append((cards, keys))
-            self._dtype = hdul[1].data.dtype.newbyteorder(">") if False else np.dtype(
-                [(nm, {"D": ">f8", "E": ">f4", "J": ">i4"}[f]) for nm, f, _, _ in _COLSPEC])
+            self._dtype = np.dtype([(nm, {"D": ">f8", "E": ">f4", "J": ">i4"}[f]) for nm, f, _, _ in _COLSPEC])
             values = self._values_from(hdul)
             aperture = hdul[2].data
         else:
