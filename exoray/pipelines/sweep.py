@@ -390,7 +390,7 @@ def sweep(
     t0 = time.perf_counter()
 
     inputs = resolve_inputs(input_spec)
-    done, quarantined = completed_locations(out_dir) if config.resume else ([], [])
+    done, quarantined = completed_locations(out_dir)
     if not config.resume and (done or quarantined):
         from ..errors import ConfigError
 
