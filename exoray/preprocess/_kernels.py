@@ -42,9 +42,13 @@ point, that dominate its time):
    the expansion never cancels more than a factor ~2^5 and rounding drift
    stays ~1e-12 of ``s``, far below the 1e-6 MAD convergence tolerance.
 
-The result matches wotan to its own tolerance (see the tests and
-``benchmarks/bench_preprocess.py``); evaluation is at every point (no
-thinning/interpolation).
+The result matches wotan 2.1 to ~1e-15 relative on the real SPOC files (same
+iterates up to rounding; see the tests and ``benchmarks/bench_preprocess.py``)
+and evaluation is at every point (no thinning/interpolation).  Single thread
+it runs ~2-2.5x faster than wotan 2.1 on 2-min SPOC sectors with a 0.75-day
+window; the remaining time is split roughly evenly between the buffer
+updates (bisection + one ``memmove`` per point), median/MAD, and the
+3-8 O(1) iterations.
 """
 
 from __future__ import annotations

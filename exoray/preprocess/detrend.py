@@ -47,8 +47,8 @@ def _prepare(time, flux) -> Tuple[np.ndarray, np.ndarray]:
     return t, f
 
 
-def _split(t: np.ndarray, break_tolerance_days: float):  # noqa: ARG001
-    """Order (or None), finite mask and segment starts of the finite, sorted points."""
+def _sort_order(t: np.ndarray):
+    """Stable sorting order of ``t`` if its finite values are not ascending, else None."""
     order = None
     finite_t = t[np.isfinite(t)]
     if finite_t.size > 1 and np.any(np.diff(finite_t) < 0):
@@ -62,7 +62,7 @@ def _run_segmented(time, flux, break_tolerance_days, per_segment: Callable) -> n
     t, f = _prepare(time, flux)
     if not break_tolerance_days > 0:
         raise InputError(f"break_tolerance_days must be > 0, got {break_tolerance_days!r}")
-    order = _split(t, break_tolerance_days)
+    order = _sort_order(t)
     if order is not None:
         t, f = t[order], f[order]
     good = np.isfinite(t) & np.isfinite(f)
