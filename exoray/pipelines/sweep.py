@@ -320,8 +320,7 @@ def _run_batches_ray(
             "preprocess": config.preprocess,
             "flux_column": config.flux_column,
         },
-        num_cpus=1,
-        max_retries=3,
+        num_cpus=1,  # Ray Data retries a task whose worker died (max_retries=-1 by default)
     )
     summaries = []
     for row in ds.iter_rows():
