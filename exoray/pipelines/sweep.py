@@ -165,7 +165,6 @@ def process_batch(
         write_parquet_atomic(
             preprocessed_to_table(good),
             os.path.join(out_dir, LIGHTCURVES_DIR, f"part-{key}.parquet"),
-            compression="zstd",
         )
     write_ms = (time.perf_counter() - t2) * 1e3
     return {
