@@ -1,0 +1,359 @@
+"""Run every vetting statistic on a candidate and assign a disposition.
+
+Rules (first that applies wins; every triggered test also adds a flag):
+
+1. ``false_alarm`` - not a significant periodic dip: search SNR < 7.1
+   (the Kepler/TESS detection threshold, Jenkins 2002; Twicken et al. 2018),
+   no transit with data, fitted depth < 3 sigma (or <= 0), or one event
+   carries most of the signal (single-event domination, Thompson et al.
+   2018 A.3.2).
+2. ``instrumental`` - the ephemeris is that of a TESS systematic: period at
+   the 13.7-d orbit x1/2, x1, x2, or at the momentum-dump cadence, or
+   (nearly) every transit at a segment edge (gap ramps) or a momentum dump.
+   Other alias matches (orbit x1/3, x1/4, ~1 d) are flags only: real
+   planets live there too.
+3. ``eclipsing_binary`` - a stellar eclipse: odd/even depths differ > 3
+   sigma; a significant secondary eclipse comparable to the primary (> 15%);
+   depth > 5% with a V shape; companion radius > 2 R_Jup; duration > 2x the
+   longest central transit the star allows; centroid shift > 3 sigma (the
+   eclipse is on another star, i.e. a blended EB); or the TIC and period
+   match a Prsa et al. (2022) EB or a TOI dispositioned EB/FP and not a
+   TOI CP/KP.
+4. ``variability`` - not transit-shaped: duration > 20% of the period
+   (rotation/pulsation/ellipsoidal folded on itself), or an out-of-transit
+   brightening in the folded curve at least half the dip depth and > 5
+   sigma.
+5. ``planet_candidate`` - everything else.
+
+Flags of weaker evidence (V shape of a shallow dip, planet-like secondary,
+period may be P/2 or 2P, alias flags) are reported without changing the
+disposition.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Dict, Mapping, Optional, Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from ..lightcurve import PreprocessedLightCurve
+from ._common import VetResult, phase_days, prepare, robust_std
+from .aliases import edge_transit_check, half_double_period_check, period_alias_checks
+from .centroid import centroid_shift_test
+from .duration import duration_plausibility
+from .known_objects import KnownObjectCatalogs, crossmatch_details
+from .odd_even import odd_even_test
+from .secondary_eclipse import secondary_eclipse_test
+from .shape import transit_shape
+from .single_event import single_event_domination
+
+__all__ = ["DISPOSITIONS", "VET_THRESHOLDS", "vet_candidate", "phase_variability_check"]
+
+log = logging.getLogger(__name__)
+
+DISPOSITIONS = ("planet_candidate", "eclipsing_binary", "variability", "instrumental", "false_alarm")
+
+#: Thresholds of the disposition rules (see module docstring).
+VET_THRESHOLDS: Dict[str, float] = {
+    "min_snr": 7.1,
+    "min_depth_sigma": 3.0,
+    "odd_even_sigma": 3.0,
+    "secondary_ratio": 0.15,
+    "deep_v_depth": 0.05,
+    "centroid_sigma": 3.0,
+    "max_duty_cycle": 0.2,
+    "bump_ratio": 0.5,
+    "bump_sigma": 5.0,
+    "edge_fraction": 1.0,
+}
+
+
+def _cand_value(candidate: Mapping[str, Any], *names_and_scales) -> Optional[float]:
+    for name, scale in names_and_scales:
+        v = candidate.get(name)
+        if v is not None:
+            try:
+                x = float(v) * scale
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"candidate '{name}' must be a number, got {v!r}") from exc
+            if math.isfinite(x):
+                return x
+    return None
+
+
+def phase_variability_check(time, flux, flux_err, period: float, t0: float, duration: float,
+                            depth: float, *, bump_ratio: float = 0.5, bump_sigma: float = 5.0) -> VetResult:
+    """Out-of-transit brightening in the folded light curve.
+
+    The folded flux outside ``|dt| < duration`` is binned in bins one
+    duration wide; a transit has a flat baseline, while rotation, pulsation
+    or ellipsoidal variation folded at P shows bumps above the baseline of
+    amplitude comparable to the dip.  Flags when the highest bin exceeds the
+    median by ``bump_ratio * depth`` and ``bump_sigma`` sigma.
+    """
+    t, f, e = prepare(time, flux, flux_err)
+    ph = phase_days(t, period, t0)
+    out = np.abs(ph) >= duration
+    nan = float("nan")
+    res = VetResult(test="phase_variability", measured="highest out-of-transit bin above baseline",
+                    bump=nan, bump_sigma=nan, value=nan, significance=nan, flag=False, reason=None)
+    nb = int(period // duration)
+    if out.sum() < 20 or nb < 3:
+        res["reason"] = "too little out-of-transit phase coverage"
+        return res
+    edges = np.linspace(-0.5 * period, 0.5 * period, nb + 1)
+    idx = np.clip(np.digitize(ph[out], edges) - 1, 0, nb - 1)
+    fo = f[out]
+    counts = np.bincount(idx, minlength=nb)
+    sums = np.bincount(idx, weights=fo, minlength=nb)
+    good = counts >= 5
+    if good.sum() < 3:
+        res["reason"] = "too few populated phase bins"
+        return res
+    means = sums[good] / counts[good]
+    base = float(np.median(fo))
+    sig_pt = robust_std(np.diff(fo)) / math.sqrt(2.0)
+    # Bin scatter (includes red noise) or white noise, whichever is larger.
+    err = np.maximum(sig_pt / np.sqrt(counts[good]), robust_std(means))
+    bumps = means - base
+    j = int(np.argmax(bumps / err))
+    bump, bsig = float(bumps[j]), float(bumps[j] / err[j]) if err[j] > 0 else nan
+    ratio = bump / depth if depth and depth > 0 else nan
+    res.update(bump=bump, bump_sigma=bsig, value=ratio, significance=bsig,
+               flag=bool(np.isfinite(ratio) and ratio >= bump_ratio and bsig > bump_sigma))
+    return res
+
+
+def _centroid_arrays(centroids, lc):
+    if centroids is None:
+        return None
+    if isinstance(centroids, Mapping):
+        t = centroids.get("time")
+        c = centroids.get("centroid_col", centroids.get("col"))
+        r = centroids.get("centroid_row", centroids.get("row"))
+    elif isinstance(centroids, (tuple, list)) and len(centroids) == 3:
+        t, c, r = centroids
+    else:
+        t = getattr(centroids, "time", None)
+        c = getattr(centroids, "centroid_col", None)
+        r = getattr(centroids, "centroid_row", None)
+    if t is None or c is None or r is None:
+        raise InputError(
+            "centroids must be (time, centroid_col, centroid_row), a dict with those keys, "
+            "or a LightCurve with centroid_col/centroid_row"
+        )
+    return t, c, r
+
+
+def vet_candidate(
+    lc: PreprocessedLightCurve,
+    candidate: Mapping[str, Any],
+    *,
+    centroids=None,
+    catalogs: Optional[KnownObjectCatalogs] = None,
+    dump_times: Optional[Sequence[float]] = None,
+    thresholds: Optional[Mapping[str, float]] = None,
+) -> Dict[str, Any]:
+    """Vet one transit candidate and assign a disposition.
+
+    Parameters
+    ----------
+    lc : PreprocessedLightCurve
+        Uses ``time``, ``flux_flat``, ``flux_err`` (relative errors are
+        derived as ``flux_err / flux * flux_flat`` scale-free when ``flux``
+        is normalised), ``segment``, ``tic_id``, and stellar ``radius``,
+        ``mass``, ``logg``.
+    candidate : mapping
+        ``period`` (d), ``t0`` (BTJD), ``duration`` (d), ``depth``
+        (fractional), ``snr``; the schema names ``period_days``,
+        ``t0_btjd``, ``duration_hours``, ``depth_ppm`` are accepted too.
+    centroids : optional
+        ``(time, centroid_col, centroid_row)``, a dict with those keys or a
+        raw :class:`~exoray.lightcurve.LightCurve` (MOM_CENTR1/2).
+    catalogs : KnownObjectCatalogs, optional
+        From :func:`~exoray.vet.known_objects.load_catalogs`; no cross-match
+        without it.
+    dump_times : array_like, optional
+        Momentum-dump times (BTJD), e.g. times of cadences with SPOC quality
+        bit 32 set.
+    thresholds : mapping, optional
+        Overrides of :data:`VET_THRESHOLDS`.
+
+    Returns
+    -------
+    dict
+        ``disposition`` (one of :data:`DISPOSITIONS`), ``flags`` (list of
+        str), ``reasons`` (the rule(s) that decided), ``known_object``,
+        ``odd_even_sigma``, ``secondary_sigma``, ``single_event``,
+        ``n_transits``, ``depth``, ``depth_err``, ``duration``,
+        ``duration_err`` (from the trapezoid fit), ``period``, ``t0``, and
+        ``tests``: every test's :class:`VetResult` by name.
+
+    Raises
+    ------
+    InputError
+        Missing/invalid candidate fields (the field is named) or bad arrays.
+    """
+    thr = dict(VET_THRESHOLDS)
+    if thresholds:
+        thr.update({k: float(v) for k, v in thresholds.items()})
+    period = _cand_value(candidate, ("period", 1.0), ("period_days", 1.0))
+    t0 = _cand_value(candidate, ("t0", 1.0), ("t0_btjd", 1.0))
+    duration = _cand_value(candidate, ("duration", 1.0), ("duration_hours", 1.0 / 24.0))
+    for name, v in (("period", period), ("t0", t0), ("duration", duration)):
+        if v is None:
+            raise InputError(f"candidate field '{name}' is missing or not finite")
+    snr = _cand_value(candidate, ("snr", 1.0))
+    depth_in = _cand_value(candidate, ("depth", 1.0), ("depth_ppm", 1e-6))
+
+    time = lc.time
+    flux = lc.flux_flat
+    flux_err = lc.flux_err
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel_err = flux_err / np.where(lc.flux != 0, lc.flux, np.nan) * flux
+    if not np.isfinite(rel_err).any():
+        rel_err = None
+
+    tests: Dict[str, VetResult] = {}
+    tests["single_event"] = single_event_domination(time, flux, rel_err, period, t0, duration)
+    tests["odd_even"] = odd_even_test(time, flux, rel_err, period, t0, duration)
+    tests["shape"] = transit_shape(time, flux, rel_err, period, t0, duration)
+    depth = tests["shape"]["depth"]
+    depth_err = tests["shape"]["depth_err"]
+    prim = depth if np.isfinite(depth) and depth > 0 else depth_in
+    tests["secondary"] = secondary_eclipse_test(time, flux, rel_err, period, t0, duration,
+                                                primary_depth=prim,
+                                                comparable_ratio=thr["secondary_ratio"])
+    tests["half_double"] = half_double_period_check(time, flux, rel_err, period, t0, duration)
+    tests["aliases"] = period_alias_checks(period, t0=t0, duration=duration, dump_times=dump_times)
+    tests["edges"] = edge_transit_check(time, period, t0, duration, segment=lc.segment,
+                                        dump_times=dump_times)
+    dur_fit = tests["shape"]["total_duration"]
+    tests["duration"] = duration_plausibility(
+        period,
+        dur_fit if np.isfinite(dur_fit) and dur_fit < period else duration,
+        prim if prim is not None and np.isfinite(prim) and prim > 0 else None,
+        lc.radius, lc.mass, lc.logg,
+    )
+    tests["phase_variability"] = phase_variability_check(
+        time, flux, rel_err, period, t0, duration, prim if prim else float("nan"),
+        bump_ratio=thr["bump_ratio"], bump_sigma=thr["bump_sigma"])
+    cen = _centroid_arrays(centroids, lc)
+    if cen is not None:
+        tests["centroid"] = centroid_shift_test(*cen, period, t0, duration, threshold=thr["centroid_sigma"])
+    known = None
+    matches = []
+    if catalogs is not None:
+        matches = crossmatch_details(lc.tic_id, period, t0, catalogs)
+        known = matches[0]["label"] if matches else None
+
+    flags = []
+    se, oe, sec, sh = tests["single_event"], tests["odd_even"], tests["secondary"], tests["shape"]
+    al, ed, du, pv = tests["aliases"], tests["edges"], tests["duration"], tests["phase_variability"]
+    hd = tests["half_double"]
+    rules: Dict[str, list] = {d: [] for d in DISPOSITIONS}
+
+    # 1. false alarm
+    if snr is None or not snr >= thr["min_snr"]:
+        rules["false_alarm"].append(f"snr {snr} < {thr['min_snr']}")
+        flags.append("low_snr")
+    if se["n_transits"] == 0:
+        rules["false_alarm"].append("no transit has data")
+        flags.append("no_transit_data")
+    elif se["flag"]:
+        rules["false_alarm"].append(f"single-event dominated (fraction {se['value']:.2f}, "
+                                    f"{se['n_transits']} transits)")
+        flags.append("single_event_dominated")
+    dsig = sh["significance"]
+    if not (np.isfinite(depth) and depth > 0 and np.isfinite(dsig) and dsig >= thr["min_depth_sigma"]):
+        rules["false_alarm"].append(f"fitted depth not significant ({dsig:.2f} sigma)")
+        flags.append("insignificant_depth")
+
+    # 2. instrumental
+    if al["orbit_match"]:
+        rules["instrumental"].append("period at the 13.7-d TESS orbit x1/2, x1 or x2")
+    for m in al["matches"]:
+        flags.append(f"period_alias:{m['systematic']} {m['ratio']}")
+        if m["systematic"] == "momentum dumps":
+            rules["instrumental"].append(f"period at the momentum-dump cadence {m['ratio']}")
+    if np.isfinite(al["dump_coincidence"]) and al["dump_coincidence"] >= 0.5:
+        rules["instrumental"].append("transits coincide with momentum dumps")
+        flags.append("transits_at_momentum_dumps")
+    if ed["n_transits"] > 0 and ed["value"] >= thr["edge_fraction"]:
+        rules["instrumental"].append("every transit at a segment edge or momentum dump")
+        flags.append("transits_at_segment_edges")
+
+    # 3. eclipsing binary
+    if oe["flag"] and oe["significance"] > thr["odd_even_sigma"]:
+        rules["eclipsing_binary"].append(f"odd/even depth difference {oe['significance']:.1f} sigma")
+        flags.append("odd_even")
+    if sec["flag"]:
+        flags.append("secondary_eclipse")
+        if sec["comparable"]:
+            rules["eclipsing_binary"].append(
+                f"secondary at phase {sec['best_phase'] if not sec['sigma_half'] > sec['threshold'] else 0.5:.2f} "
+                f"with {sec['depth_ratio']:.2f} of the primary depth")
+        else:
+            flags.append("secondary_planet_like")
+    if sh["flag"]:
+        flags.append("v_shaped")
+        if np.isfinite(depth) and depth > thr["deep_v_depth"]:
+            rules["eclipsing_binary"].append(f"deep ({depth:.3f}) V-shaped eclipse")
+    if du["too_large"]:
+        rules["eclipsing_binary"].append(f"companion radius {du['companion_radius_earth']:.0f} R_earth > 2 R_Jup")
+        flags.append("too_large")
+    if du["too_long"]:
+        rules["eclipsing_binary"].append(f"duration {du['value']:.1f}x the longest central transit")
+        flags.append("duration_too_long")
+    if du["too_short"]:
+        flags.append("duration_too_short")
+    if "centroid" in tests and tests["centroid"]["flag"]:
+        rules["eclipsing_binary"].append(f"centroid shift {tests['centroid']['significance']:.1f} sigma")
+        flags.append("centroid_shift")
+    if matches:
+        top = matches[0]
+        if top["is_planet"]:
+            flags.append("known_planet")
+        elif top["is_eb"]:
+            flags.append("known_eb")
+            rules["eclipsing_binary"].append(f"matches {top['label']}")
+    if hd["true_period_2p"]:
+        flags.append("period_may_be_2P")
+    if hd["true_period_half"]:
+        flags.append("period_may_be_half")
+
+    # 4. variability
+    if duration / period > thr["max_duty_cycle"]:
+        rules["variability"].append(f"duty cycle {duration / period:.2f} > {thr['max_duty_cycle']}")
+        flags.append("long_duty_cycle")
+    if pv["flag"]:
+        rules["variability"].append(f"out-of-transit brightening {pv['value']:.2f} x depth")
+        flags.append("phase_variability")
+
+    disposition = "planet_candidate"
+    for d in ("false_alarm", "instrumental", "eclipsing_binary", "variability"):
+        if rules[d]:
+            disposition = d
+            break
+    out = {
+        "disposition": disposition,
+        "flags": flags,
+        "reasons": rules[disposition] if disposition != "planet_candidate" else [],
+        "known_object": known,
+        "period": period,
+        "t0": t0,
+        "odd_even_sigma": oe["significance"],
+        "secondary_sigma": sec["significance"],
+        "single_event": bool(se["flag"]),
+        "n_transits": int(se["n_transits"]),
+        "depth": depth,
+        "depth_err": depth_err,
+        "duration": dur_fit,
+        "duration_err": sh["total_duration_err"],
+        "tests": tests,
+    }
+    log.info("vet TIC %s P=%.4f: %s %s", getattr(lc, "tic_id", "?"), period, disposition, flags)
+    return out

@@ -1,0 +1,175 @@
+"""Transit shape: trapezoid fit, depth/duration uncertainties, V vs U shape."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from ._common import VetResult, check_ephemeris, phase_days, prepare
+
+__all__ = ["transit_shape", "trapezoid_model"]
+
+log = logging.getLogger(__name__)
+
+
+def trapezoid_model(x, tc: float, depth: float, total_duration: float, ingress_fraction: float,
+                    baseline: float = 1.0) -> np.ndarray:
+    """Symmetric trapezoid transit.
+
+    Parameters
+    ----------
+    x : array_like
+        Time from the nominal transit centre (days).
+    tc : float
+        Centre offset (days).
+    depth : float
+        Fractional depth of the flat bottom.
+    total_duration : float
+        First to fourth contact, T14 (days).
+    ingress_fraction : float
+        Ingress (= egress) time over T14, 0 (box) .. 0.5 (V / triangle).
+    baseline : float
+        Out-of-transit flux.
+
+    Returns
+    -------
+    ndarray
+        Model flux.
+    """
+    a = np.abs(np.asarray(x, dtype=np.float64) - tc)
+    half = 0.5 * total_duration
+    tau = max(ingress_fraction * total_duration, 1e-9)
+    return baseline - depth * np.clip((half - a) / tau, 0.0, 1.0)
+
+
+def transit_shape(
+    time,
+    flux,
+    flux_err,
+    period: float,
+    t0: float,
+    duration: float,
+    *,
+    window: float = 2.0,
+    v_threshold: float = 0.4,
+    n_model: int = 400,
+) -> VetResult:
+    """Fit a trapezoid to the phase-folded transit (V- vs U-shape test).
+
+    A planet much smaller than its star has short ingress/egress compared
+    with the total duration (flat-bottomed "U"), unless grazing; the eclipse
+    of two comparable stars is V-shaped (ingress fraction -> 0.5).  The
+    trapezoid (Seager & Mallen-Ornelas 2003, Fig. 1) has parameters centre
+    offset, depth, total duration T14, ingress fraction tau/T14 and baseline,
+    fitted by :func:`scipy.optimize.least_squares` (bounded, several starts
+    of the ingress fraction) to points within ``window`` durations of the
+    centre.  Parameter errors come from the Jacobian, scaled by the reduced
+    chi-square when it exceeds 1.  The V-shape idea follows the Robovetter
+    (Thompson et al. 2018, sec. A.4.1; Coughlin et al. 2016) and the
+    local-view shape used by Shallue & Vanderburg (2018).
+
+    Parameters
+    ----------
+    time, flux, flux_err : array_like
+        Times (days), detrended normalised flux, errors (or ``None``).
+    period, t0, duration : float
+        Ephemeris (days); ``duration`` is the search's box width, used as
+        the initial T14.
+    window : float
+        Half-width of the fitted region in durations (capped at P/2).
+    v_threshold : float
+        Ingress fraction above which the transit is called V-shaped (the flag
+        also needs ``ingress_fraction - error >= v_threshold - 0.1`` so that
+        an unconstrained fit of a shallow signal is not called V).
+    n_model : int
+        Points of the returned model curve.
+
+    Returns
+    -------
+    VetResult
+        ``depth``, ``depth_err`` (fractional), ``total_duration``,
+        ``total_duration_err`` (days), ``ingress_fraction``,
+        ``ingress_fraction_err``, ``tc_offset`` (days), ``baseline``,
+        ``chi2_red``; ``value``: V-shape metric = ingress_fraction / 0.5
+        (0 = box, 1 = V); ``significance``: depth / depth_err;
+        ``shape`` ("V" or "U"); ``flag`` (V-shaped); ``model_phase`` (days),
+        ``model_flux``.  NaNs with ``reason`` when too few points.
+
+    Raises
+    ------
+    InputError
+        Bad arrays or ephemeris.
+    """
+    period, t0, duration = check_ephemeris(period, t0, duration)
+    t, f, e = prepare(time, flux, flux_err)
+    ph = phase_days(t, period, t0)
+    half_win = min(window * duration, 0.5 * period)
+    m = np.abs(ph) < half_win
+    x, y, s = ph[m], f[m], e[m]
+    nan = float("nan")
+    res = VetResult(
+        test="transit_shape",
+        measured="trapezoid fit to the folded transit",
+        depth=nan, depth_err=nan, total_duration=nan, total_duration_err=nan,
+        ingress_fraction=nan, ingress_fraction_err=nan, tc_offset=nan, baseline=nan,
+        chi2_red=nan, value=nan, significance=nan, shape=None, flag=False, reason=None,
+        model_phase=np.array([]), model_flux=np.array([]),
+    )
+    n_in = int(np.sum(np.abs(x) < 0.5 * duration))
+    if n_in < 5 or x.size < 12:
+        res["reason"] = f"too few points in and around transit ({n_in} in transit, {x.size} in window)"
+        return res
+    outside = np.abs(x) > 0.75 * duration
+    base0 = float(np.median(y[outside])) if outside.sum() >= 3 else float(np.median(y))
+    core = np.abs(x) < 0.25 * duration
+    depth0 = base0 - float(np.median(y[core])) if core.sum() >= 3 else base0 - float(np.min(y))
+    noise = float(np.median(s))
+    depth0 = max(depth0, noise / math.sqrt(max(n_in, 1)), 1e-6)
+
+    def resid(p):
+        return (trapezoid_model(x, p[0], p[1], p[2], p[3], p[4]) - y) / s
+
+    t14_hi = min(3.0 * duration, 2.0 * half_win)
+    lo = [-0.5 * duration, 0.0, 0.2 * duration, 0.0, base0 - 10 * depth0 - 1.0]
+    hi = [0.5 * duration, 1.0, t14_hi, 0.5, base0 + 10 * depth0 + 1.0]
+    best = None
+    for f0 in (0.05, 0.2, 0.35, 0.49):
+        for t14 in (duration, 1.2 * duration):
+            # A V shape of the same area needs a deeper apex.
+            d0 = min(depth0 / (1.0 - f0), 1.0)
+            p0 = np.clip([0.0, d0, t14, f0, base0], lo, hi)
+            try:
+                r = least_squares(resid, p0, bounds=(lo, hi), x_scale="jac", max_nfev=400)
+            except (ValueError, np.linalg.LinAlgError) as exc:
+                log.debug("transit_shape: start f0=%s failed: %s", f0, exc)
+                continue
+            if best is None or r.cost < best.cost:
+                best = r
+    if best is None:
+        res["reason"] = "trapezoid fit failed from every start"
+        return res
+    p = best.x
+    dof = max(x.size - 5, 1)
+    chi2_red = 2.0 * best.cost / dof
+    jtj = best.jac.T @ best.jac
+    cov = np.linalg.pinv(jtj) * max(1.0, chi2_red)
+    perr = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    fi, fi_err = float(p[3]), float(perr[3])
+    is_v = bool(fi >= v_threshold and fi - fi_err >= v_threshold - 0.1 and p[1] > 0)
+    grid = np.linspace(-half_win, half_win, int(n_model))
+    res.update(
+        depth=float(p[1]), depth_err=float(perr[1]),
+        total_duration=float(p[2]), total_duration_err=float(perr[2]),
+        ingress_fraction=fi, ingress_fraction_err=fi_err,
+        tc_offset=float(p[0]), baseline=float(p[4]), chi2_red=float(chi2_red),
+        value=fi / 0.5,
+        significance=float(p[1] / perr[1]) if perr[1] > 0 else nan,
+        shape="V" if is_v else "U",
+        flag=is_v,
+        model_phase=grid,
+        model_flux=trapezoid_model(grid, *p),
+    )
+    return res
