@@ -12,18 +12,21 @@ Rules (first that applies wins; every triggered test also adds a flag):
    (nearly) every transit at a segment edge (gap ramps) or a momentum dump.
    Other alias matches (orbit x1/3, x1/4, ~1 d) are flags only: real
    planets live there too.
-3. ``eclipsing_binary`` - a stellar eclipse: odd/even depths differ > 3
-   sigma; a significant secondary eclipse comparable to the primary (> 15%);
-   depth > 5% with a V shape; companion radius > 2 R_Jup; duration > 2x the
-   longest central transit the star allows; centroid shift > 3 sigma (the
-   eclipse is on another star, i.e. a blended EB); or the TIC and period
-   match a Prsa et al. (2022) EB or a TOI dispositioned EB/FP and not a
-   TOI CP/KP.
+3. ``eclipsing_binary`` (eclipse-specific evidence) - odd/even depths
+   differ > 3 sigma; a significant secondary eclipse comparable to the
+   primary (> 15% of its depth); companion radius > 2 R_Jup; centroid shift
+   > 3 sigma (the eclipse is on another star, i.e. a blended EB); or the TIC
+   and period match a Prsa et al. (2022) EB or a TOI dispositioned EB/FP
+   and not a TOI CP/KP.
 4. ``variability`` - not transit-shaped: duration > 20% of the period
    (rotation/pulsation/ellipsoidal folded on itself), or an out-of-transit
    brightening in the folded curve at least half the dip depth and > 5
    sigma.
-5. ``planet_candidate`` - everything else.
+5. ``eclipsing_binary`` (shape evidence) - depth > 5% with a V shape, or
+   duration > 2x the longest central transit the star allows (giant host
+   or stellar companion).  It ranks below variability because a folded
+   sinusoid also fits as a long V.
+6. ``planet_candidate`` - everything else.
 
 Flags of weaker evidence (V shape of a shallow dip, planet-like secondary,
 period may be P/2 or 2P, alias flags) are reported without changing the
@@ -116,8 +119,10 @@ def phase_variability_check(time, flux, flux_err, period: float, t0: float, dura
     means = sums[good] / counts[good]
     base = float(np.median(fo))
     sig_pt = robust_std(np.diff(fo)) / math.sqrt(2.0)
-    # Bin scatter (includes red noise) or white noise, whichever is larger.
-    err = np.maximum(sig_pt / np.sqrt(counts[good]), robust_std(means))
+    # Error of each bin mean: the scatter of its own points (white noise plus
+    # cycle-to-cycle changes), never less than the point-to-point noise.
+    spread = np.array([robust_std(fo[idx == j]) for j in np.nonzero(good)[0]])
+    err = np.fmax(spread, sig_pt) / np.sqrt(counts[good])
     bumps = means - base
     j = int(np.argmax(bumps / err))
     bump, bsig = float(bumps[j]), float(bumps[j] / err[j]) if err[j] > 0 else nan
@@ -286,7 +291,10 @@ def vet_candidate(
         rules["instrumental"].append("every transit at a segment edge or momentum dump")
         flags.append("transits_at_segment_edges")
 
-    # 3. eclipsing binary
+    # 3. eclipsing binary.  Shape-only evidence (V shape, too long) is kept
+    # apart: a folded sinusoid also fits as a long V, so variability (rule 4)
+    # outranks it, while eclipse-specific evidence outranks variability.
+    shape_eb: list = []
     if oe["flag"] and oe["significance"] > thr["odd_even_sigma"]:
         rules["eclipsing_binary"].append(f"odd/even depth difference {oe['significance']:.1f} sigma")
         flags.append("odd_even")
@@ -301,12 +309,12 @@ def vet_candidate(
     if sh["flag"]:
         flags.append("v_shaped")
         if np.isfinite(depth) and depth > thr["deep_v_depth"]:
-            rules["eclipsing_binary"].append(f"deep ({depth:.3f}) V-shaped eclipse")
+            shape_eb.append(f"deep ({depth:.3f}) V-shaped eclipse")
     if du["too_large"]:
         rules["eclipsing_binary"].append(f"companion radius {du['companion_radius_earth']:.0f} R_earth > 2 R_Jup")
         flags.append("too_large")
     if du["too_long"]:
-        rules["eclipsing_binary"].append(f"duration {du['value']:.1f}x the longest central transit")
+        shape_eb.append(f"duration {du['value']:.1f}x the longest central transit")
         flags.append("duration_too_long")
     if du["too_short"]:
         flags.append("duration_too_short")
@@ -326,8 +334,9 @@ def vet_candidate(
         flags.append("period_may_be_half")
 
     # 4. variability
-    if duration / period > thr["max_duty_cycle"]:
-        rules["variability"].append(f"duty cycle {duration / period:.2f} > {thr['max_duty_cycle']}")
+    duty = max(duration, dur_fit if np.isfinite(dur_fit) else 0.0) / period
+    if duty > thr["max_duty_cycle"]:
+        rules["variability"].append(f"duty cycle {duty:.2f} > {thr['max_duty_cycle']}")
         flags.append("long_duty_cycle")
     if pv["flag"]:
         rules["variability"].append(f"out-of-transit brightening {pv['value']:.2f} x depth")
@@ -338,6 +347,10 @@ def vet_candidate(
         if rules[d]:
             disposition = d
             break
+    if disposition == "planet_candidate" and shape_eb:
+        disposition = "eclipsing_binary"
+    if disposition in ("eclipsing_binary",):
+        rules["eclipsing_binary"].extend(shape_eb)
     out = {
         "disposition": disposition,
         "flags": flags,

@@ -23,6 +23,7 @@ def single_event_domination(
     duration: float,
     *,
     max_fraction: float = 0.6,
+    min_rest_mes: float = 5.0,
     min_transits: int = 2,
     min_points: int = 3,
 ) -> VetResult:
@@ -45,9 +46,12 @@ def single_event_domination(
     period, t0, duration : float
         Ephemeris (days).
     max_fraction : float
-        Flag when the strongest event carries more than this fraction of
-        ``sum(max(SES, 0)^2)`` (default 0.6: with 2 equal transits it is
-        ~0.5).
+        The strongest event dominates when it carries more than this
+        fraction of ``sum(max(SES, 0)^2)`` (default 0.6: with 2 equal
+        transits it is ~0.5) ...
+    min_rest_mes : float
+        ... and the other events together are not a detection on their own
+        (their MES < this, default 5).  Both must hold to flag.
     min_transits : int
         Also flag when fewer transits than this have data.
     min_points : int
@@ -96,7 +100,9 @@ def single_event_domination(
         mes_rest = float(np.sum(d[keep] * w[keep]) / math.sqrt(np.sum(w[keep])))
     else:
         mes_rest = nan
-    flag = bool(n < min_transits or (np.isfinite(frac) and frac > max_fraction))
+    dominated = bool(np.isfinite(frac) and frac > max_fraction
+                     and not (np.isfinite(mes_rest) and mes_rest >= min_rest_mes))
+    flag = bool(n < min_transits or dominated)
     if n < min_transits:
         res["reason"] = f"only {n} transit(s) with data; need >= {min_transits}"
     res.update(mes=mes, max_ses=float(ses[i]), max_epoch=int(ev["epoch"][i]),
