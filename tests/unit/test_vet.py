@@ -277,6 +277,13 @@ def test_vet_candidate_synthetic():
     assert r["disposition"] == "eclipsing_binary" and "odd_even" in r["flags"]
     with pytest.raises(InputError, match="period"):
         vet_candidate(_synthetic_plc(f, t, e), dict(t0=T0, duration=0.1, snr=10))
+    # Same planet-like dips, but the centroid moves in transit: blended EB.
+    rng = np.random.default_rng(16)
+    col, row = 500 + rng.normal(0, 0.003, t.size), 300 + rng.normal(0, 0.003, t.size)
+    ph = np.mod(t - T0 + 0.5 * P, P) - 0.5 * P
+    col[np.abs(ph) < 0.06] += 0.01
+    r = vet_candidate(_synthetic_plc(f, t, e), cand, centroids=(t, col, row))
+    assert r["disposition"] == "eclipsing_binary" and "centroid_shift" in r["flags"]
 
 
 # ---------------------------------------------------------------- real SPOC data
