@@ -56,7 +56,7 @@ _NP_DTYPE = {torch.float32: np.float32, torch.float64: np.float64}
 
 
 def _chunks(n_periods: int, n_batch: int, n_points: int, n_dur: int, nbins: np.ndarray, dmax: np.ndarray,
-            max_elements: int):
+            max_elements: int, work: Optional[np.ndarray] = None):
     """Yield (start, stop) of period chunks whose work arrays fit the budget."""
     start = 0
     while start < n_periods:
@@ -67,13 +67,165 @@ def _chunks(n_periods: int, n_batch: int, n_points: int, n_dur: int, nbins: np.n
             nb_new = max(nb_max, int(nbins[stop]))
             d_new = max(d_max, int(dmax[stop]))
             c = stop - start + 1
-            size = n_batch * c * max(n_points, n_dur * nb_new, nb_new + d_new + 1)
+            per = n_points if work is None else int(work[start:stop + 1].max())
+            size = n_batch * c * max(per, n_dur * nb_new, nb_new + d_new + 1)
             if size > max_elements and stop > start:
                 break
             nb_max, d_max = nb_new, d_new
             stop += 1
         yield start, stop
         start = stop
+
+
+_WIDE = {torch.float32: torch.float64, torch.float64: torch.complex128}
+#: Grid binning is skipped when its tables would exceed this many buckets per cadence.
+_GRID_MAX_BUCKETS_PER_POINT = 16
+
+
+class _GridTables:
+    """Exact phase binning from time-grid tables (one bin width ``delta``).
+
+    The time axis is cut into buckets of width ``g = delta / K``, with ``K``
+    chosen so that no bucket holds more than one cadence.  Per bucket ``m``
+    the tables hold ``C[m]`` (sums of ``w y`` and ``w`` over cadences before
+    the bucket), ``V[m]`` (the cadence in the bucket, 0 if none) and ``O[m]``
+    (its position in the bucket in units of ``g``; 2 if none).  A bin edge
+    at time ``e`` falls in bucket ``m = floor(e / g)`` at position
+    ``rho = e / g - m``, and the sums over all cadences before it are
+    ``C[m] + [O[m] < rho] V[m]``.  For period ``P`` the edges of cycle ``c``
+    are ``c P + j delta`` (``j = 0 .. n_bins - 1``), i.e. buckets
+    ``m0_c + j K`` with one ``rho_c`` per cycle; stored transposed
+    (``[m mod K, m div K]``) each cycle's edges are one contiguous row, which
+    is gathered whole.  Summing the edge sums over cycles and subtracting the
+    ``j = 0`` column gives the cumulative phase-bin sums directly: work per
+    period ~ baseline / delta instead of the number of cadences, no scatter.
+    ``C`` has a linear trend ``r m`` removed (added back exactly) to keep
+    float32 sums accurate.
+    """
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+    @classmethod
+    def build(cls, t_rel, wyn, wn, n_real, deltas, nbins, dtype, device):
+        deltas = np.asarray(deltas, dtype=np.float64)
+        if not np.all(deltas == deltas[0]):
+            return None
+        delta = float(deltas[0])
+        n_batch = t_rel.shape[0]
+        k = 1
+        for b in range(n_batch):
+            t = t_rel[b, : n_real[b]]
+            dt = np.diff(t)
+            if dt.size and dt.min() <= 0:
+                return None
+            if dt.size:
+                k = max(k, int(np.ceil(delta / dt.min())))
+        t_max = max(float(t_rel[b, : n_real[b]].max()) for b in range(n_batch))
+        for _ in range(3):  # make sure no bucket holds two cadences (round-off)
+            g = delta / k
+            ok = all(np.all(np.diff(np.floor(t_rel[b, : n_real[b]] / g)) > 0) for b in range(n_batch))
+            if ok:
+                break
+            k += 1
+        else:
+            return None
+        m_real = int(np.floor(t_max / g)) + 1
+        if m_real > _GRID_MAX_BUCKETS_PER_POINT * max(int(n_real.max()), 1) + 1024:
+            return None
+        nbw_max = int(nbins.max())
+        q_tail = -(-m_real // k) + 1
+        n_q = q_tail + nbw_max + 1
+        n_m = k * n_q
+        npdt = _NP_DTYPE[dtype]
+        c_tab = np.zeros((n_batch, n_m, 2))
+        v_tab = np.zeros((n_batch, n_m, 2))
+        o_tab = np.full((n_batch, n_m), 2.0)
+        rate = np.zeros((n_batch, 2))
+        tot = np.zeros((n_batch, 2))
+        m_idx = np.arange(n_m)
+        for b in range(n_batch):
+            n = n_real[b]
+            u = t_rel[b, :n] / g
+            mb = np.floor(u).astype(np.int64)
+            vals = np.stack([wyn[b, :n], wn[b, :n]], axis=1)
+            v_tab[b, mb] = vals
+            o_tab[b, mb] = u - mb
+            per_bucket = np.zeros((n_m, 2))
+            per_bucket[mb] = vals
+            c_tab[b, 1:] = np.cumsum(per_bucket, axis=0)[:-1]
+            tot[b] = vals.sum(axis=0)
+            rate[b] = tot[b] / m_real
+            c_tab[b] -= rate[b][None, :] * m_idx[:, None]
+
+        def planes(x):  # [b, m, plane] -> [b, plane, m mod K, m div K], flattened
+            x = x.reshape(n_batch, n_q, k, x.shape[2]).transpose(0, 3, 2, 1)
+            return np.ascontiguousarray(x.astype(npdt)).reshape(-1)
+
+        dev_kw = dict(device=device)
+        # plane 0: C_y, 1: C_w, 2: O (so one row gather serves all three)
+        c_t = torch.as_tensor(planes(np.concatenate([c_tab, o_tab[:, :, None]], axis=2)), **dev_kw)
+        v_t = torch.as_tensor(planes(v_tab), **dev_kw)
+        return cls(k=k, g=g, delta=delta, t_max=t_max, n_q=n_q, n_m=n_m, q_tail=q_tail, n_batch=n_batch,
+                   c_t=c_t, v_t=v_t, rate=rate, tot=tot, dtype=dtype, device=device, npdt=npdt)
+
+    def n_cycles(self, periods):
+        return np.floor(self.t_max / np.asarray(periods, dtype=np.float64)).astype(np.int64) + 1
+
+    def work_per_period(self, periods, nbins):
+        """Elements of the gathered edge arrays per period and light curve."""
+        return self.n_cycles(periods) * np.asarray(nbins) * 3
+
+    def cumsums(self, periods, nb_c, length):
+        """Cumulative phase-bin sums ``(cum_y, cum_w)``, each (c, B, length + 1).
+
+        Index ``i`` holds the sum over bins ``0 .. i - 1`` of the periodic
+        extension (bin ``i`` is bin ``i mod n_bins``).
+        """
+        c = periods.size
+        nb_max = int(nb_c.max())
+        nbw = nb_max
+        k, n_q, n_m, n_batch = self.k, self.n_q, self.n_m, self.n_batch
+        dev_kw = dict(device=self.device)
+        n_cyc = self.n_cycles(periods)
+        nc_max = int(n_cyc.max())
+        cyc = np.arange(nc_max)
+        x = cyc[None, :] * (periods[:, None] / self.g)  # (c, nc) edge of each cycle in buckets
+        m0 = np.floor(x)
+        rho = x - m0
+        m0 = m0.astype(np.int64)
+        real = cyc[None, :] < n_cyc[:, None]
+        m0 = np.where(real, m0, k * self.q_tail)
+        rho = np.where(real, rho, 0.0)
+        rows = (m0 % k) * n_q + m0 // k  # row start in one plane of the transposed table
+        base = np.arange(n_batch)[:, None] * n_m
+        rows3 = rows[:, None, None, :] + (3 * base + np.arange(3)[None, :] * n_m)[None, :, :, None]
+        rows2 = rows[:, None, None, :] + (2 * base + np.arange(2)[None, :] * n_m)[None, :, :, None]
+        cw = self.c_t.unfold(0, nbw, 1).index_select(0, torch.as_tensor(rows3.reshape(-1), **dev_kw))
+        vw = self.v_t.unfold(0, nbw, 1).index_select(0, torch.as_tensor(rows2.reshape(-1), **dev_kw))
+        cw = cw.view(c, n_batch, 3, nc_max, nbw)
+        vw = vw.view(c, n_batch, 2, nc_max, nbw)
+        rho_t = torch.as_tensor(rho.astype(self.npdt), **dev_kw).view(c, 1, 1, nc_max, 1)
+        h = torch.sub(rho_t, cw[:, :, 2:]).ceil_().clamp_(min=0)  # 1 where the bucket's cadence precedes the edge
+        cs = cw[:, :, :2]
+        cs.addcmul_(h, vw)
+        acc = cs.sum(dim=3).transpose(2, 3)  # (c, B, nbw, 2)
+        del cw, vw, cs, h
+        acc -= acc[:, :, :1, :].clone()
+        # trend put back: every cycle's edge j sits j K buckets after its edge 0
+        jk = torch.arange(nbw, **dev_kw, dtype=self.dtype) * float(k * nc_max)
+        rate_t = torch.as_tensor(self.rate.astype(self.npdt), **dev_kw)  # (B, 2)
+        acc += jk.view(1, 1, nbw, 1) * rate_t.view(1, n_batch, 1, 2)
+        # periodic extension: cum[i] = cum[i mod nb] + (i div nb) * total
+        nb_t = torch.as_tensor(nb_c, **dev_kw).view(c, 1)
+        i = torch.arange(length + 1, **dev_kw).view(1, -1)
+        wrap = (i % nb_t).unsqueeze(1).expand(c, n_batch, length + 1)
+        turns = (i // nb_t).to(self.dtype).unsqueeze(1)  # (c, 1, L+1)
+        tot_t = torch.as_tensor(self.tot.astype(self.npdt), **dev_kw)  # (B, 2)
+        cum_y = acc[..., 0].gather(2, wrap).addcmul_(turns, tot_t[:, 0].view(1, n_batch, 1))
+        cum_w = acc[..., 1].gather(2, wrap).addcmul_(turns, tot_t[:, 1].view(1, n_batch, 1))
+        return cum_y, cum_w
+
 
 
 @torch.no_grad()
@@ -89,6 +241,7 @@ def bls_kernel(
     dtype: torch.dtype = torch.float32,
     device: torch.device = torch.device("cpu"),
     max_elements: Optional[int] = None,
+    binning: str = "auto",
 ) -> Dict[str, np.ndarray]:
     """BLS periodogram of a padded batch of light curves.
 
@@ -111,7 +264,12 @@ def bls_kernel(
     device : torch.device
     max_elements : int, optional
         Upper bound on the elements of one work array (memory control);
-        default 2**22 on CPU and 2**26 on CUDA.
+        default 2**26 on CUDA, and on CPU 2**20 (grid binning) or 2**22 (scatter).
+    binning : {"auto", "grid", "scatter"}
+        How the phase bins are summed: ``"grid"`` (time-grid tables and
+        cumulative sums, see :class:`_GridTables`; needs one bin width for all
+        periods), ``"scatter"`` (fold every point, ``scatter_add``) or
+        ``"auto"`` (grid when possible).  Both give the same bins.
 
     Returns
     -------
@@ -124,6 +282,7 @@ def bls_kernel(
         raise ValueError(objective)
     n_batch, n_points = t_rel.shape
     n_periods, n_dur = dbins.shape
+    max_elements_given = max_elements
     if max_elements is None:
         max_elements = 2**26 if device.type == "cuda" else 2**22
     npdt = _NP_DTYPE[dtype]
@@ -151,14 +310,29 @@ def bls_kernel(
     dbins = np.asarray(dbins, dtype=np.int64)
     dmax_p = dbins.max(axis=1)
 
+    grid = None
+    if binning in ("auto", "grid"):
+        grid = _GridTables.build(t_rel, wyn, wn, n_real, deltas, nbins, dtype, device)
+        if grid is None and binning == "grid":
+            raise ValueError("grid binning is not possible for these inputs (varying bin widths or "
+                             "cadences much finer than the bin width)")
+    elif binning != "scatter":
+        raise ValueError(f"binning must be 'auto', 'grid' or 'scatter', got {binning!r}")
+
     # Work buffers, laid out (period, light curve, ...) so that slicing the
     # leading axis keeps them contiguous; allocated once per call.
-    chunks = list(_chunks(n_periods, n_batch, n_points, n_dur, nbins, dmax_p, max_elements))
-    c_max = max(b - a for a, b in chunks)
-    u_buf = torch.empty((c_max, n_batch, n_points), dtype=dtype, **dev_kw)
-    i_buf = torch.empty((c_max, n_batch, n_points), dtype=torch.int64, **dev_kw)
-    src_y = ty.unsqueeze(0).expand(c_max, n_batch, n_points).contiguous()
-    src_w = tw.unsqueeze(0).expand(c_max, n_batch, n_points).contiguous()
+    if grid is not None:
+        if max_elements_given is None and device.type == "cpu":
+            max_elements = 2**20  # measured: fits the caches better, still few chunks
+        work = grid.work_per_period(periods, nbins)
+        chunks = list(_chunks(n_periods, n_batch, 0, n_dur, nbins, dmax_p, max_elements, work=work))
+    else:
+        chunks = list(_chunks(n_periods, n_batch, n_points, n_dur, nbins, dmax_p, max_elements))
+        c_max = max(b - a for a, b in chunks)
+        u_buf = torch.empty((c_max, n_batch, n_points), dtype=dtype, **dev_kw)
+        i_buf = torch.empty((c_max, n_batch, n_points), dtype=torch.int64, **dev_kw)
+        src_y = ty.unsqueeze(0).expand(c_max, n_batch, n_points).contiguous()
+        src_w = tw.unsqueeze(0).expand(c_max, n_batch, n_points).contiguous()
     sw_t = sw_t.view(1, n_batch, 1)
     wf_t = wf_t.view(1, n_batch, 1)
     den_floor = den_floor.view(1, n_batch, 1)
@@ -171,26 +345,29 @@ def bls_kernel(
         d_c = dbins[a:b]
         d_max = int(d_c.max())
         length = nb_max + d_max
-
-        # 1. fold
-        u = u_buf[:c]
-        torch.mul(tt.unsqueeze(0), torch.as_tensor(inv_p[a:b], **dev_kw).view(c, 1, 1), out=u)
-        u.frac_()
-        u.mul_(torch.as_tensor(scale[a:b], **dev_kw).view(c, 1, 1))
-        idx = i_buf[:c]
-        idx.copy_(u)  # truncation == floor for u >= 0
-        # 2. bin
-        shape = (c, n_batch, nb_max)
-        bin_y = torch.zeros(shape, dtype=dtype, **dev_kw).scatter_add_(2, idx, src_y[:c])
-        bin_w = torch.zeros(shape, dtype=dtype, **dev_kw).scatter_add_(2, idx, src_w[:c])
-        # 3. wrap periodically (bin i -> i mod n_bins of its row) and integrate
         nb_t = torch.as_tensor(nb_c, **dev_kw)
-        wrap = (torch.arange(length, **dev_kw)[None, :] % nb_t[:, None]).unsqueeze(1).expand(c, n_batch, length)
-        cum_y = torch.zeros((c, n_batch, length + 1), dtype=dtype, **dev_kw)
-        cum_w = torch.zeros_like(cum_y)
-        torch.cumsum(bin_y.gather(2, wrap), dim=2, out=cum_y[:, :, 1:])
-        torch.cumsum(bin_w.gather(2, wrap), dim=2, out=cum_w[:, :, 1:])
-        del bin_y, bin_w, wrap
+
+        if grid is not None:
+            cum_y, cum_w = grid.cumsums(periods[a:b], nb_c, length)
+        else:
+            # 1. fold
+            u = u_buf[:c]
+            torch.mul(tt.unsqueeze(0), torch.as_tensor(inv_p[a:b], **dev_kw).view(c, 1, 1), out=u)
+            u.frac_()
+            u.mul_(torch.as_tensor(scale[a:b], **dev_kw).view(c, 1, 1))
+            idx = i_buf[:c]
+            idx.copy_(u)  # truncation == floor for u >= 0
+            # 2. bin
+            shape = (c, n_batch, nb_max)
+            bin_y = torch.zeros(shape, dtype=dtype, **dev_kw).scatter_add_(2, idx, src_y[:c])
+            bin_w = torch.zeros(shape, dtype=dtype, **dev_kw).scatter_add_(2, idx, src_w[:c])
+            # 3. wrap periodically (bin i -> i mod n_bins of its row) and integrate
+            wrap = (torch.arange(length, **dev_kw)[None, :] % nb_t[:, None]).unsqueeze(1).expand(c, n_batch, length)
+            cum_y = torch.zeros((c, n_batch, length + 1), dtype=dtype, **dev_kw)
+            cum_w = torch.zeros_like(cum_y)
+            torch.cumsum(bin_y.gather(2, wrap), dim=2, out=cum_y[:, :, 1:])
+            torch.cumsum(bin_w.gather(2, wrap), dim=2, out=cum_w[:, :, 1:])
+            del bin_y, bin_w, wrap
         # 4. score every box
         uniform = bool(np.all(d_c == d_c[0:1]))
         zbuf = torch.empty((c, n_batch, n_dur, nb_max), dtype=dtype, **dev_kw)
@@ -215,10 +392,11 @@ def bls_kernel(
                 den = torch.maximum(wk, wf_t).rsqrt_()
                 den.div_(torch.maximum(wout, wf_t))
                 torch.mul(yk, den, out=zbuf[:, :, k])
-        zmin, arg = zbuf.view(c, n_batch, -1).min(dim=2)
+        # best duration first (min without indices is fast), then the best
+        # phase of that duration only; ties resolve as a flat argmin would
+        kbest = zbuf.amin(dim=3).argmin(dim=2)
+        jbest = zbuf.gather(2, kbest.view(c, n_batch, 1, 1).expand(c, n_batch, 1, nb_max)).squeeze(2).argmin(dim=2)
         del zbuf
-        kbest = arg // nb_max
-        jbest = arg % nb_max
         dbest = d_t.unsqueeze(1).expand(c, n_batch, n_dur).gather(2, kbest.unsqueeze(2)).squeeze(2)
         jbest = jbest % nb_t.view(c, 1)
         # 5. sums of the winning boxes

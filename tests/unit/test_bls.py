@@ -277,3 +277,41 @@ def test_cuda_matches_cpu():
         for a, b in zip(cpu, gpu):
             np.testing.assert_allclose(a["power"], b["power"], rtol=1e-3 if dt == "float32" else 1e-9, atol=1e-3)
             assert np.argmax(a["power"]) == np.argmax(b["power"])
+
+
+@pytest.mark.parametrize("objective", ["snr", "likelihood"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_grid_binning_matches_reference_and_scatter(objective, dtype):
+    """The time-grid (cumulative-sum) binning gives the bins of the reference."""
+    from exoray.search._bls_torch import bls_kernel
+    from exoray.search.bls import _resolve_grid, prepare_batch
+
+    rng = np.random.default_rng(11)
+    lcs = []
+    for s in range(3):  # jittered regular cadence with gaps, different lengths
+        t = np.arange(0, 9.0 + s, 0.02) + rng.uniform(-0.004, 0.004, int((9.0 + s) / 0.02) + 1)[: int(np.ceil((9.0 + s) / 0.02))]
+        t = t[(t < 4.0) | (t > 4.6)]
+        y = 1 + 1e-3 * rng.standard_normal(t.size)
+        y[np.abs(np.mod(t - 0.4 + 1.1, 2.2) - 1.1) < 0.06] -= 3e-3
+        lcs.append((t, y, 1e-3 * rng.uniform(0.8, 1.2, t.size)))
+    periods = np.linspace(1.3, 3.3, 17)
+    durations = np.array([0.05, 0.09, 0.14])
+    batch = prepare_batch(lcs)
+    p, d, deltas, dbins = _resolve_grid(periods, durations, 3)
+    t_rel, wy, w, _ = batch.padded()
+    dt = torch.float64 if dtype == "float64" else torch.float32
+    kw = dict(objective=objective, dtype=dt)
+    grid = bls_kernel(t_rel, wy, w, p, deltas, dbins, binning="grid", max_elements=5000, **kw)
+    scat = bls_kernel(t_rel, wy, w, p, deltas, dbins, binning="scatter", **kw)
+    if dtype == "float64":
+        for i, lc in enumerate(lcs):
+            ref = bls_power(lc, periods, durations, objective=objective, oversample=3, backend="numpy-reference")[0]
+            np.testing.assert_array_equal(grid["dbin"][i], np.rint(ref["duration"] / deltas).astype(int))
+            for k in ("power", "depth", "depth_err", "snr", "log_likelihood"):
+                np.testing.assert_allclose(grid[k][i], ref[k], rtol=1e-9, atol=1e-12, err_msg=k)
+            np.testing.assert_allclose(grid["phase"][i] + lc[0][0], ref["t0"], rtol=0, atol=1e-9)
+    else:
+        np.testing.assert_allclose(grid["power"], scat["power"], rtol=2e-3, atol=2e-3)
+        assert np.array_equal(np.argmax(grid["power"], axis=1), np.argmax(scat["power"], axis=1))
+    with pytest.raises(ValueError):
+        bls_kernel(t_rel, wy, w, p, deltas, dbins, binning="nope")
