@@ -152,6 +152,11 @@ class PreprocessedLightCurve:
     of 1 per segment, ``trend`` is the fitted stellar/instrumental trend on the
     same scale and ``flux_flat = flux / trend`` is what transit search uses.
     ``segment`` numbers continuous stretches between gaps (0, 1, ...).
+    ``centroid_col``/``centroid_row`` are the product's flux-weighted
+    centroids (pixels) on the kept cadences, or ``None``;
+    ``momentum_dump_times`` are the times (same system as ``time``) of all
+    cadences flagged as reaction-wheel desaturations, before masking, for the
+    vetting stage's systematics checks.
     """
 
     tic_id: int
@@ -185,14 +190,22 @@ class PreprocessedLightCurve:
     detrend_method: str = "biweight"
     detrend_window_days: float = float("nan")
     preprocess_ms: float = float("nan")
+    centroid_col: Optional[np.ndarray] = None
+    centroid_row: Optional[np.ndarray] = None
+    momentum_dump_times: Optional[np.ndarray] = None
 
     def __post_init__(self):
         for name in ("time", "flux", "flux_err", "trend", "flux_flat"):
             setattr(self, name, _as_f64(getattr(self, name)))
         self.segment = np.ascontiguousarray(np.asarray(self.segment, dtype=np.int32))
+        for name in ("centroid_col", "centroid_row", "momentum_dump_times"):
+            v = getattr(self, name)
+            if v is not None:
+                setattr(self, name, _as_f64(v))
         n = self.time.size
-        for name in ("flux", "flux_err", "trend", "flux_flat", "segment"):
-            if getattr(self, name).shape != (n,):
+        for name in ("flux", "flux_err", "trend", "flux_flat", "segment", "centroid_col", "centroid_row"):
+            v = getattr(self, name)
+            if v is not None and v.shape != (n,):
                 raise InputError(f"{self.source_path}: '{name}' length differs from 'time'")
 
     def __len__(self) -> int:

@@ -105,6 +105,9 @@ PREPROCESSED_SCHEMA = pa.schema(
         pa.field("detrend_method", pa.string()),
         pa.field("detrend_window_days", _f64),
         pa.field("preprocess_ms", _f64),
+        pa.field("centroid_col", _lf64),
+        pa.field("centroid_row", _lf64),
+        pa.field("momentum_dump_times", _lf64),
     ],
     metadata={"exoray.schema": "preprocessed/1"},
 )

@@ -45,6 +45,10 @@ __all__ = ["preprocess_lightcurve", "MIN_USABLE_POINTS"]
 
 log = logging.getLogger(__name__)
 
+#: SPOC quality bit 32 (Desat): reaction-wheel desaturation (momentum dump).
+#: Kepler uses the same bit for its desaturation events.
+DESAT_BIT = 32
+
 #: Fewer usable cadences than this after masking raise EmptyLightCurveError.
 MIN_USABLE_POINTS = 100
 
@@ -107,10 +111,14 @@ def preprocess_lightcurve(lc: LightCurve,
     keep = keep_q & fin
     n_nan = int(np.count_nonzero(keep_q & ~fin))
 
+    dumps = lc.time[((lc.quality & DESAT_BIT) != 0) & np.isfinite(lc.time)]
     t = lc.time[keep]
     f = lc.flux[keep]
     fe = lc.flux_err[keep]
-    t, f, fe = sort_by_time(t, f, fe, source=src)
+    has_centroids = lc.centroid_col is not None and lc.centroid_row is not None
+    cc = lc.centroid_col[keep] if has_centroids else None
+    cr = lc.centroid_row[keep] if has_centroids else None
+    t, f, fe, cc, cr = sort_by_time(t, f, fe, cc, cr, source=src)
 
     def _fail(stage: str, n_left: int, extra: str = ""):
         raise EmptyLightCurveError(
@@ -128,6 +136,8 @@ def preprocess_lightcurve(lc: LightCurve,
     n_short = int(t.size - np.count_nonzero(long_enough))
     if n_short:
         t, f, fe = t[long_enough], f[long_enough], fe[long_enough]
+        if has_centroids:
+            cc, cr = cc[long_enough], cr[long_enough]
         segment = renumber(segment[long_enough])
         log.debug("%s: dropped %d cadences in segments shorter than %d points",
                   src, n_short, cfg.min_segment_points)
@@ -160,6 +170,8 @@ def preprocess_lightcurve(lc: LightCurve,
     keep &= np.isfinite(trend) & (trend > 0)
     if not keep.all():
         t, f, fe, trend, segment = t[keep], f[keep], fe[keep], trend[keep], segment[keep]
+        if has_centroids:
+            cc, cr = cc[keep], cr[keep]
         segment = renumber(segment)
     if t.size < MIN_USABLE_POINTS:
         _fail("outlier clipping and edge cutoff", int(t.size),
@@ -193,4 +205,7 @@ def preprocess_lightcurve(lc: LightCurve,
         detrend_method=method,
         detrend_window_days=float(window),
         preprocess_ms=float(ms),
+        centroid_col=cc,
+        centroid_row=cr,
+        momentum_dump_times=np.unique(dumps),
     )
