@@ -53,6 +53,19 @@ DESAT_BIT = 32
 MIN_USABLE_POINTS = 100
 
 
+def dump_events(times: np.ndarray, gap_days: float = 0.1) -> np.ndarray:
+    """One time per momentum dump: flagged cadences closer than ``gap_days`` merge.
+
+    SPOC flags several consecutive cadences around each desaturation; the
+    vetting stage wants the events (spaced ~2.5-5 d in TESS).
+    """
+    t = np.sort(np.asarray(times, dtype=np.float64))
+    if t.size == 0:
+        return t
+    starts = np.flatnonzero(np.r_[True, np.diff(t) > gap_days])
+    return np.add.reduceat(t, starts) / np.diff(np.r_[starts, t.size])
+
+
 def _edge_keep(t: np.ndarray, segment: np.ndarray, edge_days: float) -> np.ndarray:
     starts = segment_starts(segment)
     lo = np.repeat(t[starts[:-1]], np.diff(starts))
@@ -207,5 +220,5 @@ def preprocess_lightcurve(lc: LightCurve,
         preprocess_ms=float(ms),
         centroid_col=cc,
         centroid_row=cr,
-        momentum_dump_times=np.unique(dumps),
+        momentum_dump_times=dump_events(dumps),
     )
