@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional, Sequence
 
 from .errors import ConfigError
 
-__all__ = ["PreprocessConfig", "SweepConfig", "validate_choice"]
+__all__ = ["PreprocessConfig", "SearchConfig", "SweepConfig", "validate_choice"]
 
 QUALITY_PRESETS = ("none", "default", "hard", "hardest")
 DETREND_METHODS = ("biweight", "savgol", "none")
@@ -87,6 +87,61 @@ class PreprocessConfig:
 
 
 @dataclass(frozen=True)
+class SearchConfig:
+    """Periodic transit search and vetting of one light curve.
+
+    Parameters
+    ----------
+    max_planets : int
+        Most signals reported per light curve (iterative BLS: search, mask
+        the transits found, search again).
+    sde_threshold : float
+        A signal is reported while its signal detection efficiency is at least
+        this (7 gives ~1% false alarms per light curve on white noise,
+        Hippke & Heller 2019).
+    min_period_days, max_period_days : float
+        Period range; ``max_period_days=None`` means half the baseline (two
+        transits needed).
+    oversample : int
+        Phase bins per shortest duration in the BLS kernel.
+    dtype, device : str
+        Torch dtype (``float32``/``float64``) and device (``cpu``, ``cuda``).
+    mask_width : float
+        Cadences within ``mask_width/2`` durations of a found transit are
+        removed before the next pass.
+    toi_catalog, eb_catalog : str or None
+        Catalogue CSVs for the known-object cross-match (``None``: the
+        ``EXORAY_TOI_CATALOG``/``EXORAY_EB_CATALOG`` environment, or no
+        cross-match if unset and the shared copies are absent).
+    """
+
+    max_planets: int = 3
+    sde_threshold: float = 7.0
+    min_period_days: float = 0.5
+    max_period_days: Optional[float] = None
+    oversample: int = 3
+    dtype: str = "float32"
+    device: str = "cpu"
+    mask_width: float = 2.0
+    toi_catalog: Optional[str] = None
+    eb_catalog: Optional[str] = None
+
+    def __post_init__(self):
+        if self.max_planets < 1:
+            raise ConfigError("max_planets must be >= 1")
+        if not self.min_period_days > 0:
+            raise ConfigError("min_period_days must be > 0")
+        if self.max_period_days is not None and not self.max_period_days > self.min_period_days:
+            raise ConfigError("max_period_days must exceed min_period_days")
+        validate_choice("dtype", self.dtype, ("float32", "float64"))
+        if self.oversample < 1:
+            raise ConfigError("oversample must be >= 1")
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
 class SweepConfig:
     """How ``exoray sweep`` runs.
 
@@ -105,6 +160,9 @@ class SweepConfig:
         Force a flux column (default: the product's best, PDCSAP_FLUX for SPOC).
     resume : bool
         Skip inputs already present in ``OUT`` (preprocessed or quarantined).
+    preprocess : PreprocessConfig
+    search : SearchConfig or None
+        Transit search + vetting after preprocessing (``None``: preprocess only).
     """
 
     batch_size: Optional[int] = None
@@ -113,6 +171,7 @@ class SweepConfig:
     flux_column: Optional[str] = None
     resume: bool = True
     preprocess: PreprocessConfig = dataclasses.field(default_factory=PreprocessConfig)
+    search: Optional[SearchConfig] = dataclasses.field(default_factory=SearchConfig)
 
     def __post_init__(self):
         if self.batch_size is not None and self.batch_size < 1:

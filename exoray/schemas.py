@@ -36,6 +36,7 @@ __all__ = [
     "QUARANTINE_SCHEMA",
     "CANDIDATES_SCHEMA",
     "FETCH_MANIFEST_SCHEMA",
+    "CANDIDATE_FEATURES",
     "records_to_table",
     "table_to_records",
     "lightcurves_to_table",
@@ -124,6 +125,38 @@ QUARANTINE_SCHEMA = pa.schema(
     metadata={"exoray.schema": "quarantine/1"},
 )
 
+#: Numeric columns of a candidate beyond the headline ones: the statistics the
+#: vetting tests measure and the star's context.  The ranker's features are
+#: drawn from these (see :mod:`exoray.search.candidates` for definitions).
+CANDIDATE_FEATURES = (
+    "bls_depth_ppm",
+    "bls_power",
+    "sde_raw",
+    "mes",
+    "single_event_fraction",
+    "odd_even_rel_diff",
+    "secondary_half_sigma",
+    "secondary_best_phase",
+    "secondary_depth_ratio",
+    "ingress_fraction",
+    "v_shape",
+    "shape_chi2_red",
+    "depth_sigma",
+    "half_phase_sigma",
+    "duration_ratio",
+    "implied_density_ratio",
+    "companion_radius_earth",
+    "phase_variability_sigma",
+    "centroid_sigma",
+    "dump_coincidence",
+    "edge_fraction",
+    "noise_ppm",
+    "tmag",
+    "teff",
+    "radius",
+    "logg",
+)
+
 #: Transit candidates, one row per (star, sector, signal).  Filled by the
 #: search, rank and vet stages; columns those stages have not computed are null.
 CANDIDATES_SCHEMA = pa.schema(
@@ -148,7 +181,12 @@ CANDIDATES_SCHEMA = pa.schema(
         pa.field("report_path", pa.string()),
         pa.field("single_event", pa.bool_()),
         pa.field("source_path", pa.string()),
-    ],
+        pa.field("depth_err_ppm", _f64),
+        pa.field("duration_err_hours", _f64),
+        pa.field("vet_flags", pa.string()),  # ';'-separated flags from exoray.vet
+    ]
+    # vetting statistics and stellar context, the ranking features
+    + [pa.field(name, _f64) for name in CANDIDATE_FEATURES],
     metadata={"exoray.schema": "candidates/1"},
 )
 
