@@ -1,0 +1,348 @@
+"""Labelled candidates for the ranker: simulated stars, and real TCE tables.
+
+Simulated set
+-------------
+:func:`simulate_training_set` draws ``n_stars`` stars with
+:func:`exoray.simulate.sector.simulate_star` (class mix
+:data:`exoray.simulate.DEFAULT_MIX` unless given), renders them in memory with
+:func:`~exoray.simulate.simulate_lightcurve`, preprocesses them
+(:func:`exoray.preprocess.preprocess_lightcurve`), finds and vets candidates
+(:func:`exoray.search.candidates.find_candidates`) and labels every candidate
+against the injected truth (:func:`label_candidate`):
+
+* ``planet`` / ``multi_planet`` (label 1): period within 1 % of an injected
+  planet's and epoch within one transit duration.  Period aliases of a planet
+  (P/2, 2P, ...) and candidates at a wrong period on a single-transit planet
+  are *not* planets (label 0, ``match_class="planet_alias"``): the ranker
+  should prefer the true period;
+* ``eb`` / ``blended_eb`` (label 0): period within 1 % of P, P/2 or 2P of an
+  injected eclipsing binary (EBs are often found at half the period);
+* ``false_alarm`` (label 0): anything else (noise, variability, systematics).
+
+Stars are processed in batches by Ray tasks (:func:`exoray.pipelines.ray_env.init_ray`)
+or serially (``workers=0``).  Each star's randomness comes from
+``SeedSequence([seed, index])`` so a set is reproducible and extendable.
+Results are cached as Parquet (:func:`load_or_simulate`).
+
+Real tables
+-----------
+:func:`load_yu2019_tces` (TESS sectors 1-5 TCEs with AstroNet-Triage labels,
+Yu et al. 2019, AJ 158, 25) and :func:`load_kepler_dr24_tces` (Kepler Q1-Q17
+DR24 autovetter training set) map the catalogue columns onto the candidate
+keys read by :mod:`exoray.rank.features` (period, duration, depth, SNR and,
+for Yu et al., Tmag / Teff / radius / logg); every other feature is NaN.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time as _time
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ExorayError
+
+__all__ = [
+    "SHARED_CATALOG_DIR",
+    "label_candidate",
+    "simulate_star_candidates",
+    "simulate_training_set",
+    "load_or_simulate",
+    "load_yu2019_tces",
+    "load_kepler_dr24_tces",
+    "flatten_candidate",
+]
+
+log = logging.getLogger(__name__)
+
+SHARED_CATALOG_DIR = Path(os.environ.get("EXORAY_CATALOG_DIR", "/work/shared/data/real/catalogs"))
+
+PLANET_CLASSES = ("planet", "multi_planet")
+EB_CLASSES = ("eb", "blended_eb")
+
+
+# --------------------------------------------------------------------------- labelling
+def _rel(a: float, b: float) -> float:
+    return abs(a - b) / b if b > 0 else math.inf
+
+
+def _epoch_offset(t0: float, t0_true: float, period: float) -> float:
+    d = (t0 - t0_true) % period
+    return min(d, period - d)
+
+
+def label_candidate(cand: Mapping[str, Any], truth: Sequence[Mapping[str, Any]], star_class: str,
+                    period_tol: float = 0.01) -> Dict[str, Any]:
+    """Label one candidate against the injected signals of its star.
+
+    Parameters
+    ----------
+    cand : mapping
+        ``period_days``, ``t0_btjd``, ``duration_hours``.
+    truth : sequence of mapping
+        ``meta["truth"]`` rows of the simulated light curve (``period_days``,
+        ``t0_btjd``, ``duration_hours``, ``single_transit``, ``signal_index``).
+    star_class : str
+        Simulated class of the star (:data:`exoray.simulate.CLASSES`).
+    period_tol : float
+        Relative period tolerance (default 1 %).
+
+    Returns
+    -------
+    dict
+        ``label`` (1 planet, 0 not), ``match_class`` (``planet``,
+        ``multi_planet``, ``planet_alias``, ``eb``, ``blended_eb``,
+        ``false_alarm``) and ``match_signal`` (truth index or -1).
+    """
+    p = float(cand["period_days"])
+    t0 = float(cand["t0_btjd"])
+    dur = float(cand.get("duration_hours") or 0.0) / 24.0
+    alias = None
+    for s in truth:
+        pt = float(s["period_days"])
+        if star_class in PLANET_CLASSES:
+            dt = max(float(s.get("duration_hours") or 0.0) / 24.0, dur)
+            if _rel(p, pt) < period_tol and _epoch_offset(t0, float(s["t0_btjd"]), pt) <= dt:
+                return {"label": 1, "match_class": star_class, "match_signal": int(s.get("signal_index", 0))}
+            # an alias of the planet (or a wrong period on a single transit): remember, keep looking
+            if alias is None and _epoch_offset(t0, float(s["t0_btjd"]), min(p, pt)) <= dt:
+                ratio = p / pt
+                near_int = min(abs(ratio - round(ratio)), abs(1 / ratio - round(1 / ratio)))
+                if near_int < 0.02 * max(ratio, 1 / ratio) or bool(s.get("single_transit")):
+                    alias = int(s.get("signal_index", 0))
+        elif star_class in EB_CLASSES:
+            if min(_rel(p, pt), _rel(p, pt / 2), _rel(p, 2 * pt)) < period_tol:
+                return {"label": 0, "match_class": star_class, "match_signal": int(s.get("signal_index", 0))}
+    if alias is not None:
+        return {"label": 0, "match_class": "planet_alias", "match_signal": alias}
+    return {"label": 0, "match_class": "false_alarm", "match_signal": -1}
+
+
+# --------------------------------------------------------------------------- candidates of one star
+def flatten_candidate(row: Mapping[str, Any]) -> Dict[str, Any]:
+    """Keep the scalar columns of a candidate dict (lists become ``;``-joined strings)."""
+    out: Dict[str, Any] = {}
+    for k, v in row.items():
+        if isinstance(v, (np.generic,)):
+            v = v.item()
+        if v is None or isinstance(v, (bool, int, float, str)):
+            out[k] = v
+        elif isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v):
+            out[k] = ";".join(v)
+    return out
+
+
+def _find_candidates_fn() -> Callable:
+    from ..search.candidates import find_candidates
+
+    return find_candidates
+
+
+def simulate_star_candidates(index: int, seed: int, *, timing=None, mix: Optional[Mapping[str, float]] = None,
+                             sector: int = 1, config=None, find_fn: Optional[Callable] = None
+                             ) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
+    """Simulate star ``index`` of set ``seed``, search it and label its candidates.
+
+    Returns
+    -------
+    (rows, star)
+        Flat labelled candidate rows and one summary row for the star
+        (``tic_id``, ``star_class``, ``n_signals``, ``n_candidates``, ``error``).
+    """
+    from ..preprocess import preprocess_lightcurve
+    from ..simulate import DEFAULT_MIX, TIC_BASE, sector_timing
+    from ..simulate.sector import simulate_lightcurve, simulate_star
+
+    timing = timing or sector_timing(sector, seed)
+    mix = dict(mix or DEFAULT_MIX)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(index)]))
+    classes = list(mix)
+    probs = np.asarray([mix[c] for c in classes], float)
+    cls = str(rng.choice(classes, p=probs / probs.sum()))
+    tic = int(TIC_BASE + seed * 1_000_000 + index)
+    star_row = {"tic_id": tic, "sector": timing.sector, "star_class": cls, "n_signals": 0,
+                "n_candidates": 0, "error": None}
+    try:
+        star, signals = simulate_star(rng, tic, cls, timing)
+        lc = simulate_lightcurve(rng, star, signals, timing=timing)
+        truth = lc.meta["truth"]
+        star_row["n_signals"] = len(truth)
+        plc = preprocess_lightcurve(lc)
+        found = (find_fn or _find_candidates_fn())(plc, config)
+    except ExorayError as exc:
+        star_row["error"] = f"{type(exc).__name__}: {exc}"
+        log.warning("star %d (seed %d, %s): %s", index, seed, cls, exc)
+        return [], star_row
+    rows = []
+    for c in found:
+        row = flatten_candidate(c)
+        row.update(label_candidate(row, truth, cls))
+        row["star_class"] = cls
+        row["sim_index"] = int(index)
+        row["sim_seed"] = int(seed)
+        if row["match_signal"] >= 0:
+            s = truth[row["match_signal"]]
+            row["true_period_days"] = float(s["period_days"])
+            row["true_snr"] = float(s.get("snr", math.nan))
+        rows.append(row)
+    star_row["n_candidates"] = len(rows)
+    return rows, star_row
+
+
+def _run_batch(indices: Sequence[int], seed: int, sector: int, mix, config) -> Tuple[list, list]:
+    try:  # one thread per worker: Ray schedules one task per CPU
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover
+        pass
+    from ..simulate import sector_timing
+
+    timing = sector_timing(sector, seed)
+    find_fn = _find_candidates_fn()
+    rows, stars = [], []
+    for i in indices:
+        r, s = simulate_star_candidates(i, seed, timing=timing, mix=mix, config=config, find_fn=find_fn)
+        rows.extend(r)
+        stars.append(s)
+    return rows, stars
+
+
+def simulate_training_set(n_stars: int = 200, seed: int = 0, *, start: int = 0, sector: int = 1,
+                          mix: Optional[Mapping[str, float]] = None, config=None, workers: Optional[int] = None,
+                          batch_size: int = 10, progress_every: int = 100) -> Tuple[pd.DataFrame, pd.DataFrame]:
+    """Simulate, search and label stars ``start .. start + n_stars - 1`` of set ``seed``.
+
+    Parameters
+    ----------
+    n_stars, seed, start : int
+        Which stars (see module docstring).
+    sector : int
+        Simulated sector (timing and systematics are shared by the set).
+    mix : mapping, optional
+        Class fractions (default :data:`exoray.simulate.DEFAULT_MIX`).
+    config : SearchConfig, optional
+        Passed to ``find_candidates``.
+    workers : int, optional
+        Ray CPUs (``None``: all local CPUs); ``0`` runs serially in-process.
+    batch_size : int
+        Stars per Ray task.
+
+    Returns
+    -------
+    (candidates, stars) : pandas.DataFrame
+        Labelled candidate rows (``label``, ``match_class``, ``star_class``
+        plus the candidate columns) and one row per star.
+    """
+    idx = list(range(int(start), int(start) + int(n_stars)))
+    batches = [idx[i:i + batch_size] for i in range(0, len(idx), batch_size)]
+    rows: list = []
+    stars: list = []
+    t0 = _time.perf_counter()
+    if workers == 0:
+        for b in batches:
+            r, s = _run_batch(b, seed, sector, mix, config)
+            rows += r
+            stars += s
+    else:
+        from ..pipelines.ray_env import init_ray
+
+        ray = init_ray(num_cpus=workers)
+        task = ray.remote(num_cpus=1, max_retries=2)(_run_batch)
+        pending = [task.remote(b, seed, sector, mix, config) for b in batches]
+        done_stars = 0
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            r, s = ray.get(ready[0])
+            rows += r
+            stars += s
+            if done_stars // progress_every != (done_stars + len(s)) // progress_every:
+                log.info("simulated %d / %d stars (%d candidates) in %.0f s",
+                         done_stars + len(s), len(idx), len(rows), _time.perf_counter() - t0)
+            done_stars += len(s)
+    cands = pd.DataFrame(rows)
+    stars_df = pd.DataFrame(stars).sort_values("tic_id").reset_index(drop=True)
+    if len(cands):
+        cands = cands.sort_values(["tic_id", "candidate_index"]).reset_index(drop=True)
+    log.info("training set: %d stars, %d candidates (%d planets) in %.0f s", len(stars_df), len(cands),
+             int(cands["label"].sum()) if len(cands) else 0, _time.perf_counter() - t0)
+    return cands, stars_df
+
+
+def load_or_simulate(path: os.PathLike, n_stars: int = 200, seed: int = 0, **kwargs
+                     ) -> Tuple[pd.DataFrame, pd.DataFrame]:
+    """Read ``path`` (candidates) and ``<path>.stars.parquet`` if present, else simulate and write them."""
+    path = Path(path)
+    stars_path = path.with_name(path.stem + ".stars.parquet")
+    if path.exists():
+        cands = pd.read_parquet(path)
+        stars = pd.read_parquet(stars_path) if stars_path.exists() else pd.DataFrame()
+        log.info("read %d cached candidates from %s", len(cands), path)
+        return cands, stars
+    cands, stars = simulate_training_set(n_stars, seed, **kwargs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    cands.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+    stars.to_parquet(stars_path, index=False)
+    log.info("wrote %d candidates to %s", len(cands), path)
+    return cands, stars
+
+
+# --------------------------------------------------------------------------- real labelled tables
+def load_yu2019_tces(path: Optional[os.PathLike] = None, *, keep_unlabelled: bool = False) -> pd.DataFrame:
+    """TESS sectors 1-5 TCEs with the AstroNet-Triage labels of Yu et al. (2019).
+
+    The file has CR (old Mac) line endings.  ``Disposition``: PC (planet
+    candidate) -> ``label`` 1; EB, J (junk), V (variable), IS (instrumental)
+    and O (other) -> 0.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``tic_id``, ``period_days``, ``t0_btjd``, ``duration_hours``,
+        ``depth_ppm``, ``snr``, ``tmag``, ``teff``, ``radius``, ``logg``,
+        ``mass``, ``label``, ``match_class`` (the disposition), ``source``.
+    """
+    path = Path(path) if path else SHARED_CATALOG_DIR / "yu2019_astronet_triage_tess_tces_s1-s5.csv"
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    import io
+
+    text = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").decode("utf-8")
+    d = pd.read_csv(io.StringIO(text))
+    out = pd.DataFrame({
+        "tic_id": d["tic_id"].astype("int64"),
+        "period_days": d["Period"], "t0_btjd": d["Epoc"], "duration_hours": d["Duration"],
+        "depth_ppm": d["Transit_Depth"], "snr": d["SN"], "tmag": d["Tmag"], "teff": d["teff"],
+        "radius": d["star_rad"], "logg": d["logg"], "mass": d["star_mass"],
+        "match_class": d["Disposition"].astype(str), "source": "yu2019",
+    })
+    out["label"] = (out["match_class"] == "PC").astype(int)
+    out = out[np.isfinite(out["period_days"]) & (out["period_days"] > 0)]
+    return out.reset_index(drop=True)
+
+
+def load_kepler_dr24_tces(path: Optional[os.PathLike] = None, *, keep_unlabelled: bool = False) -> pd.DataFrame:
+    """Kepler Q1-Q17 DR24 TCEs with the autovetter training labels.
+
+    ``av_training_set``: PC -> 1; AFP (astrophysical false positive) and NTP
+    (non-transiting phenomenon) -> 0; UNK dropped unless ``keep_unlabelled``
+    (then ``label`` is -1).  Only period, epoch, duration and depth exist.
+    """
+    path = Path(path) if path else SHARED_CATALOG_DIR / "q1_q17_dr24_tce_2020-02-18.csv"
+    d = pd.read_csv(path, comment="#")
+    out = pd.DataFrame({
+        "tic_id": d["kepid"].astype("int64"), "candidate_index": d["tce_plnt_num"].astype(int) - 1,
+        "period_days": d["tce_period"], "t0_btjd": d["tce_time0bk"], "duration_hours": d["tce_duration"],
+        "depth_ppm": d["tce_depth"], "match_class": d["av_training_set"].astype(str), "source": "kepler_dr24",
+    })
+    out["label"] = np.select([out["match_class"] == "PC", out["match_class"].isin(["AFP", "NTP"])], [1, 0], -1)
+    if not keep_unlabelled:
+        out = out[out["label"] >= 0]
+    return out.reset_index(drop=True)
