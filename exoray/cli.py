@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "exoray.pipelines.commands",  # demo, sweep
     "exoray.simulate.commands",  # simulate
     "exoray.ingest.commands",  # fetch, fetch-sector, inspect
+    "exoray.rank.commands",  # train ranker, label
 ]
 
 
