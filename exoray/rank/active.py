@@ -134,7 +134,7 @@ def append_labels(path: os.PathLike, records: Iterable[Mapping[str, Any]]) -> pd
     old = read_labels(path)
     new = pd.DataFrame(rows, columns=LABELS_SCHEMA.names)
     both = pd.concat([old, new], ignore_index=True) if len(old) else new
-    both["timestamp"] = pd.to_datetime(both["timestamp"], utc=True)
+    both["timestamp"] = pd.to_datetime(both["timestamp"], utc=True).dt.floor("ms")
     # stable sort: among equal timestamps the later-appended row wins
     both = both.sort_values("timestamp", kind="stable").drop_duplicates(list(LABEL_KEY), keep="last")
     both = both.sort_values(list(LABEL_KEY)).reset_index(drop=True)
