@@ -178,6 +178,10 @@ def simulate_star_candidates(index: int, seed: int, *, timing=None, mix: Optiona
         star_row["error"] = f"{type(exc).__name__}: {exc}"
         log.warning("star %d (seed %d, %s): %s", index, seed, cls, exc)
         return [], star_row
+    except Exception as exc:  # noqa: BLE001 - one odd star must not end a long batch; logged with traceback
+        star_row["error"] = f"{type(exc).__name__}: {exc}"
+        log.exception("star %d (seed %d, %s) failed", index, seed, cls)
+        return [], star_row
     rows = []
     for c in found:
         row = flatten_candidate(c)
