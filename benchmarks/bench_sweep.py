@@ -46,13 +46,13 @@ def make_inputs(n: int, folder: Path) -> Path:
     return folder
 
 
-def timed_sweep(inputs: Path, out: Path, batch_size: int, use_ray: bool, num_cpus: int | None):
-    from exoray.config import SweepConfig
+def timed_sweep(inputs: Path, out: Path, batch_size: int, use_ray: bool, num_cpus: int | None, search: bool = False):
+    from exoray.config import SearchConfig, SweepConfig
     from exoray.pipelines.sweep import sweep
 
     if out.exists():
         shutil.rmtree(out)
-    cfg = SweepConfig(batch_size=batch_size, num_cpus=num_cpus)
+    cfg = SweepConfig(batch_size=batch_size, num_cpus=num_cpus, search=SearchConfig() if search else None)
     run = sweep(str(inputs), str(out), cfg, use_ray=use_ray)
     assert run["accounting"]["accounted"]
     return run
@@ -63,6 +63,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=240, help="light curves per run")
     ap.add_argument("--batch-size", type=int, default=24)
     ap.add_argument("--out", default=None, help="write results JSON here")
+    ap.add_argument("--search", action="store_true", help="include BLS search + vetting (default: read + preprocess)")
     args = ap.parse_args(argv)
 
     import logging
@@ -79,14 +80,14 @@ def main(argv=None) -> int:
         results = {}
 
         # plain loop (this process)
-        timed_sweep(warm, tmp / "o-warm", 4, False, None)
-        run = timed_sweep(inputs, tmp / "o-loop", args.batch_size, False, None)
+        timed_sweep(warm, tmp / "o-warm", 4, False, None, args.search)
+        run = timed_sweep(inputs, tmp / "o-loop", args.batch_size, False, None, args.search)
         results["loop"] = run["timings"]
 
         for cpus in (1, 2):
             init_ray(num_cpus=cpus, log_to_driver=False)
-            timed_sweep(warm, tmp / f"o-warm{cpus}", 1, True, cpus)  # warm every worker
-            run = timed_sweep(inputs, tmp / f"o-ray{cpus}", args.batch_size, True, cpus)
+            timed_sweep(warm, tmp / f"o-warm{cpus}", 1, True, cpus, args.search)  # warm every worker
+            run = timed_sweep(inputs, tmp / f"o-ray{cpus}", args.batch_size, True, cpus, args.search)
             results[f"ray_{cpus}cpu"] = run["timings"]
             ray.shutdown()
 
@@ -100,6 +101,8 @@ def main(argv=None) -> int:
             "read_ms_per_lc": results["loop"]["read_ms_per_lc"],
             "preprocess_ms_per_lc": results["loop"]["preprocess_ms_per_lc"],
             "write_ms_per_lc": results["loop"]["write_ms_per_lc"],
+            "search_ms_per_lc": results["loop"].get("search_ms_per_lc"),
+            "search": args.search,
             "loop_ms_per_lc": 1e3 * loop_s / args.n,
             "ray_1cpu_ms_per_lc": 1e3 * r1 / args.n,
             "ray_2cpu_ms_per_lc": 1e3 * r2 / args.n,

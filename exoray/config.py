@@ -104,6 +104,9 @@ class SearchConfig:
         transits needed).
     oversample : int
         Phase bins per shortest duration in the BLS kernel.
+    n_durations : int
+        Trial durations, log-spaced over what the star allows for the
+        period range (Kepler's law; 0.5 h to 12 h at most).
     dtype, device : str
         Torch dtype (``float32``/``float64``) and device (``cpu``, ``cuda``).
     mask_width : float
@@ -120,6 +123,7 @@ class SearchConfig:
     min_period_days: float = 0.5
     max_period_days: Optional[float] = None
     oversample: int = 3
+    n_durations: int = 10
     dtype: str = "float32"
     device: str = "cpu"
     mask_width: float = 2.0

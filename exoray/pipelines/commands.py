@@ -25,10 +25,17 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
     q.add_argument("--detrend", default="biweight", choices=["biweight", "savgol", "none"])
     q.add_argument("--window-days", type=float, default=0.75, help="detrending window in days (~3x the longest transit)")
     q.add_argument("--sigma-upper", type=float, default=4.0, help="clip points this many sigma above the trend")
+    s = p.add_argument_group("transit search")
+    s.add_argument("--no-search", action="store_true", help="preprocess only (no BLS search / vetting)")
+    s.add_argument("--max-planets", type=int, default=3, help="signals searched per light curve")
+    s.add_argument("--sde-threshold", type=float, default=7.0, help="minimum SDE of a reported signal")
+    s.add_argument("--min-period", type=float, default=0.5, help="shortest period searched (days)")
+    s.add_argument("--toi-catalog", default=None, help="ExoFOP TOI CSV for the known-object cross-match")
+    s.add_argument("--eb-catalog", default=None, help="TESS EB catalogue CSV (Prsa et al. 2022) for the cross-match")
 
 
 def _config_from_args(args):
-    from ..config import PreprocessConfig, SweepConfig
+    from ..config import PreprocessConfig, SearchConfig, SweepConfig
 
     pre = PreprocessConfig(
         quality_mask=args.quality_mask,
@@ -44,6 +51,15 @@ def _config_from_args(args):
         flux_column=args.flux_column,
         resume=not args.no_resume,
         preprocess=pre,
+        search=None
+        if args.no_search
+        else SearchConfig(
+            max_planets=args.max_planets,
+            sde_threshold=args.sde_threshold,
+            min_period_days=args.min_period,
+            toi_catalog=args.toi_catalog,
+            eb_catalog=args.eb_catalog,
+        ),
     )
 
 
@@ -74,6 +90,32 @@ def _print_summary(run: dict) -> None:
         print(f"  quarantine reasons: {os.path.join(run['out'], 'quarantine.parquet')}")
     if not a["accounted"]:
         print(f"  WARNING: {a['n_missing']} inputs missing, {a['n_duplicates']} duplicated", file=sys.stderr)
+    if run["config"].get("search") is not None:
+        print(
+            f"  {c['candidates_total']} candidates in {os.path.join(run['out'], 'candidates.parquet')}"
+            + (f"; search failed on {c['search_failed_this_run']} curves (see quarantine)" if c["search_failed_this_run"] else "")
+        )
+
+
+def _print_top_candidates(out: str, k: int = 10) -> list:
+    import pyarrow.parquet as pq
+
+    path = os.path.join(out, "candidates.parquet")
+    if not os.path.exists(path):
+        return []
+    rows = pq.read_table(path).to_pylist()
+    score = lambda r: (r["score"] if r["score"] is not None else -1.0, r["snr"] or 0.0)  # noqa: E731
+    rows.sort(key=score, reverse=True)
+    if rows:
+        print(f"\ntop {min(k, len(rows))} candidates:")
+        print(f"{'TIC':>12} {'sec':>3} {'#':>2} {'P [d]':>9} {'dur [h]':>7} {'depth [ppm]':>11} {'SNR':>6} {'SDE':>5} {'score':>11}  disposition")
+        for r in rows[:k]:
+            sc = "   -" if r["score"] is None else f"{r['score']:.2f} [{r['score_lo']:.2f},{r['score_hi']:.2f}]"
+            print(
+                f"{r['tic_id']:>12} {r['sector']:>3} {r['candidate_index']:>2} {r['period_days']:>9.4f} "
+                f"{r['duration_hours']:>7.2f} {r['depth_ppm']:>11.0f} {r['snr']:>6.1f} {r['sde']:>5.1f} {sc:>11}  {r['disposition']}"
+            )
+    return rows
 
 
 def cmd_sweep(args) -> int:
@@ -87,12 +129,30 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    import csv
+
+    from .recovery import match_injections, recovery_summary
     from .sweep import sweep
 
     config = _config_from_args(args)
     sim_dir = _ensure_default_sector(args.out, args.n, args.seed)
     run = sweep(sim_dir, args.out, config, use_ray=not args.no_ray)
     _print_summary(run)
+    rows = _print_top_candidates(args.out)
+    if config.search is not None:
+        with open(os.path.join(sim_dir, "truth.csv")) as fh:
+            truth = [
+                {k: (float(v) if k in ("period_days", "t0_btjd", "duration_hours") and v not in ("", None) else v)
+                 for k, v in r.items()}
+                for r in csv.DictReader(fh)
+            ]
+        for r in truth:
+            r["tic_id"] = int(r["tic_id"])
+            if r.get("period_days") in ("", None):
+                r["period_days"] = None
+        rec = recovery_summary(match_injections(rows, truth))
+        print(f"\nrecovered {rec['recovered']} of {rec['injected']} injected planets "
+              "(period within 1%, epoch within one duration)")
     return 0 if run["accounting"]["accounted"] else 1
 
 

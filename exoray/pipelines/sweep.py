@@ -3,6 +3,8 @@
 Layout of a sweep's output folder ``OUT``::
 
     OUT/lightcurves/part-<key>.parquet   preprocessed light curves (PREPROCESSED_SCHEMA)
+    OUT/candidates/part-<key>.parquet    vetted transit candidates, per batch (CANDIDATES_SCHEMA)
+    OUT/candidates.parquet               all candidate parts in one table
     OUT/quarantine/part-<key>.parquet    inputs that failed, per batch (QUARANTINE_SCHEMA)
     OUT/quarantine.parquet               all quarantine parts in one table
     OUT/run.json                         configuration, versions, counts, timings, nodes
@@ -11,9 +13,11 @@ How it works.  The driver resolves INPUT to a sorted list of locations, drops
 the ones already present in ``OUT`` (resume), and cuts the rest into batches
 of ``batch_size`` light curves (Ray tasks cost ~30 ms each, so a task must
 carry several curves).  A Ray Data ``map`` runs :func:`process_batch` on each
-batch: it reads and preprocesses every curve, turns every failure into a
-quarantine row, and writes the batch's two Parquet parts atomically
-(temporary file + rename).  The part name is a hash of the batch's locations,
+batch: it reads, preprocesses and (unless disabled) searches and vets every
+curve, turns every failure into a quarantine row, and writes the batch's
+Parquet parts atomically (temporary file + rename), the light-curve part
+last: it is the batch's commit mark, and a rerun drops candidate parts and
+search-stage quarantine rows of batches that never committed.  The part name is a hash of the batch's locations,
 so a task that Ray retries after a worker dies overwrites its own part rather
 than duplicating rows, and a driver killed mid-sweep leaves only whole parts
 behind: the rerun skips exactly what they hold.  Every input therefore ends in
@@ -38,9 +42,10 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..config import PreprocessConfig, SweepConfig
+from ..config import PreprocessConfig, SearchConfig, SweepConfig
 from ..errors import ExorayError
 from ..schemas import (
+    CANDIDATES_SCHEMA,
     PREPROCESSED_SCHEMA,
     QUARANTINE_SCHEMA,
     preprocessed_to_table,
@@ -53,6 +58,8 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "sweep",
+    "consolidate_candidates",
+    "drop_uncommitted_parts",
     "process_batch",
     "plan_batches",
     "completed_locations",
@@ -62,8 +69,12 @@ __all__ = [
 ]
 
 LIGHTCURVES_DIR = "lightcurves"
+CANDIDATES_DIR = "candidates"
 QUARANTINE_DIR = "quarantine"
 QUARANTINE_FILE = "quarantine.parquet"
+CANDIDATES_FILE = "candidates.parquet"
+#: Stages whose failure means the input was not preprocessed.
+INPUT_STAGES = ("read", "preprocess")
 RUN_FILE = "run.json"
 
 
@@ -110,11 +121,13 @@ def process_batch(
     out_dir: str,
     preprocess: PreprocessConfig,
     flux_column: Optional[str] = None,
+    search: Optional[SearchConfig] = None,
 ) -> Dict[str, Any]:
-    """Read, preprocess and write one batch of light curves.
+    """Read, preprocess, search and write one batch of light curves.
 
     Never raises for a bad input: each failure becomes a quarantine row with
-    the stage (``read`` or ``preprocess``), the exception class and message.
+    the stage (``read``, ``preprocess`` or ``search``), the exception class
+    and message.  A curve whose search fails stays preprocessed.
 
     Returns
     -------
@@ -127,8 +140,8 @@ def process_batch(
     t_start = time.perf_counter()
     locations = [str(x) for x in locations]
     key = batch_key(locations)
-    good, bad = [], []
-    read_ms = pre_ms = 0.0
+    good, bad, cands = [], [], []
+    read_ms = pre_ms = search_ms = 0.0
     for loc in locations:
         t0 = time.perf_counter()
         try:
@@ -144,42 +157,77 @@ def process_batch(
             read_ms += (time.perf_counter() - t0) * 1e3
         t1 = time.perf_counter()
         try:
-            good.append(preprocess_lightcurve(lc, preprocess))
+            plc = preprocess_lightcurve(lc, preprocess)
+            good.append(plc)
         except ExorayError as exc:
             bad.append(_quarantine_row(loc, "preprocess", exc))
+            continue
         except Exception as exc:
             log.error("unexpected error preprocessing %s:\n%s", loc, traceback.format_exc())
             bad.append(_quarantine_row(loc, "preprocess", exc))
+            continue
         finally:
             pre_ms += (time.perf_counter() - t1) * 1e3
+        if search is None:
+            continue
+        t2 = time.perf_counter()
+        try:
+            cands.extend(_search_one(plc, search))
+        except Exception as exc:  # the curve stays preprocessed; the failure is recorded
+            if not isinstance(exc, ExorayError):
+                log.error("unexpected error searching %s:\n%s", loc, traceback.format_exc())
+            bad.append(_quarantine_row(loc, "search", exc))
+        finally:
+            search_ms += (time.perf_counter() - t2) * 1e3
 
-    t2 = time.perf_counter()
-    # Quarantine first: if the process dies between the two writes, the good
-    # curves of this batch are simply redone by the next run.
+    t3 = time.perf_counter()
+    # The light-curve part goes last: it commits the batch.  If the process
+    # dies before it, the batch's good curves are redone by the next run and
+    # its candidate part is dropped as an orphan (see drop_uncommitted_parts).
     if bad:
         write_parquet_atomic(
             records_to_table(bad, QUARANTINE_SCHEMA),
             os.path.join(out_dir, QUARANTINE_DIR, f"part-{key}.parquet"),
+        )
+    if cands:
+        write_parquet_atomic(
+            records_to_table(cands, CANDIDATES_SCHEMA),
+            os.path.join(out_dir, CANDIDATES_DIR, f"part-{key}.parquet"),
         )
     if good:
         write_parquet_atomic(
             preprocessed_to_table(good),
             os.path.join(out_dir, LIGHTCURVES_DIR, f"part-{key}.parquet"),
         )
-    write_ms = (time.perf_counter() - t2) * 1e3
+    write_ms = (time.perf_counter() - t3) * 1e3
     return {
         "key": key,
         "n_inputs": len(locations),
         "n_ok": len(good),
-        "n_quarantined": len(bad),
+        "n_quarantined": sum(1 for b in bad if b["stage"] in INPUT_STAGES),
+        "n_search_failed": sum(1 for b in bad if b["stage"] == "search"),
+        "n_candidates": len(cands),
         "read_ms": read_ms,
         "preprocess_ms": pre_ms,
+        "search_ms": search_ms,
         "write_ms": write_ms,
         "wall_ms": (time.perf_counter() - t_start) * 1e3,
         "node_id": _node_id(),
         "hostname": socket.gethostname(),
         "pid": os.getpid(),
     }
+
+
+_CATALOG_CACHE: Dict[Any, Any] = {}
+
+
+def _search_one(plc, search: SearchConfig) -> List[Dict[str, Any]]:
+    from ..search.candidates import find_candidates, load_known_catalogs
+
+    key = (search.toi_catalog, search.eb_catalog)
+    if key not in _CATALOG_CACHE:
+        _CATALOG_CACHE[key] = load_known_catalogs(search)
+    return find_candidates(plc, search, catalogs=_CATALOG_CACHE[key])
 
 
 def _node_id() -> str:
@@ -193,9 +241,9 @@ def _node_id() -> str:
     return f"local:{socket.gethostname()}"
 
 
-def _ray_map_fn(row: Dict[str, Any], out_dir: str, preprocess: PreprocessConfig, flux_column):
+def _ray_map_fn(row: Dict[str, Any], out_dir: str, preprocess: PreprocessConfig, flux_column, search):
     locs = row["locations"]
-    return process_batch(list(locs), out_dir, preprocess, flux_column)
+    return process_batch(list(locs), out_dir, preprocess, flux_column, search)
 
 
 # --------------------------------------------------------------------------- driver side
@@ -219,24 +267,67 @@ def _column_values(files: Iterable[str], column: str) -> List[str]:
 
 
 def completed_locations(out_dir: str) -> Tuple[List[str], List[str]]:
-    """Locations already preprocessed and already quarantined in ``out_dir``."""
+    """Locations already preprocessed, and those quarantined before that, in ``out_dir``."""
     done = _column_values(_part_files(os.path.join(out_dir, LIGHTCURVES_DIR)), "source_path")
-    quarantined = _column_values(_part_files(os.path.join(out_dir, QUARANTINE_DIR)), "path")
+    quarantined = []
+    for f in _part_files(os.path.join(out_dir, QUARANTINE_DIR)):
+        t = pq.read_table(f, columns=["path", "stage"]).to_pydict()
+        quarantined.extend(p for p, st in zip(t["path"], t["stage"]) if st in INPUT_STAGES)
     return done, quarantined
+
+
+def _key_of(part: str) -> str:
+    return os.path.basename(part)[len("part-") : -len(".parquet")]
+
+
+def drop_uncommitted_parts(out_dir: str) -> int:
+    """Remove what batches that never wrote their light-curve part left behind.
+
+    Their candidate parts and search-stage quarantine rows describe curves
+    that the rerun will process again.  Returns the number of files changed.
+    """
+    committed = {_key_of(p) for p in _part_files(os.path.join(out_dir, LIGHTCURVES_DIR))}
+    changed = 0
+    for p in _part_files(os.path.join(out_dir, CANDIDATES_DIR)):
+        if _key_of(p) not in committed:
+            os.unlink(p)
+            changed += 1
+    for p in _part_files(os.path.join(out_dir, QUARANTINE_DIR)):
+        if _key_of(p) in committed:
+            continue
+        t = pq.read_table(p)
+        keep = [st in INPUT_STAGES for st in t.column("stage").to_pylist()]
+        if all(keep):
+            continue
+        changed += 1
+        if any(keep):
+            write_parquet_atomic(t.filter(pa.array(keep)), p)
+        else:
+            os.unlink(p)
+    if changed:
+        log.info("resume: cleaned %d part files of batches that did not finish", changed)
+    return changed
+
+
+def _consolidate(out_dir: str, folder: str, filename: str, schema: pa.Schema, sort_keys) -> int:
+    parts = _part_files(os.path.join(out_dir, folder))
+    tables = [pq.read_table(p) for p in parts]
+    table = pa.concat_tables([t.cast(schema) for t in tables]) if tables else schema.empty_table()
+    table = table.sort_by([(k, "ascending") for k in sort_keys]) if table.num_rows else table
+    write_parquet_atomic(table, os.path.join(out_dir, filename))
+    return table.num_rows
 
 
 def consolidate_quarantine(out_dir: str) -> int:
     """Rewrite ``OUT/quarantine.parquet`` from the per-batch parts; returns rows."""
-    parts = _part_files(os.path.join(out_dir, QUARANTINE_DIR))
-    tables = [pq.read_table(p) for p in parts]
-    table = (
-        pa.concat_tables([t.cast(QUARANTINE_SCHEMA) for t in tables])
-        if tables
-        else QUARANTINE_SCHEMA.empty_table()
+    return _consolidate(out_dir, QUARANTINE_DIR, QUARANTINE_FILE, QUARANTINE_SCHEMA, ["path", "stage"])
+
+
+def consolidate_candidates(out_dir: str) -> int:
+    """Rewrite ``OUT/candidates.parquet`` from the per-batch parts; returns rows."""
+    return _consolidate(
+        out_dir, CANDIDATES_DIR, CANDIDATES_FILE, CANDIDATES_SCHEMA, ["tic_id", "sector", "candidate_index"]
     )
-    table = table.sort_by([("path", "ascending")]) if table.num_rows else table
-    write_parquet_atomic(table, os.path.join(out_dir, QUARANTINE_FILE))
-    return table.num_rows
 
 
 def default_batch_size(n_inputs: int, n_cpus: int) -> int:
@@ -318,6 +409,7 @@ def _run_batches_ray(
             "out_dir": out_dir,
             "preprocess": config.preprocess,
             "flux_column": config.flux_column,
+            "search": config.search,
         },
         num_cpus=1,  # Ray Data retries a task whose worker died (max_retries=-1 by default)
     )
@@ -331,9 +423,13 @@ def _run_batches_ray(
 def _run_batches_local(
     batches: List[List[str]], out_dir: str, config: SweepConfig, progress: _Progress
 ) -> List[Dict[str, Any]]:
+    if config.search is not None:
+        import torch
+
+        torch.set_num_threads(1)  # one core, like each Ray worker (OMP_NUM_THREADS=1)
     summaries = []
     for b in batches:
-        s = process_batch(b, out_dir, config.preprocess, config.flux_column)
+        s = process_batch(b, out_dir, config.preprocess, config.flux_column, config.search)
         summaries.append(s)
         progress.update(s["n_inputs"])
     return summaries
@@ -388,6 +484,8 @@ def sweep(
     t0 = time.perf_counter()
 
     inputs = resolve_inputs(input_spec)
+    if config.resume:
+        drop_uncommitted_parts(out_dir)
     done, quarantined = completed_locations(out_dir)
     if not config.resume and (done or quarantined):
         from ..errors import ConfigError
@@ -419,6 +517,7 @@ def sweep(
     proc_s = time.perf_counter() - t_proc
 
     n_q_total = consolidate_quarantine(out_dir)
+    n_cand_total = consolidate_candidates(out_dir) if config.search is not None else 0
     done, quarantined = completed_locations(out_dir)
     accounting = _check_accounting(inputs, done, quarantined)
     if not accounting["accounted"]:
@@ -443,8 +542,12 @@ def sweep(
             "processed_this_run": n_new,
             "preprocessed_this_run": sum(s["n_ok"] for s in summaries),
             "quarantined_this_run": sum(s["n_quarantined"] for s in summaries),
+            "search_failed_this_run": sum(s.get("n_search_failed", 0) for s in summaries),
+            "candidates_this_run": sum(s.get("n_candidates", 0) for s in summaries),
             "preprocessed_total": len(set(done)),
-            "quarantined_total": n_q_total,
+            "quarantined_total": len(set(quarantined)),
+            "quarantine_rows": n_q_total,
+            "candidates_total": n_cand_total,
         },
         "accounting": accounting,
         "timings": {
@@ -455,6 +558,7 @@ def sweep(
             "preprocess_ms_per_lc": (sum(s["preprocess_ms"] for s in summaries) / n_new)
             if n_new
             else None,
+            "search_ms_per_lc": (sum(s.get("search_ms", 0.0) for s in summaries) / n_new) if n_new else None,
             "write_ms_per_lc": (sum(s["write_ms"] for s in summaries) / n_new) if n_new else None,
         },
         "nodes": _nodes_summary(summaries),

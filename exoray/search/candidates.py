@@ -88,7 +88,7 @@ def load_known_catalogs(config: SearchConfig):
 def search_lightcurve(plc: PreprocessedLightCurve, config: Optional[SearchConfig] = None):
     """Iterative BLS on one preprocessed light curve; list of BLSResult."""
     from .bls import iterative_search
-    from .period_grid import period_grid, stellar_params
+    from .period_grid import duration_grid, period_grid, stellar_params
 
     cfg = config or SearchConfig()
     t = plc.time
@@ -107,12 +107,18 @@ def search_lightcurve(plc: PreprocessedLightCurve, config: Optional[SearchConfig
         stellar_mass=mass,
         stellar_radius=radius,
     )
+    # One duration list for all periods, spanning what the star allows from
+    # the shortest to the longest period: it lets the kernel use its
+    # scatter-free binning (~1.7x faster than per-period duration rows).
+    per_period = duration_grid(periods, mass, radius)
+    durations = np.unique(np.geomspace(per_period.min(), per_period.max(), cfg.n_durations))
     return iterative_search(
         plc,
         max_planets=cfg.max_planets,
         sde_threshold=cfg.sde_threshold,
         mask_width=cfg.mask_width,
         periods=periods,
+        durations=durations,
         oversample=cfg.oversample,
         dtype=cfg.dtype,
         device=cfg.device,

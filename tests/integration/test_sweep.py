@@ -96,7 +96,7 @@ def test_resolve_fetch_manifest(tmp_path, sim_dir):
 def test_sweep_accounts_for_every_input(ray_local, mixed_input, tmp_path):
     root, bad, n_real = mixed_input
     out = tmp_path / "out"
-    run = sweep(str(root), str(out), SweepConfig(batch_size=8))
+    run = sweep(str(root), str(out), SweepConfig(batch_size=8, search=None))
     n_inputs = 12 + n_real + len(bad)
     c = run["counts"]
     assert c["inputs"] == n_inputs
@@ -128,24 +128,25 @@ def test_sweep_accounts_for_every_input(ray_local, mixed_input, tmp_path):
 
 def test_sweep_resumes_only_missing(ray_local, sim_dir, tmp_path):
     out = tmp_path / "out"
-    first = sweep(str(sim_dir), str(out), SweepConfig(batch_size=4))
+    cfg = SweepConfig(batch_size=4, search=None)
+    first = sweep(str(sim_dir), str(out), cfg)
     assert first["counts"]["processed_this_run"] == 12
-    again = sweep(str(sim_dir), str(out), SweepConfig(batch_size=4))
+    again = sweep(str(sim_dir), str(out), cfg)
     assert again["counts"]["processed_this_run"] == 0
     assert again["counts"]["skipped_resume"] == 12
     # lose one batch's part (as if the driver died before it was written)
     parts = sorted((out / LIGHTCURVES_DIR).glob("part-*.parquet"))
     lost = pq.read_table(parts[0]).num_rows
     parts[0].unlink()
-    third = sweep(str(sim_dir), str(out), SweepConfig(batch_size=4))
+    third = sweep(str(sim_dir), str(out), cfg)
     assert third["counts"]["processed_this_run"] == lost
     assert third["accounting"]["accounted"]
     assert len(json.loads((out / "run.json").read_text())["history"]) == 2
 
 
 def test_local_and_ray_outputs_match(ray_local, sim_dir, tmp_path):
-    a = sweep(str(sim_dir), str(tmp_path / "a"), SweepConfig(batch_size=5), use_ray=False)
-    b = sweep(str(sim_dir), str(tmp_path / "b"), SweepConfig(batch_size=5), use_ray=True)
+    a = sweep(str(sim_dir), str(tmp_path / "a"), SweepConfig(batch_size=5, search=None), use_ray=False)
+    b = sweep(str(sim_dir), str(tmp_path / "b"), SweepConfig(batch_size=5, search=None), use_ray=True)
     assert a["counts"]["preprocessed_total"] == b["counts"]["preprocessed_total"] == 12
     la = {lc.source_path: lc for lc in read_preprocessed(tmp_path / "a" / LIGHTCURVES_DIR)}
     lb = {lc.source_path: lc for lc in read_preprocessed(tmp_path / "b" / LIGHTCURVES_DIR)}
@@ -158,7 +159,7 @@ def test_no_resume_refuses_existing_output(sim_dir, tmp_path):
     from exoray.errors import ConfigError
 
     out = tmp_path / "out"
-    sweep(str(sorted(Path(sim_dir).glob("*.fits"))[0]), str(out), SweepConfig(), use_ray=False)
+    sweep(str(sorted(Path(sim_dir).glob("*.fits"))[0]), str(out), SweepConfig(search=None), use_ray=False)
     with pytest.raises(ConfigError, match="already holds"):
         sweep(str(sim_dir), str(out), SweepConfig(resume=False), use_ray=False)
 
@@ -166,9 +167,48 @@ def test_no_resume_refuses_existing_output(sim_dir, tmp_path):
 def test_sweep_cli_demo_offline(ray_local, tmp_path, capsys):
     from exoray.cli import main
 
-    rc = main(["demo", "--out", str(tmp_path / "demo"), "--n", "6", "--seed", "3", "--no-ray"])
+    rc = main(["demo", "--out", str(tmp_path / "demo"), "--n", "4", "--seed", "3", "--no-ray"])
     assert rc == 0
     out = capsys.readouterr().out
-    assert "swept 6 inputs" in out
+    assert "swept 4 inputs" in out
+    assert "injected planets" in out
     assert (tmp_path / "demo" / "simulated" / "truth.csv").exists()
     assert (tmp_path / "demo" / "run.json").exists()
+
+
+def test_sweep_search_stage_candidates_and_uncommitted_batches(ray_local, sim_dir, tmp_path):
+    """Search runs inside the batches; a batch that died before committing is redone cleanly."""
+    from exoray.pipelines.recovery import match_injections
+    from exoray.schemas import CANDIDATES_SCHEMA
+
+    files = sorted(Path(sim_dir).glob("*.fits"))[:4]
+    src = tmp_path / "in"
+    src.mkdir()
+    for f in files:
+        os.symlink(f, src / f.name)
+    out = tmp_path / "out"
+    run = sweep(str(src), str(out), SweepConfig(batch_size=2))
+    assert run["accounting"]["accounted"]
+    cands = pq.read_table(out / "candidates.parquet")
+    assert cands.schema.equals(CANDIDATES_SCHEMA, check_metadata=False)
+    assert cands.num_rows == run["counts"]["candidates_total"]
+    assert set(cands.column("source_path").to_pylist()) <= {str(src / f.name) for f in files}
+
+    # simulate a driver killed after a batch wrote its candidates but not its light curves
+    parts = sorted((out / LIGHTCURVES_DIR).glob("part-*.parquet"))
+    victim = parts[0]
+    lost = set(pq.read_table(victim, columns=["source_path"]).column("source_path").to_pylist())
+    victim.unlink()
+    n_before = cands.num_rows
+    again = sweep(str(src), str(out), SweepConfig(batch_size=2))
+    assert again["counts"]["processed_this_run"] == len(lost)
+    assert again["accounting"]["accounted"]
+    cands2 = pq.read_table(out / "candidates.parquet").to_pylist()
+    keys = [(r["tic_id"], r["candidate_index"]) for r in cands2]
+    assert len(keys) == len(set(keys)) == n_before  # redone, not duplicated
+
+    import pandas as pd
+
+    truth = pd.read_csv(Path(sim_dir) / "truth.csv").to_dict("records")
+    matches = match_injections(cands2, [t for t in truth if t["file"] in {f.name for f in files}])
+    assert all(isinstance(m["recovered"], bool) for m in matches)
