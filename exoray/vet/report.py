@@ -1,0 +1,840 @@
+"""One-page vetting report per transit candidate (PNG and PDF).
+
+:func:`make_report` draws, on one A4-landscape page:
+
+1. the normalised light curve with its fitted trend, and the detrended
+   (``flux_flat``) light curve, with every predicted transit, momentum dumps
+   and the gaps between segments marked;
+2. the BLS periodogram with P, P/2 and 2P marked (when a ``bls_result`` is
+   given; otherwise the per-transit SNRs of the single-event test);
+3. the transit folded on the ephemeris, binned, with the trapezoid fitted by
+   :func:`exoray.vet.shape.transit_shape`;
+4. odd and even transits side by side with their depths and the odd/even
+   significance (:func:`exoray.vet.odd_even.odd_even_test`);
+5. the fold around phase 0.5 and the secondary-eclipse phase scan
+   (:func:`exoray.vet.secondary_eclipse.secondary_eclipse_test`);
+6. the AstroNet local (201 bins) and global (2001 bins) views
+   (:mod:`exoray.preprocess.views`);
+7. a table of the statistics, the vetting flags and the reasons of the
+   disposition.
+
+Every statistic comes from :func:`exoray.vet.disposition.vet_candidate` (run
+here when no ``vet`` result is passed); this module only draws.  Figures are
+built with :class:`matplotlib.figure.Figure` directly (no pyplot, no global
+rcParams changes), so it is safe in worker processes and threads.
+
+Units on the page: time in BTJD (days), durations in hours, depths in ppm,
+phase-folded time in hours from mid-transit.
+
+Examples
+--------
+>>> paths = make_report(lc, candidate, bls_result=res, out_dir="reports")  # doctest: +SKIP
+>>> paths["png"]  # doctest: +SKIP
+'reports/tic261136679_s001_c0.png'
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import textwrap
+import time as _time
+import warnings
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.gridspec import GridSpec
+from matplotlib.lines import Line2D
+from matplotlib.transforms import blended_transform_factory
+
+from ..errors import InputError
+from ..lightcurve import PreprocessedLightCurve
+from ..preprocess.views import global_view, local_view
+from ._common import epoch_index, phase_days
+from .disposition import vet_candidate
+
+__all__ = ["make_report", "make_reports", "report_basename", "PAGE_SIZE_IN", "DEFAULT_DPI", "FORMATS"]
+
+log = logging.getLogger(__name__)
+
+#: A4 landscape (297 x 210 mm), inches; prints on US letter scaled to the page.
+PAGE_SIZE_IN = (11.7, 8.27)
+#: PNG resolution: 150 dpi gives a 1755 x 1240 pixel page.
+DEFAULT_DPI = 150
+#: Output formats :func:`make_report` can write.
+FORMATS = ("png", "pdf")
+
+_FS = 7.5  # base font size (points)
+_C_DATA = "0.55"
+_C_BIN = "k"
+_C_TRANSIT = "#d62728"
+_C_MODEL = "#1f77b4"
+_C_DUMP = "#ff7f0e"
+_C_TREND = "#2ca02c"
+_RASTER_MIN = 500  # scatters with more points are rasterized in the PDF
+
+
+# ---------------------------------------------------------------------------
+# small helpers
+
+
+def _f(x) -> float:
+    """``x`` as float, NaN for None / non-numbers."""
+    if x is None:
+        return float("nan")
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _ok(x) -> bool:
+    return math.isfinite(_f(x))
+
+
+def _fmt(x, spec: str = ".3g", unit: str = "") -> str:
+    v = _f(x)
+    if not math.isfinite(v):
+        return "n/a"
+    return f"{v:{spec}}{unit}"
+
+
+def _fmt_pm(x, err, spec: str = ".3g", unit: str = "") -> str:
+    if not _ok(x):
+        return "n/a"
+    if _ok(err):
+        return f"{_f(x):{spec}} ± {_f(err):{spec}}{unit}"
+    return f"{_f(x):{spec}}{unit}"
+
+
+def _first(mapping: Mapping[str, Any], *keys, scale: float = 1.0):
+    """First finite value among ``keys`` of ``mapping`` (times ``scale``), else None."""
+    for k in keys:
+        v = mapping.get(k) if mapping is not None else None
+        if _ok(v):
+            return _f(v) * scale
+    return None
+
+
+def report_basename(tic_id, sector, index) -> str:
+    """File stem used for reports: ``tic{tic_id}_s{sector:03d}_c{index}``."""
+    return f"tic{int(tic_id)}_s{int(sector):03d}_c{int(index)}"
+
+
+def _bin(x: np.ndarray, y: np.ndarray, lo: float, hi: float, width: float):
+    """Mean and error of the mean of ``y`` in bins of ``width`` over [lo, hi)."""
+    nb = max(1, int(math.ceil((hi - lo) / width)))
+    m = (x >= lo) & (x < hi) & np.isfinite(y)
+    idx = np.clip(((x[m] - lo) / width).astype(np.int64), 0, nb - 1)
+    n = np.bincount(idx, minlength=nb)
+    s = np.bincount(idx, weights=y[m], minlength=nb)
+    ss = np.bincount(idx, weights=y[m] * y[m], minlength=nb)
+    good = n >= 2
+    mean = s[good] / n[good]
+    var = np.maximum(ss[good] / n[good] - mean * mean, 0.0)
+    err = np.sqrt(var / np.maximum(n[good] - 1, 1))
+    centers = lo + width * (np.nonzero(good)[0] + 0.5)
+    return centers, mean, err
+
+
+def _dump_events(times, gap: float = 0.1) -> np.ndarray:
+    """Collapse flagged dump cadences into one time per desaturation event."""
+    if times is None:
+        return np.array([])
+    t = np.sort(np.asarray(times, dtype=np.float64))
+    t = t[np.isfinite(t)]
+    if t.size == 0:
+        return t
+    breaks = np.nonzero(np.diff(t) > gap)[0] + 1
+    return np.array([float(np.median(g)) for g in np.split(t, breaks)])
+
+
+def _note(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center",
+            fontsize=_FS, color="0.35", wrap=True)
+
+
+def _inset_text(ax, text: str, *, loc: str = "upper", color: str = "k") -> None:
+    y, va = (0.97, "top") if loc == "upper" else (0.03, "bottom")
+    ax.text(0.03, y, text, transform=ax.transAxes, fontsize=_FS - 1, va=va, ha="left", color=color, zorder=20,
+            bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.8))
+
+
+def _style(ax, title: Optional[str] = None) -> None:
+    ax.tick_params(labelsize=_FS - 1, length=2.5, pad=1.5)
+    if title:
+        ax.set_title(title, fontsize=_FS + 0.5, pad=3, y=1.0)  # fixed y: no auto-placement pass
+
+
+def _ylim_robust(ax, y, *, include=(), pad=0.15) -> None:
+    y = np.asarray(y, dtype=np.float64)
+    y = y[np.isfinite(y)]
+    if y.size == 0:
+        return
+    lo, hi = np.percentile(y, [0.2, 99.8])
+    for v in include:
+        if _ok(v):
+            lo, hi = min(lo, v), max(hi, v)
+    span = hi - lo if hi > lo else max(abs(hi), 1e-6)
+    ax.set_ylim(lo - pad * span, hi + pad * span)
+
+
+# ---------------------------------------------------------------------------
+# ephemeris
+
+
+class _Ephem:
+    def __init__(self, candidate: Mapping[str, Any], vet: Mapping[str, Any]):
+        self.period = _first(candidate, "period", "period_days") or _f(vet.get("period"))
+        self.t0 = _first(candidate, "t0", "t0_btjd")
+        if self.t0 is None:
+            self.t0 = _f(vet.get("t0"))
+        dur = _first(candidate, "duration")
+        if dur is None:
+            dur = _first(candidate, "duration_hours", scale=1.0 / 24.0)
+        self.duration = dur if dur is not None else _f(vet.get("duration"))
+        for name in ("period", "t0", "duration"):
+            if not _ok(getattr(self, name)):
+                raise InputError(f"candidate field '{name}' is missing or not finite")
+
+    def transit_times(self, tmin: float, tmax: float) -> np.ndarray:
+        n0 = math.floor((tmin - self.t0) / self.period)
+        n1 = math.ceil((tmax - self.t0) / self.period)
+        tc = self.t0 + self.period * np.arange(n0, n1 + 1)
+        return tc[(tc >= tmin - 0.5 * self.duration) & (tc <= tmax + 0.5 * self.duration)]
+
+
+# ---------------------------------------------------------------------------
+# panels
+
+
+def _panel_lightcurves(ax_raw, ax_flat, lc, eph: _Ephem, vet, raw_flux) -> None:
+    t = lc.time
+    seg = lc.segment
+    tmin, tmax = float(t.min()), float(t.max())
+    # Raw (normalised) flux with its trend, broken between segments.
+    if raw_flux is not None:
+        rt, rf = raw_flux
+        ax_raw.scatter(rt, rf, s=0.6, c="#9ecae1", lw=0, rasterized=True)
+    ax_raw.scatter(t, lc.flux, s=0.6, c=_C_DATA, lw=0, rasterized=True)
+    brk = np.nonzero(np.diff(seg) != 0)[0] + 1
+    tt = np.insert(t, brk, np.nan)
+    ax_raw.plot(tt, np.insert(lc.trend, brk, np.nan), color=_C_TREND, lw=1.0)
+    _ylim_robust(ax_raw, lc.flux, pad=0.25)
+
+    ax_flat.scatter(t, lc.flux_flat, s=0.6, c=_C_DATA, lw=0, rasterized=True)
+    cad = float(np.median(np.diff(t))) if t.size > 1 else 1.0 / 720
+    bw = max(30.0 / 1440.0, cad)
+    bc, bm, _ = _bin(t, lc.flux_flat, tmin, tmax + bw, bw)
+    ax_flat.plot(bc, bm, ".", ms=1.8, color=_C_BIN, rasterized=True)
+    depth = _f(vet.get("depth"))
+    _ylim_robust(ax_flat, lc.flux_flat, include=(1.0 - 1.3 * depth,) if _ok(depth) else (), pad=0.2)
+
+    # Gaps between segments, and segment labels.
+    for ax in (ax_raw, ax_flat):
+        for i in brk:
+            ax.axvspan(t[i - 1], t[i], color="0.9", zorder=0, lw=0)
+        ax.set_xlim(tmin - 0.01 * (tmax - tmin), tmax + 0.01 * (tmax - tmin))
+    trans = blended_transform_factory(ax_raw.transData, ax_raw.transAxes)
+    starts = np.concatenate([[0], brk])
+    for k, i in enumerate(starts):
+        ax_raw.text(t[i], 0.97, f" seg {int(seg[i])}", transform=trans, fontsize=_FS - 1.5,
+                    va="top", ha="left", color="0.4")
+
+    # Predicted transits: shaded in the detrended panel, ticks in both.
+    tcs = eph.transit_times(tmin, tmax)
+    se = vet["tests"].get("single_event", {})
+    with_data = np.asarray(se.get("transit_times", []), dtype=np.float64)
+    ses = np.asarray(se.get("ses", []), dtype=np.float64)
+    has = np.array([with_data.size > 0 and np.min(np.abs(with_data - tc)) < 1e-6 for tc in tcs], dtype=bool)
+    if tcs.size:
+        if tcs.size <= 300:
+            ax_flat.broken_barh([(tc - 0.5 * eph.duration, eph.duration) for tc in tcs], (0, 1),
+                                transform=blended_transform_factory(ax_flat.transData, ax_flat.transAxes),
+                                color=_C_TRANSIT, alpha=0.12, lw=0, zorder=0)
+        for ax in (ax_raw, ax_flat):
+            tr = blended_transform_factory(ax.transData, ax.transAxes)
+            ax.scatter(tcs[has], np.full(has.sum(), 0.03), marker="^", s=16, c=_C_TRANSIT, transform=tr,
+                       zorder=5, clip_on=False)
+            if (~has).any():
+                ax.scatter(tcs[~has], np.full((~has).sum(), 0.03), marker="^", s=16, facecolors="none",
+                           edgecolors=_C_TRANSIT, transform=tr, zorder=5,
+                           clip_on=False)
+        if 0 < with_data.size <= 20:
+            tr = blended_transform_factory(ax_flat.transData, ax_flat.transAxes)
+            for tc, s in zip(with_data, ses):
+                ax_flat.text(tc, 0.09, f"{s:.1f}σ", transform=tr, ha="center", va="bottom",
+                             fontsize=_FS - 2, color=_C_TRANSIT)
+
+    # Momentum dumps.
+    dumps = _dump_events(lc.momentum_dump_times)
+    dumps = dumps[(dumps >= tmin - 1) & (dumps <= tmax + 1)]
+    if dumps.size:
+        for ax in (ax_raw, ax_flat):
+            ax.vlines(dumps, 0, 1, transform=blended_transform_factory(ax.transData, ax.transAxes),
+                      colors=_C_DUMP, lw=0.7, linestyles=":", zorder=1)
+    _style(ax_raw)
+    _style(ax_flat)
+    ax_raw.set_ylabel("norm. flux", fontsize=_FS)
+    ax_flat.set_ylabel("detrended flux", fontsize=_FS)
+    ax_flat.set_xlabel("time (BTJD)", fontsize=_FS, labelpad=1)
+    ax_raw.tick_params(labelbottom=False)
+    for ax in (ax_raw, ax_flat):
+        ax.ticklabel_format(axis="y", useOffset=False)
+    h_raw = [Line2D([], [], ls="", marker="o", ms=2.5, color=_C_DATA, label="normalised flux"),
+             Line2D([], [], color=_C_TREND, lw=1.0, label="trend")]
+    if raw_flux is not None:
+        h_raw.insert(0, Line2D([], [], ls="", marker="o", ms=2.5, color="#9ecae1", label="raw cadences"))
+    if dumps.size:
+        h_raw.append(Line2D([], [], color=_C_DUMP, ls=":", lw=1.0, label="momentum dump"))
+    h_flat = [Line2D([], [], ls="", marker="o", ms=2.5, color=_C_BIN, label="30-min bins"),
+              Line2D([], [], ls="", marker="^", ms=4, color=_C_TRANSIT, label="predicted transit (σ: SES)")]
+    if (~has).any():
+        h_flat.append(Line2D([], [], ls="", marker="^", ms=4, mfc="none", mec=_C_TRANSIT, label="no data"))
+    for ax, h in ((ax_raw, h_raw), (ax_flat, h_flat)):
+        leg = ax.legend(handles=h, loc="lower right", fontsize=_FS - 1.5, ncol=len(h), frameon=True,
+                        framealpha=0.85, handlelength=1.4, borderpad=0.3, columnspacing=0.8)
+        leg.set_zorder(10)
+
+
+def _panel_periodogram(ax, bls_result, eph: _Ephem, vet) -> None:
+    if bls_result is None:
+        se = vet["tests"].get("single_event", {})
+        ses = np.asarray(se.get("ses", []), dtype=np.float64)
+        ep = np.asarray(se.get("epochs", []))
+        if ses.size == 0:
+            _note(ax, "no BLS periodogram given\nand no transit with data")
+        else:
+            ax.bar(ep, ses, color=_C_TRANSIT, alpha=0.7, width=0.6)
+            ax.axhline(0, color="0.5", lw=0.5)
+            ax.set_xlabel("epoch", fontsize=_FS, labelpad=1)
+            ax.set_ylabel("transit SNR (SES)", fontsize=_FS)
+            ax.set_xticks(ep if ep.size <= 15 else ax.get_xticks())
+        _style(ax, f"Per-transit SNR (no periodogram); max share {_fmt(se.get('value'), '.2f')}")
+        return
+    periods = np.asarray(bls_result.get("periods"), dtype=np.float64)
+    power = np.asarray(bls_result.get("power_spectrum"), dtype=np.float64)
+    if periods.size == 0 or power.shape != periods.shape:
+        _note(ax, "BLS result has no periodogram")
+        _style(ax, "BLS periodogram")
+        return
+    ax.plot(periods, power, color="0.25", lw=0.6, rasterized=periods.size > 5000)
+    pmin, pmax = float(np.nanmin(periods)), float(np.nanmax(periods))
+    if pmin > 0 and pmax / pmin > 5:
+        ax.set_xscale("log")
+    ax.set_xlim(pmin, pmax)
+    tr = blended_transform_factory(ax.transData, ax.transAxes)
+    for mult, lab, ls, col in ((1.0, "P", "-", _C_TRANSIT), (0.5, "P/2", "--", _C_DUMP), (2.0, "2P", "--", _C_DUMP)):
+        p = eph.period * mult
+        if pmin <= p <= pmax:
+            ax.axvline(p, color=col, ls=ls, lw=0.9, alpha=0.8, zorder=0)
+            ax.text(p, 0.98, f" {lab}", transform=tr, fontsize=_FS - 1, color=col, va="top", ha="left")
+    obj = bls_result.get("objective", "power")
+    ax.set_xlabel("period (d)", fontsize=_FS, labelpad=1)
+    ax.set_ylabel(f"BLS power ({obj})", fontsize=_FS)
+    _style(ax, f"BLS periodogram  SDE {_fmt(bls_result.get('sde'), '.1f')}")
+
+
+def _fold_window(eph: _Ephem) -> float:
+    """Half-width (days) of the transit close-ups: 3 durations, capped at P/2."""
+    return min(3.0 * eph.duration, 0.5 * eph.period)
+
+
+def _bin_width(eph: _Ephem, half: float, n_points: int) -> float:
+    """Bin width (days) for the folds: ~duration/8, at least 10 min, <= 60 bins per window."""
+    return max(eph.duration / 8.0, 10.0 / 1440.0, 2 * half / 60.0) if n_points else eph.duration / 8
+
+
+def _panel_fold(ax, lc, eph: _Ephem, vet) -> None:
+    ph = phase_days(lc.time, eph.period, eph.t0)
+    half = _fold_window(eph)
+    m = np.abs(ph) < half
+    x = ph[m] * 24.0
+    y = (lc.flux_flat[m] - 1.0) * 1e6
+    if x.size == 0:
+        _note(ax, "no data near the transit")
+        _style(ax, "Phase fold")
+        return
+    ax.scatter(x, y, s=0.8, c=_C_DATA, lw=0, rasterized=x.size > _RASTER_MIN, alpha=0.6)
+    w = _bin_width(eph, half, x.size) * 24.0
+    bc, bm, be = _bin(x, y, -half * 24, half * 24, w)
+    ax.errorbar(bc, bm, be, fmt="o", ms=2.2, color=_C_BIN, lw=0.7, capsize=0, zorder=4)
+    sh = vet["tests"].get("shape", {})
+    mp = np.asarray(sh.get("model_phase", []), dtype=np.float64)
+    mf = np.asarray(sh.get("model_flux", []), dtype=np.float64)
+    title = "Phase fold + trapezoid fit"
+    if mp.size:
+        ax.plot(mp * 24.0, (mf - 1.0) * 1e6, color=_C_MODEL, lw=1.3, zorder=5,
+                label=f"{sh.get('shape', '')}-shape, ingress {_fmt(sh.get('ingress_fraction'), '.2f')}")
+        ax.legend(loc="lower right", fontsize=_FS - 1.5, frameon=False, handlelength=1.2)
+        title += f"  δ={_fmt(_f(sh.get('depth')) * 1e6, '.0f')} ppm"
+    else:
+        ax.text(0.02, 0.03, f"no trapezoid fit: {sh.get('reason') or 'n/a'}", transform=ax.transAxes,
+                fontsize=_FS - 2, color="0.35")
+    ax.set_xlim(-half * 24, half * 24)
+    d = _f(sh.get("depth"))
+    _ylim_robust(ax, bm if bm.size else y, include=(-1.2e6 * d if _ok(d) else float("nan"),), pad=0.35)
+    ax.set_xlabel("hours from mid-transit", fontsize=_FS, labelpad=1)
+    ax.set_ylabel("flux - 1 (ppm)", fontsize=_FS)
+    _style(ax, title)
+
+
+def _panel_odd_even(ax_odd, ax_even, lc, eph: _Ephem, vet) -> None:
+    oe = vet["tests"].get("odd_even", {})
+    ph = phase_days(lc.time, eph.period, eph.t0)
+    ep = epoch_index(lc.time, eph.period, eph.t0)
+    half = _fold_window(eph)
+    near = np.abs(ph) < half
+    x_all = ph * 24.0
+    y_all = (lc.flux_flat - 1.0) * 1e6
+    oot = near & (np.abs(ph) > 0.75 * eph.duration)
+    base = float(np.median(y_all[oot])) if oot.sum() >= 3 else 0.0
+    ys = []
+    for ax, parity, key in ((ax_odd, 1, "odd"), (ax_even, 0, "even")):
+        m = near & ((ep % 2) == parity)
+        d, e = _f(oe.get(f"depth_{key}")), _f(oe.get(f"depth_{key}_err"))
+        n = oe.get(f"n_{key}", 0)
+        if m.sum():
+            ax.scatter(x_all[m], y_all[m], s=0.8, c=_C_DATA, lw=0, rasterized=m.sum() > _RASTER_MIN, alpha=0.5)
+            bc, bm, be = _bin(x_all[m], y_all[m], -half * 24, half * 24, _bin_width(eph, half, m.sum()) * 24)
+            ax.errorbar(bc, bm, be, fmt="o", ms=2.0, color=_C_BIN, lw=0.6, capsize=0, zorder=4)
+            ys.append(bm)
+        else:
+            _note(ax, f"no {key} transit")
+        if _ok(d):
+            lvl = base - d * 1e6
+            ax.axhline(lvl, color=_C_TRANSIT, lw=1.0, zorder=5)
+            if _ok(e):
+                ax.axhspan(lvl - e * 1e6, lvl + e * 1e6, color=_C_TRANSIT, alpha=0.15, lw=0, zorder=0)
+            ys.append(np.array([lvl]))
+        ax.axvspan(-0.5 * eph.duration * 24, 0.5 * eph.duration * 24, color="0.93", zorder=0, lw=0)
+        ax.set_xlim(-half * 24, half * 24)
+        ax.set_xlabel("hours", fontsize=_FS, labelpad=1)
+        _inset_text(ax, f"δ = {_fmt_pm(d * 1e6 if _ok(d) else None, e * 1e6 if _ok(e) else None, '.0f')} ppm",
+                    loc="lower")
+        _style(ax, f"{key} ({n} transit{'s' if n != 1 else ''})")
+    if ys:
+        _ylim_robust(ax_odd, np.concatenate(ys), pad=0.3)
+    ax_odd.set_ylabel("flux - 1 (ppm)", fontsize=_FS)
+    ax_even.tick_params(labelleft=False)
+    sig = oe.get("significance")
+    lab = f"odd/even: {_fmt(sig, '.1f')}σ" + ("  FLAG" if oe.get("flag") else "")
+    ax_odd.text(1.03, 1.14, lab, transform=ax_odd.transAxes, ha="center", va="bottom", fontsize=_FS + 0.5,
+                color=_C_TRANSIT if oe.get("flag") else "k", fontweight="bold")
+
+
+def _panel_secondary(ax_fold, ax_scan, lc, eph: _Ephem, vet) -> None:
+    sec = vet["tests"].get("secondary", {})
+    ph = phase_days(lc.time, eph.period, eph.t0, center=0.5)
+    half = _fold_window(eph)
+    m = np.abs(ph) < half
+    x = ph[m] * 24.0
+    y = (lc.flux_flat[m] - 1.0) * 1e6
+    if x.size:
+        ax_fold.scatter(x, y, s=0.8, c=_C_DATA, lw=0, rasterized=x.size > _RASTER_MIN, alpha=0.5)
+        bc, bm, be = _bin(x, y, -half * 24, half * 24, _bin_width(eph, half, x.size) * 24)
+        ax_fold.errorbar(bc, bm, be, fmt="o", ms=2.0, color=_C_BIN, lw=0.6, capsize=0, zorder=4)
+        d = _f(sec.get("depth_half"))
+        base = float(np.median(y))
+        if _ok(d):
+            ax_fold.axhline(base - d * 1e6, color=_C_TRANSIT, lw=1.0, zorder=5)
+        _ylim_robust(ax_fold, bm if bm.size else y, include=(base - 1.2e6 * d if _ok(d) else float("nan"),),
+                     pad=0.35)
+        ax_fold.set_xlim(-half * 24, half * 24)
+    else:
+        _note(ax_fold, "no data at phase 0.5")
+    ax_fold.set_xlabel("hours from phase 0.5", fontsize=_FS, labelpad=1)
+    ax_fold.set_ylabel("flux - 1 (ppm)", fontsize=_FS)
+    _inset_text(ax_fold, f"δ = {_fmt_pm(_f(sec.get('depth_half')) * 1e6, _f(sec.get('depth_half_err')) * 1e6, '.0f')}"
+                         f" ppm ({_fmt(sec.get('sigma_half'), '.1f')}σ)", loc="lower")
+    _style(ax_fold, "Fold at phase 0.5")
+
+    phases = np.asarray(sec.get("phases", []), dtype=np.float64)
+    sig = np.asarray(sec.get("sigmas", []), dtype=np.float64)
+    if phases.size and np.isfinite(sig).any():
+        ax_scan.plot(phases, sig, color="0.25", lw=0.7)
+        for thr, ls in ((sec.get("threshold"), "--"), (sec.get("threshold_any"), ":")):
+            if _ok(thr):
+                ax_scan.axhline(_f(thr), color=_C_DUMP, ls=ls, lw=0.8)
+        bp, bs = _f(sec.get("best_phase")), _f(sec.get("best_sigma"))
+        if _ok(bp):
+            ax_scan.axvline(bp, color=_C_TRANSIT, lw=0.9, alpha=0.7)
+            ax_scan.plot([bp], [bs], "*", color=_C_TRANSIT, ms=7, zorder=5)
+        ax_scan.axvline(0.5, color="0.6", lw=0.6, ls=":")
+        ax_scan.set_xlim(0, 1)
+        ax_scan.set_ylim(min(float(np.nanmin(sig)), -3.0) - 0.5,
+                         max(float(np.nanmax(sig)), _f(sec.get("threshold_any")) if _ok(sec.get("threshold_any")) else 3.0) * 1.35 + 0.5)
+        _inset_text(ax_scan, f"best φ = {_fmt(bp, '.3f')}: {_fmt(bs, '.1f')}σ\n"
+                             f"secondary/primary = {_fmt(sec.get('depth_ratio'), '.2f')}", loc="upper",
+                    color=_C_TRANSIT if sec.get("flag") else "k")
+        title = "Secondary eclipse scan" + ("  FLAG" if sec.get("flag") else "")
+    else:
+        _note(ax_scan, f"no secondary scan:\n{sec.get('reason') or 'n/a'}")
+        title = "Secondary scan"
+    ax_scan.set_xlabel("orbital phase", fontsize=_FS, labelpad=1)
+    ax_scan.set_ylabel("eclipse σ", fontsize=_FS)
+    _style(ax_scan, title)
+
+
+def _panel_views(ax_loc, ax_glob, lc, eph: _Ephem) -> None:
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            lv = local_view(lc.time, lc.flux_flat, eph.period, eph.t0, eph.duration)
+        except InputError as exc:
+            lv, lerr = None, str(exc)
+        try:
+            gv = global_view(lc.time, lc.flux_flat, eph.period, eph.t0)
+        except InputError as exc:
+            gv, gerr = None, str(exc)
+    if lv is not None and np.isfinite(lv).any():
+        hw = min(0.5 * eph.period, 4 * eph.duration) * 24.0
+        ax_loc.plot(np.linspace(-hw, hw, lv.size), lv, ".", ms=2.2, color=_C_MODEL)
+        ax_loc.set_xlim(-hw, hw)
+        ax_loc.set_xlabel("hours from mid-transit", fontsize=_FS, labelpad=1)
+    else:
+        _note(ax_loc, "local view unavailable" if lv is None else "local view empty")
+    _style(ax_loc, f"Local view ({201} bins)")
+    if gv is not None and np.isfinite(gv).any():
+        ax_glob.plot(np.linspace(-0.5, 0.5, gv.size), gv, "-", lw=0.5, color=_C_MODEL)
+        ax_glob.set_xlim(-0.5, 0.5)
+        ax_glob.set_xlabel("phase", fontsize=_FS, labelpad=1)
+    else:
+        _note(ax_glob, "global view unavailable" if gv is None else "global view empty")
+    _style(ax_glob, f"Global view ({2001} bins)")
+    ax_loc.set_ylabel("normalised", fontsize=_FS)
+
+
+def _stats_rows(lc, cand: Mapping[str, Any], eph: _Ephem, vet, bls_result, disposition: str):
+    """(label, value, flagged) rows of the statistics table."""
+    t = vet["tests"]
+    sh, oe, sec, se = t.get("shape", {}), t.get("odd_even", {}), t.get("secondary", {}), t.get("single_event", {})
+    du, ce = t.get("duration", {}), t.get("centroid")
+    bls = bls_result or {}
+    p_err = _first(cand, "period_err", "period_err_days", "period_uncertainty")
+    t0_err = _first(cand, "t0_err", "t0_err_btjd", "t0_uncertainty")
+    snr = _first(cand, "snr")
+    if snr is None:
+        snr = _first(bls, "snr")
+    sde = _first(cand, "sde")
+    if sde is None:
+        sde = _first(bls, "sde")
+    depth_search = _first(cand, "depth_ppm")
+    if depth_search is None:
+        depth_search = _first(cand, "depth", scale=1e6)
+    n_tr = cand.get("n_transits") if _ok(cand.get("n_transits")) else vet.get("n_transits")
+    dur_fit = _f(vet.get("duration")) * 24.0
+    dur_fit_err = _f(vet.get("duration_err")) * 24.0
+    rows = [
+        ("TIC", str(getattr(lc, "tic_id", "?")), False),
+        ("sector", str(getattr(lc, "sector", "?")), False),
+        ("period (d)", _fmt_pm(eph.period, p_err, ".5f"), False),
+        ("t0 (BTJD)", _fmt_pm(eph.t0, t0_err, ".4f"), False),
+        ("duration search (h)", _fmt(eph.duration * 24.0, ".2f"), False),
+        ("duration fit T14 (h)", _fmt_pm(dur_fit, dur_fit_err, ".2f"), False),
+        ("depth fit (ppm)", _fmt_pm(_f(vet.get("depth")) * 1e6, _f(vet.get("depth_err")) * 1e6, ".0f"), False),
+        ("depth search (ppm)", _fmt(depth_search, ".0f"), False),
+        ("SNR", _fmt(snr, ".1f"), _ok(snr) and snr < 7.1),
+        ("SDE", _fmt(sde, ".1f"), False),
+        ("n transits", "n/a" if n_tr is None else str(int(n_tr)), n_tr is not None and int(n_tr) < 2),
+        ("odd/even (σ)", _fmt(oe.get("significance"), ".2f"), bool(oe.get("flag"))),
+        ("secondary (σ)", _fmt(sec.get("significance"), ".2f"), bool(sec.get("flag"))),
+        ("secondary / primary depth", _fmt(sec.get("depth_ratio"), ".3f"), bool(sec.get("comparable"))),
+        ("V-shape metric (0=U, 1=V)", _fmt(sh.get("value"), ".2f") + (f" ({sh.get('shape')})" if sh.get("shape") else ""),
+         bool(sh.get("flag"))),
+        ("single-event fraction", _fmt(se.get("value"), ".2f"), bool(se.get("flag"))),
+        ("MES / max SES", f"{_fmt(se.get('mes'), '.1f')} / {_fmt(se.get('max_ses'), '.1f')}", False),
+        ("T14 / T14,max(ρ*)", _fmt(du.get("value"), ".2f")
+         + (f"  (max {_fmt(_f(du.get('expected_max_duration')) * 24, '.1f')} h)" if du else ""),
+         bool(du.get("flag"))),
+        ("ρ* (g/cm³), source", f"{_fmt(du.get('stellar_density'), '.2f')}, {du.get('stellar_source', 'n/a')}", False),
+        ("companion radius (R⊕)", _fmt(du.get("companion_radius_earth"), ".1f"), bool(du.get("too_large"))),
+        ("centroid shift (σ)", "n/a (no centroids)" if ce is None else _fmt(ce.get("significance"), ".2f"),
+         bool(ce and ce.get("flag"))),
+        ("known object", str(cand.get("known_object") or vet.get("known_object") or "none"), False),
+    ]
+    score = _first(cand, "score")
+    if score is not None:
+        lo, hi = _first(cand, "score_lo"), _first(cand, "score_hi")
+        rows.append(("score", f"{score:.3f}" + (f"  [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else ""),
+                     False))
+    else:
+        rows.append(("score", "n/a", False))
+    rows.append(("disposition", disposition, disposition != "planet_candidate"))
+    if vet.get("disposition") and vet["disposition"] != disposition:
+        rows.append(("disposition (vet)", vet["disposition"], vet["disposition"] != "planet_candidate"))
+    return rows
+
+
+def _panel_table(ax, rows, vet) -> None:
+    ax.set_axis_off()
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    y = 1.0
+    dy = 0.029
+    ax.text(0.0, y, "Statistics", fontsize=_FS + 1.5, fontweight="bold", va="top")
+    y -= 1.4 * dy
+    for i, (lab, val, bad) in enumerate(rows):
+        if i % 2 == 0:
+            ax.axhspan(y - 0.78 * dy, y + 0.22 * dy, xmin=0, xmax=1, color="0.95", lw=0, zorder=0)
+        ax.text(0.0, y, lab, fontsize=_FS, va="top", ha="left")
+        ax.text(1.0, y, val, fontsize=_FS, va="top", ha="right",
+                color=_C_TRANSIT if bad else "k", fontweight="bold" if bad else "normal")
+        y -= dy
+    y -= 0.4 * dy
+    flags = list(vet.get("flags") or [])
+    ax.text(0.0, y, "Vet flags", fontsize=_FS + 0.5, fontweight="bold", va="top")
+    y -= dy
+    lines = textwrap.wrap(", ".join(flags), 46) if flags else ["none"]
+    for ln in lines[:6]:
+        ax.text(0.0, y, ln, fontsize=_FS - 0.5, va="top", color=_C_TRANSIT if flags else "k")
+        y -= 0.9 * dy
+    reasons = list(vet.get("reasons") or [])
+    if reasons:
+        y -= 0.3 * dy
+        ax.text(0.0, y, "Disposition reasons", fontsize=_FS + 0.5, fontweight="bold", va="top")
+        y -= dy
+        for ln in textwrap.wrap("; ".join(reasons), 48)[: max(1, int((y - 0.0) / (0.9 * dy)))]:
+            ax.text(0.0, y, ln, fontsize=_FS - 0.5, va="top")
+            y -= 0.9 * dy
+
+
+# ---------------------------------------------------------------------------
+# public API
+
+
+def _raw_arrays(raw_flux, lc: PreprocessedLightCurve) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """Raw cadences as (time, flux) normalised per preprocessed segment."""
+    if raw_flux is None:
+        return None
+    if isinstance(raw_flux, (tuple, list)) and len(raw_flux) == 2:
+        rt, rf = raw_flux
+    elif hasattr(raw_flux, "time") and hasattr(raw_flux, "flux"):
+        rt, rf = raw_flux.time, raw_flux.flux
+    else:
+        raise InputError("raw_flux must be a LightCurve or a (time, flux) pair")
+    rt = np.asarray(rt, dtype=np.float64)
+    rf = np.asarray(rf, dtype=np.float64)
+    if rt.shape != rf.shape:
+        raise InputError(f"raw_flux: time has {rt.size} values but flux has {rf.size}")
+    ok = np.isfinite(rt) & np.isfinite(rf)
+    rt, rf = rt[ok], rf[ok]
+    if rt.size == 0:
+        return None
+    out = rf / np.median(rf)
+    for s in np.unique(lc.segment):
+        ts = lc.time[lc.segment == s]
+        m = (rt >= ts.min()) & (rt <= ts.max())
+        if m.sum() >= 3:
+            out[m] = rf[m] / np.median(rf[m])
+    return rt, out
+
+
+def _run_vet(lc: PreprocessedLightCurve, candidate: Mapping[str, Any], vet_kwargs) -> Dict[str, Any]:
+    kw = dict(vet_kwargs or {})
+    if "centroids" not in kw and lc.centroid_col is not None and lc.centroid_row is not None:
+        kw["centroids"] = (lc.time, lc.centroid_col, lc.centroid_row)
+    if "dump_times" not in kw and lc.momentum_dump_times is not None and lc.momentum_dump_times.size:
+        kw["dump_times"] = lc.momentum_dump_times
+    return vet_candidate(lc, candidate, **kw)
+
+
+def make_report(
+    lc: PreprocessedLightCurve,
+    candidate: Mapping[str, Any],
+    *,
+    bls_result: Optional[Mapping[str, Any]] = None,
+    vet: Optional[Mapping[str, Any]] = None,
+    out_dir: Union[str, os.PathLike],
+    basename: Optional[str] = None,
+    formats: Sequence[str] = FORMATS,
+    raw_flux=None,
+    index: Optional[int] = None,
+    dpi: int = DEFAULT_DPI,
+    vet_kwargs: Optional[Mapping[str, Any]] = None,
+) -> Dict[str, str]:
+    """Draw the one-page vetting report of one candidate and save it.
+
+    Parameters
+    ----------
+    lc : PreprocessedLightCurve
+        The star's preprocessed light curve (``time`` in BTJD, ``flux``,
+        ``trend``, ``flux_flat``, ``segment``, ``momentum_dump_times``).
+    candidate : mapping
+        Ephemeris as ``period``/``t0``/``duration`` (days) or the
+        :data:`~exoray.schemas.CANDIDATES_SCHEMA` names ``period_days``,
+        ``t0_btjd``, ``duration_hours``; optionally ``snr``, ``sde``,
+        ``depth_ppm``, ``candidate_index``, ``score``, ``score_lo``,
+        ``score_hi``, ``disposition``, ``known_object``, ``period_err``,
+        ``t0_err``.  A :class:`~exoray.search.bls.BLSResult` works too.
+    bls_result : mapping, optional
+        :class:`~exoray.search.bls.BLSResult` with ``periods`` and
+        ``power_spectrum``; without it the periodogram panel shows the
+        per-transit SNRs instead.
+    vet : mapping, optional
+        Output of :func:`~exoray.vet.disposition.vet_candidate` for this
+        candidate; computed here when omitted (with the light curve's
+        centroids and momentum-dump times, plus ``vet_kwargs``).
+    out_dir : str or path-like
+        Folder to write into (created if missing).
+    basename : str, optional
+        File stem; default :func:`report_basename` =
+        ``tic{tic_id}_s{sector:03d}_c{index}``.
+    formats : sequence of {'png', 'pdf'}
+        Files to write.
+    raw_flux : LightCurve or (time, flux), optional
+        The unprocessed cadences (as read, including quality-masked ones),
+        drawn under the normalised flux after per-segment median scaling.
+    index : int, optional
+        Candidate number for the title and file name; default
+        ``candidate['candidate_index']`` or 0.
+    dpi : int
+        PNG resolution; the page is :data:`PAGE_SIZE_IN` (A4 landscape), so
+        150 dpi gives 1754 x 1240 pixels.
+    vet_kwargs : mapping, optional
+        Extra keywords for :func:`vet_candidate` (e.g. ``catalogs``,
+        ``thresholds``) when ``vet`` is None.
+
+    Returns
+    -------
+    dict
+        ``{format: path}`` of the files written.
+
+    Raises
+    ------
+    InputError
+        Unknown format, missing ephemeris, empty light curve or bad
+        ``raw_flux``.
+    """
+    fmts = [str(f).lower().lstrip(".") for f in formats]
+    bad = [f for f in fmts if f not in FORMATS]
+    if bad or not fmts:
+        raise InputError(f"formats {list(formats)!r} not supported; choose from {list(FORMATS)}")
+    if len(lc) < 3:
+        raise InputError(f"{lc.source_path or 'light curve'}: too few cadences ({len(lc)}) for a report")
+    t_start = _time.perf_counter()
+    if vet is None:
+        vet = _run_vet(lc, candidate, vet_kwargs)
+    t_vet = _time.perf_counter() - t_start
+    eph = _Ephem(candidate, vet)
+    if index is None:
+        index = int(candidate.get("candidate_index") or 0) if _ok(candidate.get("candidate_index")) else 0
+    if basename is None:
+        basename = report_basename(lc.tic_id, lc.sector, index)
+    disposition = str(candidate.get("disposition") or vet.get("disposition") or "unvetted")
+
+    fig = Figure(figsize=PAGE_SIZE_IN, dpi=dpi)
+    try:
+        _draw(fig, lc, candidate, eph, vet, bls_result, _raw_arrays(raw_flux, lc), disposition, index)
+        os.makedirs(out_dir, exist_ok=True)
+        paths: Dict[str, str] = {}
+        for f in fmts:
+            path = os.path.join(os.fspath(out_dir), f"{basename}.{f}")
+            tmp = f"{path}.tmp"
+            kw = {"pil_kwargs": {"compress_level": 3}} if f == "png" else {}
+            fig.savefig(tmp, format=f, dpi=dpi, metadata=_metadata(f, lc, index), **kw)
+            os.replace(tmp, path)
+            paths[f] = path
+    finally:
+        fig.clear()
+    log.info("report TIC %s s%s c%s (%s) in %.2f s (vet %.2f s): %s", lc.tic_id, lc.sector, index,
+             disposition, _time.perf_counter() - t_start, t_vet, ", ".join(paths.values()))
+    return paths
+
+
+def _metadata(fmt: str, lc, index: int) -> Dict[str, str]:
+    title = f"TIC {lc.tic_id} sector {lc.sector} candidate {index}"
+    if fmt == "pdf":
+        return {"Title": title, "Creator": "exoray.vet.report"}
+    return {"Title": title, "Software": "exoray.vet.report"}
+
+
+def _draw(fig, lc, candidate, eph: _Ephem, vet, bls_result, raw, disposition: str, index: int) -> None:
+    fig.suptitle(f"TIC {lc.tic_id} · sector {lc.sector} · candidate {index} · {disposition}",
+                 fontsize=_FS + 5, fontweight="bold", x=0.02, ha="left", y=0.985)
+    sub = (f"P = {eph.period:.5f} d   t0 = {eph.t0:.4f} BTJD   duration = {eph.duration * 24:.2f} h   "
+           f"depth = {_fmt(_f(vet.get('depth')) * 1e6, '.0f')} ppm")
+    if lc.source_path:
+        sub += f"   {os.path.basename(str(lc.source_path))}"
+    fig.text(0.02, 0.945, sub, fontsize=_FS + 0.5, color="0.3", ha="left")
+
+    outer = GridSpec(1, 2, figure=fig, left=0.065, right=0.985, top=0.915, bottom=0.055,
+                     width_ratios=[3.35, 1.0], wspace=0.06)
+    left = outer[0].subgridspec(3, 1, height_ratios=[2.0, 1.2, 1.2], hspace=0.42)
+    lcs = left[0].subgridspec(2, 1, hspace=0.06)
+    ax_raw = fig.add_subplot(lcs[0])
+    ax_flat = fig.add_subplot(lcs[1], sharex=ax_raw)
+    _panel_lightcurves(ax_raw, ax_flat, lc, eph, vet, raw)
+    ax_raw.set_title("Light curve: normalised flux + trend (top), detrended (bottom)", fontsize=_FS + 0.5,
+                     pad=3, y=1.0)
+
+    row3 = left[1].subgridspec(1, 3, wspace=0.3, width_ratios=[1.0, 1.0, 1.0])
+    _panel_periodogram(fig.add_subplot(row3[0]), bls_result, eph, vet)
+    _panel_fold(fig.add_subplot(row3[1]), lc, eph, vet)
+    oe = row3[2].subgridspec(1, 2, wspace=0.06)
+    ax_odd = fig.add_subplot(oe[0])
+    ax_even = fig.add_subplot(oe[1], sharey=ax_odd)
+    _panel_odd_even(ax_odd, ax_even, lc, eph, vet)
+
+    row4 = left[2].subgridspec(1, 4, wspace=0.38, width_ratios=[1.0, 1.0, 1.0, 0.85])
+    _panel_secondary(fig.add_subplot(row4[0]), fig.add_subplot(row4[1]), lc, eph, vet)
+    _panel_views(fig.add_subplot(row4[2]), fig.add_subplot(row4[3]), lc, eph)
+
+    ax_tab = fig.add_subplot(outer[1])
+    _panel_table(ax_tab, _stats_rows(lc, candidate, eph, vet, bls_result, disposition), vet)
+
+
+def make_reports(
+    lc: PreprocessedLightCurve,
+    candidates: Iterable[Mapping[str, Any]],
+    out_dir: Union[str, os.PathLike],
+    *,
+    bls_results=None,
+    vets: Optional[Sequence[Optional[Mapping[str, Any]]]] = None,
+    **kwargs,
+) -> List[Dict[str, str]]:
+    """Reports for several candidates of one star.
+
+    Parameters
+    ----------
+    lc : PreprocessedLightCurve
+    candidates : iterable of mappings, or a pyarrow Table / pandas DataFrame
+        One per candidate (see :func:`make_report`).  The index in the file
+        name is each candidate's ``candidate_index``, else its position.
+    out_dir : str or path-like
+    bls_results : BLSResult or sequence of them, optional
+        One shared periodogram, or one per candidate (e.g. the list returned
+        by :func:`~exoray.search.bls.iterative_search`).
+    vets : sequence, optional
+        :func:`vet_candidate` results aligned with ``candidates`` (None
+        entries are computed).
+    **kwargs
+        Passed to :func:`make_report` (``formats``, ``raw_flux``, ``dpi``,
+        ``vet_kwargs``).
+
+    Returns
+    -------
+    list of dict
+        :func:`make_report`'s ``{format: path}`` per candidate, in order.
+    """
+    if hasattr(candidates, "to_pylist"):
+        candidates = candidates.to_pylist()
+    elif hasattr(candidates, "to_dict") and hasattr(candidates, "columns"):
+        candidates = candidates.to_dict("records")
+    cands = list(candidates)
+    if isinstance(bls_results, Mapping) or bls_results is None:
+        bls_list = [bls_results] * len(cands)
+    else:
+        bls_list = list(bls_results)
+        if len(bls_list) != len(cands):
+            raise InputError(f"bls_results has {len(bls_list)} entries for {len(cands)} candidates")
+    vet_list = [None] * len(cands) if vets is None else list(vets)
+    if len(vet_list) != len(cands):
+        raise InputError(f"vets has {len(vet_list)} entries for {len(cands)} candidates")
+    out = []
+    for pos, (cand, bls, vt) in enumerate(zip(cands, bls_list, vet_list)):
+        idx = int(cand["candidate_index"]) if _ok(cand.get("candidate_index")) else pos
+        out.append(make_report(lc, cand, bls_result=bls, vet=vt, out_dir=out_dir, index=idx, **kwargs))
+    return out
