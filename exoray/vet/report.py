@@ -311,7 +311,9 @@ def _panel_periodogram(ax, bls_result, eph: _Ephem, vet) -> None:
             ax.axhline(0, color="0.5", lw=0.5)
             ax.set_xlabel("epoch", fontsize=_FS, labelpad=1)
             ax.set_ylabel("transit SNR (SES)", fontsize=_FS)
-            ax.set_xticks(ep if ep.size <= 15 else ax.get_xticks())
+            if ep.size <= 15:
+                ax.set_xticks(ep)
+            ax.set_xlim(ep.min() - 1.0, ep.max() + 1.0)
         _style(ax, f"Per-transit SNR (no periodogram); max share {_fmt(se.get('value'), '.2f')}")
         return
     periods = np.asarray(bls_result.get("periods"), dtype=np.float64)
@@ -420,7 +422,7 @@ def _panel_odd_even(ax_odd, ax_even, lc, eph: _Ephem, vet) -> None:
     ax_odd.set_ylabel("flux - 1 (ppm)", fontsize=_FS)
     ax_even.tick_params(labelleft=False)
     sig = oe.get("significance")
-    lab = f"odd/even: {_fmt(sig, '.1f')}σ" + ("  FLAG" if oe.get("flag") else "")
+    lab = f"odd/even: {_fmt(sig, '.1f', 'σ')}" + ("  FLAG" if oe.get("flag") else "")
     ax_odd.text(1.03, 1.14, lab, transform=ax_odd.transAxes, ha="center", va="bottom", fontsize=_FS + 0.5,
                 color=_C_TRANSIT if oe.get("flag") else "k", fontweight="bold")
 

@@ -1,0 +1,154 @@
+"""Unit tests of exoray.vet.report: one-page candidate reports (PNG and PDF)
+on a synthetic light curve with an injected trapezoid transit, a
+single-transit candidate whose vet statistics are NaN, and pi Men (real)."""
+
+from __future__ import annotations
+
+import gc
+import math
+import struct
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from exoray.errors import InputError
+from exoray.lightcurve import PreprocessedLightCurve
+from exoray.search import bls_search
+from exoray.vet import trapezoid_model, vet_candidate
+from exoray.vet.report import DEFAULT_DPI, PAGE_SIZE_IN, make_report, make_reports, report_basename
+
+CADENCE = 10.0 / 1440.0  # 10 min in days: keeps the tests quick
+P, T0, DUR, DEPTH = 3.1, 1326.2, 0.12, 2e-3
+PNG_SIG = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_size(path):
+    with open(path, "rb") as fh:
+        head = fh.read(24)
+    assert head[:8] == PNG_SIG
+    assert head[12:16] == b"IHDR"
+    return struct.unpack(">II", head[16:24])
+
+
+def _check_pdf(path):
+    with open(path, "rb") as fh:
+        data = fh.read()
+    assert data[:5] == b"%PDF-"
+    assert b"%%EOF" in data[-64:]
+    assert len(data) > 10_000
+
+
+def _synthetic_lc(period=P, t0=T0, depth=DEPTH, seed=0, tic_id=123456789, sector=5):
+    """Two orbits with a gap, a slow trend, momentum dumps and centroids."""
+    t = np.arange(1325.0, 1352.0, CADENCE)
+    t = t[(t < 1338.3) | (t > 1339.6)]
+    seg = (t > 1339.0).astype(np.int32)
+    rng = np.random.default_rng(seed)
+    ph = np.mod(t - t0 + 0.5 * period, period) - 0.5 * period
+    transit = trapezoid_model(ph, 0.0, depth, DUR, 0.1, 1.0)
+    trend = 1.0 + 2e-3 * np.sin(2 * np.pi * t / 5.0)
+    sigma = 4e-4
+    flat = transit + rng.normal(0.0, sigma, t.size)
+    dumps = np.concatenate([d + np.arange(5) * 2 / 1440 for d in (1327.8, 1330.3, 1342.2, 1347.2)])
+    return PreprocessedLightCurve(
+        tic_id=tic_id, sector=sector, time=t, flux=flat * trend, flux_err=np.full(t.size, sigma),
+        trend=trend, flux_flat=flat, segment=seg, source_path="synthetic",
+        radius=1.0, mass=1.0, logg=4.44,
+        centroid_col=100.0 + rng.normal(0, 1e-3, t.size), centroid_row=200.0 + rng.normal(0, 1e-3, t.size),
+        momentum_dump_times=dumps,
+    )
+
+
+@pytest.fixture(scope="module")
+def synth():
+    lc = _synthetic_lc()
+    res = bls_search(lc, periods=np.linspace(2.5, 4.0, 300), durations=np.array([0.08, 0.12, 0.16]))[0]
+    return lc, res
+
+
+@pytest.fixture(autouse=True)
+def _resource_warnings_are_errors():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        yield
+        gc.collect()
+
+
+def test_report_png_and_pdf_synthetic(synth, tmp_path):
+    lc, res = synth
+    assert abs(res.period - P) < 0.01
+    cand = res.to_candidate()
+    cand.update(score=0.91, score_lo=0.85, score_hi=0.95)
+    paths = make_report(lc, cand, bls_result=res, out_dir=tmp_path / "rep")
+    assert set(paths) == {"png", "pdf"}
+    stem = report_basename(lc.tic_id, lc.sector, 0)
+    assert stem == "tic123456789_s005_c0"
+    assert paths["png"].endswith(stem + ".png") and paths["pdf"].endswith(stem + ".pdf")
+    w, h = _png_size(paths["png"])
+    assert (w, h) == (1755, 1240) == (int(PAGE_SIZE_IN[0] * DEFAULT_DPI), int(PAGE_SIZE_IN[1] * DEFAULT_DPI))
+    _check_pdf(paths["pdf"])
+    assert not list((tmp_path / "rep").glob("*.tmp"))
+    # No pyplot figure was opened (no global state leaked).
+    if "matplotlib.pyplot" in sys.modules:
+        assert sys.modules["matplotlib.pyplot"].get_fignums() == []
+
+
+def test_report_without_bls_result_and_given_vet(synth, tmp_path):
+    lc, res = synth
+    cand = {"period_days": res.period, "t0_btjd": res.t0, "duration_hours": res.duration * 24,
+            "snr": res.snr, "candidate_index": 2, "disposition": "planet_candidate"}
+    vet = vet_candidate(lc, cand)
+    paths = make_report(lc, cand, vet=vet, out_dir=tmp_path, formats=("png",), dpi=60,
+                        raw_flux=(lc.time, lc.flux * 1.5e4))
+    assert set(paths) == {"png"}
+    assert paths["png"].endswith("tic123456789_s005_c2.png")
+    assert _png_size(paths["png"]) == (int(PAGE_SIZE_IN[0] * 60), int(PAGE_SIZE_IN[1] * 60))
+    assert not list(tmp_path.glob("*.pdf"))
+
+
+def test_single_transit_candidate_with_nan_statistics(tmp_path):
+    """One transit in the sector: odd/even and single-event stats are NaN."""
+    lc = _synthetic_lc(period=40.0, t0=1331.0, depth=5e-3, seed=3)
+    cand = {"period": 40.0, "t0": 1331.0, "duration": DUR, "depth": 5e-3, "snr": 30.0}
+    vet = vet_candidate(lc, cand)
+    assert vet["n_transits"] == 1
+    assert math.isnan(vet["odd_even_sigma"])
+    paths = make_report(lc, cand, vet=vet, out_dir=tmp_path, basename="single", formats=("png",), dpi=60)
+    assert paths["png"].endswith("single.png")
+    assert _png_size(paths["png"])[0] == int(PAGE_SIZE_IN[0] * 60)
+
+
+def test_make_reports_names_and_alignment(synth, tmp_path):
+    lc, res = synth
+    c0 = res.to_candidate(candidate_index=0)
+    c1 = dict(c0, candidate_index=3, period_days=2 * res.period)
+    out = make_reports(lc, [c0, c1], tmp_path, bls_results=res, formats=("png",), dpi=40)
+    assert [o["png"].rsplit("/", 1)[-1] for o in out] == ["tic123456789_s005_c0.png", "tic123456789_s005_c3.png"]
+    with pytest.raises(InputError, match="bls_results"):
+        make_reports(lc, [c0, c1], tmp_path, bls_results=[res])
+
+
+def test_bad_inputs(synth, tmp_path):
+    lc, res = synth
+    with pytest.raises(InputError, match="formats"):
+        make_report(lc, res.to_candidate(), out_dir=tmp_path, formats=("svgz",))
+    with pytest.raises(InputError, match="period"):
+        make_report(lc, {"t0": 1326.0, "duration": 0.1}, out_dir=tmp_path)
+
+
+def test_report_real_pi_men(real_dir, tmp_path):
+    path = real_dir / "tess_spoc_2min" / "tess2018206045859-s0001-0000000261136679-0120-s_lc.fits"
+    if not path.exists():
+        pytest.skip(f"{path.name} not in shared data")
+    from exoray.ingest import read_lightcurve
+    from exoray.preprocess import preprocess_lightcurve
+
+    raw = read_lightcurve(str(path))
+    lc = preprocess_lightcurve(raw)
+    res = bls_search(lc, periods=np.linspace(6.0, 6.5, 120), durations=np.array([0.08, 0.12]))[0]
+    assert abs(res.period - 6.2679) < 0.01
+    paths = make_report(lc, res.to_candidate(), bls_result=res, out_dir=tmp_path, raw_flux=raw, formats=("png",))
+    assert paths["png"].endswith("tic261136679_s001_c0.png")
+    assert _png_size(paths["png"]) == (1755, 1240)
