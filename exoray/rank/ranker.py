@@ -62,9 +62,9 @@ class _LightGBM:
     """Gradient-boosted trees (LightGBM); missing values handled natively."""
 
     defaults: Dict[str, Any] = {
-        "num_boost_round": 150,
-        "learning_rate": 0.05,
-        "num_leaves": 15,
+        "num_boost_round": 80,
+        "learning_rate": 0.08,
+        "num_leaves": 8,
         "min_data_in_leaf": 10,
         "feature_fraction": 0.8,
         "lambda_l2": 1.0,
@@ -72,14 +72,15 @@ class _LightGBM:
     ext = ".txt"
 
     @staticmethod
-    def fit(X, y, params: Mapping[str, Any], seed: int):
+    def fit(X, y, params: Mapping[str, Any], seed: int, feature_names: Optional[Sequence[str]] = None):
         import lightgbm as lgb
 
         p = dict(params)
         rounds = int(p.pop("num_boost_round"))
         p.update(objective="binary", verbosity=-1, seed=int(seed), deterministic=True,
                  num_threads=int(p.pop("num_threads", 1)), force_row_wise=True)
-        return lgb.train(p, lgb.Dataset(X, label=y, free_raw_data=True), num_boost_round=rounds)
+        names = [str(n) for n in feature_names] if feature_names is not None else "auto"
+        return lgb.train(p, lgb.Dataset(X, label=y, feature_name=names, free_raw_data=True), num_boost_round=rounds)
 
     @staticmethod
     def predict(model, X) -> np.ndarray:
@@ -103,7 +104,7 @@ class _RandomForest:
     ext = ".joblib"
 
     @staticmethod
-    def fit(X, y, params: Mapping[str, Any], seed: int):
+    def fit(X, y, params: Mapping[str, Any], seed: int, feature_names: Optional[Sequence[str]] = None):
         from sklearn.ensemble import RandomForestClassifier
 
         p = dict(params)
@@ -266,7 +267,8 @@ class Ranker:
             # stratified bootstrap: every resample holds both classes
             idx = np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)])
             oob = np.setdiff1d(np.arange(n), idx, assume_unique=False)
-            model = self.backend.fit(X[idx], y[idx], self.params, self.config.seed * 1000 + b)
+            model = self.backend.fit(X[idx], y[idx], self.params, self.config.seed * 1000 + b,
+                                     self.config.feature_names)
             cal = {"method": "none"}
             if self.config.calibration != "none" and oob.size and len(np.unique(y[oob])) == 2:
                 cal = _fit_calibrator(self.backend.predict(model, X[oob]), y[oob], self.config.calibration)
