@@ -16,6 +16,7 @@ __all__ = ["PreprocessConfig", "SearchConfig", "SweepConfig", "validate_choice"]
 
 QUALITY_PRESETS = ("none", "default", "hard", "hardest")
 DETREND_METHODS = ("biweight", "savgol", "none")
+REPORT_POLICIES = ("planets", "all", "none")
 
 
 def validate_choice(name: str, value: str, allowed: Sequence[str]) -> str:
@@ -116,6 +117,12 @@ class SearchConfig:
         Catalogue CSVs for the known-object cross-match (``None``: the
         ``EXORAY_TOI_CATALOG``/``EXORAY_EB_CATALOG`` environment, or no
         cross-match if unset and the shared copies are absent).
+    rank : bool
+        Score candidates with the ranker (calibrated planet probability with a
+        90% interval).  ``False`` leaves ``score`` null.
+    ranker_dir : str or None
+        A ranker saved by ``exoray train ranker`` (default: the shipped model,
+        or ``EXORAY_RANKER_DIR``).
     """
 
     max_planets: int = 3
@@ -129,6 +136,8 @@ class SearchConfig:
     mask_width: float = 2.0
     toi_catalog: Optional[str] = None
     eb_catalog: Optional[str] = None
+    rank: bool = True
+    ranker_dir: Optional[str] = None
 
     def __post_init__(self):
         if self.max_planets < 1:
@@ -167,6 +176,11 @@ class SweepConfig:
     preprocess : PreprocessConfig
     search : SearchConfig or None
         Transit search + vetting after preprocessing (``None``: preprocess only).
+    reports : {'planets', 'all', 'none'}
+        Which candidates get a one-page PNG+PDF report in ``OUT/reports``
+        (``planets``: disposition planet_candidate).  A report costs ~1-2 s,
+        so ``all`` is for small sweeps; ``exoray report`` renders any
+        candidate later.
     """
 
     batch_size: Optional[int] = None
@@ -176,8 +190,10 @@ class SweepConfig:
     resume: bool = True
     preprocess: PreprocessConfig = dataclasses.field(default_factory=PreprocessConfig)
     search: Optional[SearchConfig] = dataclasses.field(default_factory=SearchConfig)
+    reports: str = "planets"
 
     def __post_init__(self):
+        validate_choice("reports", self.reports, REPORT_POLICIES)
         if self.batch_size is not None and self.batch_size < 1:
             raise ConfigError("batch_size must be >= 1")
         if self.num_cpus is not None and self.num_cpus < 1:

@@ -32,6 +32,10 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
     s.add_argument("--min-period", type=float, default=0.5, help="shortest period searched (days)")
     s.add_argument("--toi-catalog", default=None, help="ExoFOP TOI CSV for the known-object cross-match")
     s.add_argument("--eb-catalog", default=None, help="TESS EB catalogue CSV (Prsa et al. 2022) for the cross-match")
+    s.add_argument("--no-rank", action="store_true", help="do not score candidates (score columns stay empty)")
+    s.add_argument("--ranker", default=None, help="ranker folder from 'exoray train ranker' (default: the shipped model)")
+    s.add_argument("--reports", default="planets", choices=["planets", "all", "none"],
+                   help="one-page PNG+PDF reports for planet candidates (default), all candidates, or none")
 
 
 def _config_from_args(args):
@@ -59,7 +63,10 @@ def _config_from_args(args):
             min_period_days=args.min_period,
             toi_catalog=args.toi_catalog,
             eb_catalog=args.eb_catalog,
+            rank=not args.no_rank,
+            ranker_dir=args.ranker,
         ),
+        reports=args.reports,
     )
 
 

@@ -42,7 +42,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..config import PreprocessConfig, SearchConfig, SweepConfig
+from ..config import SearchConfig, SweepConfig
 from ..errors import ExorayError
 from ..schemas import (
     CANDIDATES_SCHEMA,
@@ -70,6 +70,7 @@ __all__ = [
 
 LIGHTCURVES_DIR = "lightcurves"
 CANDIDATES_DIR = "candidates"
+REPORTS_DIR = "reports"
 QUARANTINE_DIR = "quarantine"
 QUARANTINE_FILE = "quarantine.parquet"
 CANDIDATES_FILE = "candidates.parquet"
@@ -116,13 +117,7 @@ def batch_key(locations: Sequence[str]) -> str:
     return h.hexdigest()[:20]
 
 
-def process_batch(
-    locations: Sequence[str],
-    out_dir: str,
-    preprocess: PreprocessConfig,
-    flux_column: Optional[str] = None,
-    search: Optional[SearchConfig] = None,
-) -> Dict[str, Any]:
+def process_batch(locations: Sequence[str], out_dir: str, config: SweepConfig) -> Dict[str, Any]:
     """Read, preprocess, search and write one batch of light curves.
 
     Never raises for a bad input: each failure becomes a quarantine row with
@@ -137,6 +132,7 @@ def process_batch(
     """
     from ..preprocess import preprocess_lightcurve
 
+    preprocess, flux_column, search = config.preprocess, config.flux_column, config.search
     t_start = time.perf_counter()
     locations = [str(x) for x in locations]
     key = batch_key(locations)
@@ -172,7 +168,7 @@ def process_batch(
             continue
         t2 = time.perf_counter()
         try:
-            cands.extend(_search_one(plc, search))
+            cands.extend(_search_one(plc, search, config.reports, out_dir))
         except Exception as exc:  # the curve stays preprocessed; the failure is recorded
             if not isinstance(exc, ExorayError):
                 log.error("unexpected error searching %s:\n%s", loc, traceback.format_exc())
@@ -221,13 +217,26 @@ def process_batch(
 _CATALOG_CACHE: Dict[Any, Any] = {}
 
 
-def _search_one(plc, search: SearchConfig) -> List[Dict[str, Any]]:
+def _search_one(plc, search: SearchConfig, reports: str, out_dir: str) -> List[Dict[str, Any]]:
+    """Search, rank, and render the reports the policy asks for, for one curve."""
     from ..search.candidates import find_candidates, load_known_catalogs
 
     key = (search.toi_catalog, search.eb_catalog)
     if key not in _CATALOG_CACHE:
         _CATALOG_CACHE[key] = load_known_catalogs(search)
-    return find_candidates(plc, search, catalogs=_CATALOG_CACHE[key])
+    rows, results, vets = find_candidates(plc, search, catalogs=_CATALOG_CACHE[key], return_details=True)
+    if rows and search.rank:
+        from ..rank.ranker import load_default_ranker, score_candidates
+
+        rows = score_candidates(rows, load_default_ranker(search.ranker_dir))
+    if reports != "none":
+        from ..vet.report import make_report
+
+        for row, res, vet in zip(rows, results, vets):
+            if reports == "all" or row["disposition"] == "planet_candidate":
+                paths = make_report(plc, row, bls_result=res, vet=vet, out_dir=os.path.join(out_dir, REPORTS_DIR))
+                row["report_path"] = paths.get("pdf") or paths.get("png")
+    return rows
 
 
 def _node_id() -> str:
@@ -241,9 +250,8 @@ def _node_id() -> str:
     return f"local:{socket.gethostname()}"
 
 
-def _ray_map_fn(row: Dict[str, Any], out_dir: str, preprocess: PreprocessConfig, flux_column, search):
-    locs = row["locations"]
-    return process_batch(list(locs), out_dir, preprocess, flux_column, search)
+def _ray_map_fn(row: Dict[str, Any], out_dir: str, config: SweepConfig):
+    return process_batch(list(row["locations"]), out_dir, config)
 
 
 # --------------------------------------------------------------------------- driver side
@@ -405,12 +413,7 @@ def _run_batches_ray(
     ds = ray.data.from_items(items, override_num_blocks=len(items))
     ds = ds.map(
         _ray_map_fn,
-        fn_kwargs={
-            "out_dir": out_dir,
-            "preprocess": config.preprocess,
-            "flux_column": config.flux_column,
-            "search": config.search,
-        },
+        fn_kwargs={"out_dir": out_dir, "config": config},
         num_cpus=1,  # Ray Data retries a task whose worker died (max_retries=-1 by default)
     )
     summaries = []
@@ -429,7 +432,7 @@ def _run_batches_local(
         torch.set_num_threads(1)  # one core, like each Ray worker (OMP_NUM_THREADS=1)
     summaries = []
     for b in batches:
-        s = process_batch(b, out_dir, config.preprocess, config.flux_column, config.search)
+        s = process_batch(b, out_dir, config)
         summaries.append(s)
         progress.update(s["n_inputs"])
     return summaries
@@ -484,6 +487,8 @@ def sweep(
     t0 = time.perf_counter()
 
     inputs = resolve_inputs(input_spec)
+    if config.search is not None and config.search.rank:
+        _check_ranker(config.search)
     if config.resume:
         drop_uncommitted_parts(out_dir)
     done, quarantined = completed_locations(out_dir)
@@ -573,6 +578,20 @@ def sweep(
         out_dir,
     )
     return run
+
+
+def _check_ranker(search: SearchConfig) -> None:
+    """Fail before any work if ranking is asked for and no ranker can be loaded."""
+    from ..errors import ConfigError
+    from ..rank.ranker import load_default_ranker
+
+    try:
+        load_default_ranker(search.ranker_dir)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(
+            f"no usable ranker model ({exc}); train one with 'exoray train ranker --out DIR' and pass "
+            "--ranker DIR, or sweep with --no-rank to leave scores empty"
+        ) from exc
 
 
 def _nodes_summary(summaries: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:

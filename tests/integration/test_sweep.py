@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from exoray.config import PreprocessConfig, SweepConfig
+from exoray.config import PreprocessConfig, SearchConfig, SweepConfig
 from exoray.errors import InputError
 from exoray.pipelines.inputs import resolve_inputs
 from exoray.pipelines.sweep import LIGHTCURVES_DIR, completed_locations, sweep
@@ -187,9 +187,12 @@ def test_sweep_search_stage_candidates_and_uncommitted_batches(ray_local, sim_di
     for f in files:
         os.symlink(f, src / f.name)
     out = tmp_path / "out"
-    run = sweep(str(src), str(out), SweepConfig(batch_size=2))
+    cfg = SweepConfig(batch_size=2, search=SearchConfig(rank=False), reports="all")
+    run = sweep(str(src), str(out), cfg)
     assert run["accounting"]["accounted"]
     cands = pq.read_table(out / "candidates.parquet")
+    for p in cands.column("report_path").to_pylist():
+        assert p is not None and Path(p).read_bytes()[:4] == b"%PDF"
     assert cands.schema.equals(CANDIDATES_SCHEMA, check_metadata=False)
     assert cands.num_rows == run["counts"]["candidates_total"]
     assert set(cands.column("source_path").to_pylist()) <= {str(src / f.name) for f in files}
@@ -200,7 +203,7 @@ def test_sweep_search_stage_candidates_and_uncommitted_batches(ray_local, sim_di
     lost = set(pq.read_table(victim, columns=["source_path"]).column("source_path").to_pylist())
     victim.unlink()
     n_before = cands.num_rows
-    again = sweep(str(src), str(out), SweepConfig(batch_size=2))
+    again = sweep(str(src), str(out), cfg)
     assert again["counts"]["processed_this_run"] == len(lost)
     assert again["accounting"]["accounted"]
     cands2 = pq.read_table(out / "candidates.parquet").to_pylist()
