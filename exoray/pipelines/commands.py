@@ -189,3 +189,52 @@ def register(sub) -> None:
     d.add_argument("--seed", type=int, default=DEFAULT_SIM_SEED, help="random seed")
     _add_sweep_options(d)
     d.set_defaults(func=cmd_demo)
+    _register_report(sub)
+
+
+def cmd_report(args) -> int:
+    """Render one-page reports for candidates of a finished sweep."""
+    import pyarrow.compute as pc
+    import pyarrow.dataset as pads
+    import pyarrow.parquet as pq
+
+    from ..errors import InputError
+    from ..schemas import table_to_preprocessed
+    from ..vet.report import make_report
+    from .sweep import CANDIDATES_FILE, LIGHTCURVES_DIR, REPORTS_DIR
+
+    cpath = os.path.join(args.out, CANDIDATES_FILE)
+    if not os.path.exists(cpath):
+        raise InputError(f"{cpath}: no candidates table; run 'exoray sweep ... --out {args.out}' first")
+    rows = pq.read_table(cpath).to_pylist()
+    if args.tic is not None:
+        rows = [r for r in rows if r["tic_id"] == args.tic]
+    if args.candidate is not None:
+        rows = [r for r in rows if r["candidate_index"] == args.candidate]
+    if not rows:
+        raise InputError(f"{cpath}: no candidate matches tic={args.tic} candidate={args.candidate}")
+    lcs = pads.dataset(os.path.join(args.out, LIGHTCURVES_DIR), format="parquet")
+    out_dir = args.report_dir or os.path.join(args.out, REPORTS_DIR)
+    for src in sorted({r["source_path"] for r in rows}):
+        table = lcs.to_table(filter=pc.field("source_path") == src)
+        if table.num_rows != 1:
+            print(f"{src}: preprocessed light curve not found in {args.out}; skipped", file=sys.stderr)
+            continue
+        plc = table_to_preprocessed(table)[0]
+        for r in (r for r in rows if r["source_path"] == src):
+            paths = make_report(plc, r, out_dir=out_dir)
+            print(f"TIC {r['tic_id']} candidate {r['candidate_index']}: {paths.get('pdf')} {paths.get('png')}")
+    return 0
+
+
+def _register_report(sub) -> None:
+    r = sub.add_parser(
+        "report",
+        help="render one-page PNG+PDF vetting reports for a sweep's candidates",
+        description="Render reports from OUT/candidates.parquet and OUT/lightcurves (vetting is recomputed).",
+    )
+    r.add_argument("out", help="a sweep's output folder")
+    r.add_argument("--tic", type=int, default=None, help="only this TIC")
+    r.add_argument("--candidate", type=int, default=None, help="only this candidate index")
+    r.add_argument("--report-dir", default=None, help="where to write (default OUT/reports)")
+    r.set_defaults(func=cmd_report)
