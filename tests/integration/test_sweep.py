@@ -215,3 +215,12 @@ def test_sweep_search_stage_candidates_and_uncommitted_batches(ray_local, sim_di
     truth = pd.read_csv(Path(sim_dir) / "truth.csv").to_dict("records")
     matches = match_injections(cands2, [t for t in truth if t["file"] in {f.name for f in files}])
     assert all(isinstance(m["recovered"], bool) for m in matches)
+
+    # reports can be rendered again later from the sweep's Parquet output alone
+    from exoray.cli import main
+
+    first = cands2[0]
+    rdir = tmp_path / "later"
+    assert main(["report", str(out), "--tic", str(first["tic_id"]), "--candidate", "0", "--report-dir", str(rdir)]) == 0
+    assert len(list(rdir.glob("*.pdf"))) == 1
+    assert main(["report", str(out), "--tic", "1"]) == 1  # no such candidate: clear error, exit 1
