@@ -57,6 +57,29 @@ class PreprocessConfig:
         Drop this much from each segment edge after detrending (0 keeps all).
     savgol_window_days, savgol_polyorder
         Parameters of the Savitzky-Golay alternative.
+    adaptive_window : bool
+        Variability-aware refinement of ``detrend='biweight'``.  After the
+        fixed-window biweight, the residual red noise is measured as the
+        ratio of the 1-h binned scatter of the flattened flux to what white
+        noise would give (:func:`exoray.preprocess.normalize.red_noise_ratio`).
+        Where it exceeds ``adaptive_red_ratio`` (a fast, large-amplitude
+        rotator that a windowed location cannot follow: its curvature bias is
+        ~ A (2 pi / P_rot)^2 w^2 / 24), the trend is refitted with a robust
+        local polynomial (Tukey-biweight-weighted, order
+        ``adaptive_polyorder``) over a window shortened to
+        ``adaptive_duration_factor`` times the longest transit the star allows
+        at half the baseline (Kepler's law, central transit), bounded to
+        [``adaptive_min_window_days``, ``window_days``]; the refit is kept only
+        if it lowers the red-noise ratio.  ``False``, or a star below the
+        threshold, gives exactly the wotan-compatible fixed biweight.
+    adaptive_red_ratio : float
+        Red-noise ratio (1 = white) above which the refinement runs.
+    adaptive_duration_factor : float
+        Adaptive window in units of the longest plausible transit duration.
+    adaptive_min_window_days : float
+        Shortest adaptive window (days).
+    adaptive_polyorder : int
+        Order (0-2) of the robust local polynomial.
     """
 
     quality_mask: str = "default"
@@ -69,9 +92,19 @@ class PreprocessConfig:
     edge_cutoff_days: float = 0.0
     savgol_window_days: float = 0.75
     savgol_polyorder: int = 2
+    adaptive_window: bool = True
+    adaptive_red_ratio: float = 2.0
+    adaptive_duration_factor: float = 2.5
+    adaptive_min_window_days: float = 0.3
+    adaptive_polyorder: int = 2
 
     def __post_init__(self):
         validate_choice("quality_mask", self.quality_mask, QUALITY_PRESETS)
+        for name in ("adaptive_red_ratio", "adaptive_duration_factor", "adaptive_min_window_days"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.adaptive_polyorder not in (0, 1, 2):
+            raise ConfigError(f"adaptive_polyorder must be 0, 1 or 2, got {self.adaptive_polyorder!r}")
         validate_choice("detrend", self.detrend, DETREND_METHODS)
         for name in ("break_tolerance_days", "window_days", "biweight_cval", "savgol_window_days"):
             if not getattr(self, name) > 0:

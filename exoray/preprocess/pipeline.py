@@ -8,7 +8,10 @@ Steps (all pure, no I/O):
 4. segments at gaps > ``break_tolerance_days``; segments with fewer than
    ``min_segment_points`` cadences are dropped;
 5. per-segment median normalisation of flux and flux_err;
-6. detrending (``biweight`` | ``savgol`` | ``none``) per segment;
+6. detrending (``biweight`` | ``savgol`` | ``none``) per segment; with
+   ``adaptive_window`` a strongly variable star (red-noise ratio above
+   ``adaptive_red_ratio``) gets a robust local-quadratic refit over a window
+   set by the longest plausible transit (see :func:`adaptive_window_days`);
 7. upper-outlier clipping on the residual from the trend (points more than
    ``sigma_upper`` robust sigmas above it).  The trend is *not* refitted: for
    the biweight a point more than ``cval * MAD`` (~3.4 sigma for cval = 5)
@@ -37,11 +40,17 @@ from .normalize import (
     finite_mask,
     normalize_segments,
     quality_keep_mask,
+    red_noise_ratio,
     robust_std,
     sort_by_time,
 )
 
-__all__ = ["preprocess_lightcurve", "MIN_USABLE_POINTS"]
+__all__ = ["preprocess_lightcurve", "adaptive_window_days", "MIN_USABLE_POINTS"]
+
+#: ``detrend_method`` recorded when the adaptive refit replaced the biweight.
+ADAPTIVE_METHOD = "robust_poly{order}"
+#: Robustness passes of the adaptive refit (1 plain + 4 reweighted).
+ADAPTIVE_PASSES = 5
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +80,42 @@ def _edge_keep(t: np.ndarray, segment: np.ndarray, edge_days: float) -> np.ndarr
     lo = np.repeat(t[starts[:-1]], np.diff(starts))
     hi = np.repeat(t[starts[1:] - 1], np.diff(starts))
     return (t >= lo + edge_days) & (t <= hi - edge_days)
+
+
+def adaptive_window_days(lc: LightCurve, baseline_days: float, cfg: PreprocessConfig) -> float:
+    """Window (days) of the variability-aware refit.
+
+    ``adaptive_duration_factor`` times the duration of a central transit at
+    half the baseline (the longest period with two transits) around this
+    star (Kepler's law, TIC mass/radius/logg with solar fallbacks), bounded
+    to [``adaptive_min_window_days``, ``window_days``].
+    """
+    from ..search.period_grid import central_transit_duration, stellar_params
+
+    mass, radius = stellar_params(lc.mass, lc.radius, lc.logg)
+    t14 = float(central_transit_duration(max(baseline_days, 1.0) / 2.0, mass, radius))
+    w = cfg.adaptive_duration_factor * t14
+    return float(min(max(w, cfg.adaptive_min_window_days), cfg.window_days))
+
+
+def _adaptive_refit(lc, t, f, segment, trend, cfg):
+    """(trend, method, window, ratio) after the optional variability-aware refit."""
+    flat = f / trend
+    ratio = red_noise_ratio(t, flat, segment)
+    if not (np.isfinite(ratio) and ratio > cfg.adaptive_red_ratio):
+        return trend, "biweight", cfg.window_days, ratio
+    window = adaptive_window_days(lc, float(t[-1] - t[0]), cfg)
+    refit = np.empty(t.size)
+    _kernels.robust_poly_segments(t, f, segment_starts(segment), float(window),
+                                  int(cfg.adaptive_polyorder), float(cfg.biweight_cval),
+                                  ADAPTIVE_PASSES, refit)
+    good = np.isfinite(refit) & (refit > 0)
+    if not good.all():
+        refit = np.where(good, refit, trend)
+    ratio_new = red_noise_ratio(t, f / refit, segment)
+    if not ratio_new < ratio:
+        return trend, "biweight", cfg.window_days, ratio
+    return refit, ADAPTIVE_METHOD.format(order=cfg.adaptive_polyorder), window, ratio_new
 
 
 def preprocess_lightcurve(lc: LightCurve,
@@ -168,6 +213,9 @@ def preprocess_lightcurve(lc: LightCurve,
         trend = np.empty(t.size)
         _kernels.biweight_segments(t, f, segment_starts(segment), float(window),
                                    float(cfg.biweight_cval), 0.0, trend)
+        if cfg.adaptive_window:
+            trend, method, window, ratio = _adaptive_refit(lc, t, f, segment, trend, cfg)
+            log.debug("%s: red-noise ratio %.2f, detrend %s over %.3f d", src, ratio, method, window)
     elif method == "savgol":
         window = cfg.savgol_window_days
         trend = detrend_savgol(t, f, window, cfg.savgol_polyorder,
