@@ -14,7 +14,7 @@ import getpass
 import logging
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Iterable, Mapping, Optional
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,7 @@ __all__ = [
     "uncertainty_queue",
     "read_labels",
     "append_labels",
+    "parse_label",
     "simulate_active_learning",
 ]
 
