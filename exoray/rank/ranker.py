@@ -284,6 +284,8 @@ class Ranker:
             raise InputError("the ranker is not trained; call fit() or Ranker.load()")
         X = self._check_X(X)
         out = np.empty((len(self.members), X.shape[0]))
+        if X.shape[0] == 0:
+            return out
         for i, (m, c) in enumerate(zip(self.members, self.calibrators)):
             raw = self.backend.predict(m, X)
             out[i] = _apply_calibrator(c, raw) if calibrated else raw
@@ -299,6 +301,8 @@ class Ranker:
             them; ``score_lo <= score <= score_hi``.
         """
         s = self.member_scores(X, calibrated)
+        if s.shape[1] == 0:
+            return np.empty(0), np.empty(0), np.empty(0)
         mean = s.mean(axis=0)
         lo, hi = np.quantile(s, self.config.quantiles, axis=0)
         return mean, np.minimum(lo, mean), np.maximum(hi, mean)
