@@ -42,6 +42,7 @@ Usage::
     nice -n 10 python benchmarks/bench_injection_recovery.py --n 500 --tls-n 48 \\
         --out benchmarks/results/injection_recovery.json
     python benchmarks/bench_injection_recovery.py --quick          # 40 stars, 8 for TLS
+    python benchmarks/bench_injection_recovery.py --report benchmarks/results/injection_recovery.json
 
 Results are written after every stage (``--out``), so an interrupted run
 still leaves what it measured.
@@ -539,6 +540,17 @@ def print_tables(res):
         print(f"exoray on Ray, {t['num_cpus']} CPUs: {t['wall_ms_per_lc']:.0f} ms wall per light curve; one core: "
               f"read {_fmt(t['read_ms_per_lc'])} + preprocess {_fmt(t['preprocess_ms_per_lc'])} + search/vet "
               f"{_fmt(t['search_ms_per_lc'])} ms")
+    tls = res.get("tls") or {}
+    if tls:
+        sub = [("exoray", tls.get("exoray_on_subset")), ("lightkurve BLS", tls.get("lightkurve_on_subset")),
+               ("TLS", tls)]
+        sub = [(n, r) for n, r in sub if r]
+        print(f"\nSame {tls['n_light_curves']} stars as TLS (detection; no-signal / EB rows with each tool's rule)")
+        print(f"{'SNR bin':<10}" + "".join(f"{n:>{w}}" for n, _ in sub))
+        for _, _, name in SNR_BINS + [(0, 0, "snr>=10")]:
+            print(f"{name:<10}" + "".join(f"{_cell(r['detection'][name]):>{w}}" for _, r in sub))
+        print(f"{'no-signal':<10}" + "".join(f"{rate(r, 'false_positive_none'):>{w}}" for _, r in sub))
+        print(f"{'EBs':<10}" + "".join(f"{rate(r, 'eb_pass'):>{w}}" for _, r in sub))
     sp = res.get("speed_ratios") or {}
     if sp:
         print("speed (per core): " + ", ".join(f"{k} {v:.2f}x" for k, v in sp.items() if v is not None))
@@ -577,7 +589,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="write results JSON here (after every stage)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 40 stars, 8 for TLS (unless --n/--tls-n given)")
     ap.add_argument("--skip", action="append", default=[], choices=["exoray", "lightkurve", "tls"])
+    ap.add_argument("--report", default=None, metavar="JSON", help="only print the tables of a results file")
     args = ap.parse_args(argv)
+    if args.report:
+        print_tables(json.loads(Path(args.report).read_text()))
+        return 0
     if args.quick:
         given = set(a.split("=")[0] for a in (argv if argv is not None else sys.argv[1:]))
         if "--n" not in given:
