@@ -657,6 +657,28 @@ def _local_poly_pass(t, f, rw, window_length, order, out):
         out[i] = _local_poly_value(t, f, rw, a, b, t[i], hw, order)
 
 
+#: Time scale (days) of the binned-residual robustness weights.
+SMOOTH_DAYS = 1.0 / 24.0
+
+
+@njit(cache=True, nogil=True)
+def _running_mean(t, x, width, out):
+    """Mean of ``x`` over ``|t' - t_i| <= width / 2`` for every ``i`` (two pointers)."""
+    n = t.shape[0]
+    a = 0
+    b = 0
+    acc = 0.0
+    hw = 0.5 * width
+    for i in range(n):
+        while b < n and t[b] <= t[i] + hw:
+            acc += x[b]
+            b += 1
+        while t[a] < t[i] - hw:
+            acc -= x[a]
+            a += 1
+        out[i] = acc / (b - a)
+
+
 @njit(cache=True, nogil=True)
 def robust_poly_segment(time, flux, window_length, order, cval, n_iter, out):
     """Robust windowed polynomial trend of one segment (see section comment).
@@ -668,6 +690,7 @@ def robust_poly_segment(time, flux, window_length, order, cval, n_iter, out):
     n = time.shape[0]
     rw = np.ones(n)
     e = np.empty(n)
+    es = np.empty(n)
     for it in range(n_iter):
         _local_poly_pass(time, flux, rw, window_length, order, out)
         if it == n_iter - 1:
@@ -682,6 +705,17 @@ def robust_poly_segment(time, flux, window_length, order, cval, n_iter, out):
         for j in range(n):
             u = (e[j] - med) / s
             rw[j] = (1.0 - u * u) ** 2 if abs(u) < 1.0 else 0.0
+        # Same weights on the residuals averaged over ~1 h (the transit time
+        # scale): a transit shallower than the per-cadence noise is still
+        # many sigma deep there and drops out of the fit.
+        _running_mean(time, e, SMOOTH_DAYS, es)
+        meds = np.median(es)
+        mads = np.median(np.abs(es - meds))
+        if mads > 0.0:
+            ss = cval * mads
+            for j in range(n):
+                u = (es[j] - meds) / ss
+                rw[j] *= (1.0 - u * u) ** 2 if abs(u) < 1.0 else 0.0
     # Windows whose points all got zero weight (inside a long deep eclipse):
     # fall back to the unweighted fit there.
     bad = False
