@@ -59,6 +59,26 @@ def test_features_shape_transforms_and_nan():
     np.testing.assert_array_equal(X2, X[:1])
 
 
+def test_feature_sources_are_candidate_columns():
+    # the contract with the search stage: every quantity's first source key is a candidates.parquet column
+    from exoray.rank.features import SOURCE_KEYS
+    from exoray.schemas import CANDIDATES_SCHEMA
+
+    missing = {q: keys[0] for q, keys in SOURCE_KEYS.items() if keys[0] not in CANDIDATES_SCHEMA.names}
+    assert not missing
+
+
+@pytest.mark.slow
+def test_simulated_star_end_to_end():
+    from exoray.rank.training_data import simulate_star_candidates
+
+    rows, star = simulate_star_candidates(2, 5)  # a planet star of set 5
+    assert star["star_class"] == "planet" and rows and rows[0]["label"] == 1
+    X, names = candidate_features(rows)
+    for k in ("log10_period", "snr", "sde", "mes", "depth_sigma", "log10_noise_ppm", "disp_planet_candidate"):
+        assert np.isfinite(X[0, names.index(k)])
+
+
 def test_label_candidate_rules():
     truth = [{"period_days": 4.0, "t0_btjd": 1325.5, "duration_hours": 3.0, "signal_index": 0}]
     c = {"period_days": 4.02, "t0_btjd": 1325.5 + 8.0 + 0.05, "duration_hours": 3.0}
