@@ -187,10 +187,13 @@ def test_sweep_search_stage_candidates_and_uncommitted_batches(ray_local, sim_di
     for f in files:
         os.symlink(f, src / f.name)
     out = tmp_path / "out"
-    cfg = SweepConfig(batch_size=2, search=SearchConfig(rank=False), reports="all")
+    cfg = SweepConfig(batch_size=2, search=SearchConfig(), reports="all")  # shipped ranker
     run = sweep(str(src), str(out), cfg)
     assert run["accounting"]["accounted"]
     cands = pq.read_table(out / "candidates.parquet")
+    assert cands.num_rows > 0
+    for r in cands.to_pylist():
+        assert 0.0 <= r["score_lo"] <= r["score"] <= r["score_hi"] <= 1.0
     for p in cands.column("report_path").to_pylist():
         assert p is not None and Path(p).read_bytes()[:4] == b"%PDF"
     assert cands.schema.equals(CANDIDATES_SCHEMA, check_metadata=False)
@@ -224,3 +227,12 @@ def test_sweep_search_stage_candidates_and_uncommitted_batches(ray_local, sim_di
     assert main(["report", str(out), "--tic", str(first["tic_id"]), "--candidate", "0", "--report-dir", str(rdir)]) == 0
     assert len(list(rdir.glob("*.pdf"))) == 1
     assert main(["report", str(out), "--tic", "1"]) == 1  # no such candidate: clear error, exit 1
+
+
+def test_sweep_refuses_missing_ranker(sim_dir, tmp_path):
+    from exoray.errors import ConfigError
+
+    cfg = SweepConfig(search=SearchConfig(ranker_dir=str(tmp_path / "no-such-ranker")))
+    with pytest.raises(ConfigError, match="no usable ranker"):
+        sweep(str(sim_dir), str(tmp_path / "out"), cfg, use_ray=False)
+    assert not (tmp_path / "out" / "lightcurves").exists()  # failed before any work
