@@ -98,8 +98,18 @@ def adaptive_window_days(lc: LightCurve, baseline_days: float, cfg: PreprocessCo
     return float(min(max(w, cfg.adaptive_min_window_days), cfg.window_days))
 
 
-def _adaptive_refit(lc, t, f, segment, trend, cfg):
-    """(trend, method, window, ratio) after the optional variability-aware refit."""
+#: Evaluate the adaptive refit with sliding moment sums (O(n)); False runs the
+#: reference direct evaluation (O(n * window), ~15x slower, same trend to ~1e-10).
+ADAPTIVE_FAST = True
+
+
+def _adaptive_refit(lc, t, f, segment, trend, cfg, fast=None):
+    """(trend, method, window, ratio) after the optional variability-aware refit.
+
+    ``fast`` (default :data:`ADAPTIVE_FAST`) selects the sliding-sum kernel;
+    ``False`` the reference evaluation (see ``_kernels.robust_poly_segment``)."""
+    if fast is None:
+        fast = ADAPTIVE_FAST
     flat = f / trend
     ratio = red_noise_ratio(t, flat, segment)
     if not (np.isfinite(ratio) and ratio > cfg.adaptive_red_ratio):
@@ -108,7 +118,7 @@ def _adaptive_refit(lc, t, f, segment, trend, cfg):
     refit = np.empty(t.size)
     _kernels.robust_poly_segments(t, f, segment_starts(segment), float(window),
                                   int(cfg.adaptive_polyorder), float(cfg.biweight_cval),
-                                  ADAPTIVE_PASSES, refit)
+                                  ADAPTIVE_PASSES, refit, bool(fast))
     good = np.isfinite(refit) & (refit > 0)
     if not good.all():
         refit = np.where(good, refit, trend)
