@@ -664,9 +664,8 @@ def _write_fits(path: Path, star: Star, timing: SectorTiming, r: _Rendered, rng,
     telapse = tstop - tstart
     deadc = 0.792
     cd = r.extra["cdpp"]
-    for k, v, c in [
-        ("INHERIT", True, "inherit the primary header"),
-        ("EXTNAME", "LIGHTCURVE", "name of extension"),
+    # cards every extension of a SPOC file repeats from the primary header
+    ext_cards = [
         ("EXTVER", 1, "extension version number (not format version)"),
         ("SIMDATA", True, "file is based on simulated data"),
         ("TELESCOP", "TESS", "telescope"),
@@ -677,6 +676,11 @@ def _write_fits(path: Path, star: Star, timing: SectorTiming, r: _Rendered, rng,
         ("RA_OBJ", star.ra, "[deg] right ascension"),
         ("DEC_OBJ", star.dec, "[deg] declination"),
         ("EQUINOX", 2000.0, "equinox of celestial coordinate system"),
+    ]
+    for k, v, c in [
+        ("INHERIT", True, "inherit the primary header"),
+        ("EXTNAME", "LIGHTCURVE", "name of extension"),
+        *ext_cards,
         ("EXPOSURE", float(timing.valid.sum() * CADENCE_D * deadc), "[d] time on source"),
         ("TIMEREF", "SOLARSYSTEM", "barycentric correction applied to times"),
         ("TASSIGN", "SPACECRAFT", "where time is assigned"),
@@ -727,16 +731,7 @@ def _write_fits(path: Path, star: Star, timing: SectorTiming, r: _Rendered, rng,
     for k, v, c in [
         ("INHERIT", True, "inherit the primary header"),
         ("EXTNAME", "APERTURE", "name of extension"),
-        ("EXTVER", 1, "extension version number (not format version)"),
-        ("SIMDATA", True, "file is based on simulated data"),
-        ("TELESCOP", "TESS", "telescope"),
-        ("INSTRUME", "TESS Photometer", "detector type"),
-        ("OBJECT", obj, "string version of target id"),
-        ("TICID", star.tic_id, "unique tess target identifier"),
-        ("RADESYS", "ICRS", "reference frame of celestial coordinates"),
-        ("RA_OBJ", star.ra, "[deg] right ascension"),
-        ("DEC_OBJ", star.dec, "[deg] declination"),
-        ("EQUINOX", 2000.0, "equinox of celestial coordinate system"),
+        *ext_cards,
         ("CRVAL1P", int(star.col) - 5, "value at reference CCD column"),
         ("CRVAL2P", int(star.row) - 5, "value at reference CCD row"),
         ("NPIXSAP", star.npix, "Number of pixels in optimal aperture"),
