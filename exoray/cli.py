@@ -18,11 +18,30 @@ from .errors import ExorayError
 
 #: Modules whose ``register(subparsers)`` adds subcommands, in help order.
 COMMAND_MODULES = [
-    "exoray.pipelines.commands",  # demo, sweep
+    "exoray.pipelines.commands",  # demo, sweep, report
     "exoray.simulate.commands",  # simulate
-    "exoray.ingest.commands",  # fetch, fetch-sector, inspect
+    "exoray.ingest.commands",  # fetch, fetch-sector
     "exoray.rank.commands",  # train ranker, label
+    "exoray.models.commands",  # train {autoencoder,transformer,gan,classifier}, tune
+    "exoray.anomaly.commands",  # evaluate anomaly/transfer/augmentation, export
+    "exoray.serve.commands",  # serve, dashboard
 ]
+
+
+def group_subparsers(subparsers, name: str, help: str, dest: str):
+    """Sub-subparsers of a command group (``train``, ``evaluate``, ...) shared by stages.
+
+    The first stage to ask creates ``exoray NAME``; later stages add their
+    targets to the same group, so ``exoray train ranker`` and
+    ``exoray train autoencoder`` live side by side.
+    """
+    group = subparsers.choices.get(name)
+    if group is None:
+        group = subparsers.add_parser(name, help=help)
+    for action in group._actions:  # noqa: SLF001 - argparse has no public accessor
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            return action
+    return group.add_subparsers(dest=dest, metavar="TARGET")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             mod = importlib.import_module(name)
         except ModuleNotFoundError as exc:  # a stage not built yet must not break the CLI
-            if exc.name != name:
+            if not (exc.name and (name == exc.name or name.startswith(exc.name + "."))):
                 raise
             continue
         mod.register(sub)

@@ -13,14 +13,10 @@ __all__ = ["register", "cmd_train_ranker", "cmd_label"]
 
 
 def _train_subparsers(subparsers):
-    """The ``train`` command's sub-subparsers; created here unless another stage made them."""
-    train = subparsers.choices.get("train")
-    if train is None:
-        train = subparsers.add_parser("train", help="train a model (ranker, ...)")
-    for action in train._actions:  # noqa: SLF001 - argparse has no public accessor
-        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
-            return action
-    return train.add_subparsers(dest="train_target", metavar="MODEL")
+    """The ``train`` command's sub-subparsers, shared with the models stage."""
+    from ..cli import group_subparsers
+
+    return group_subparsers(subparsers, "train", "train a model (ranker, autoencoder, ...)", "train_target")
 
 
 def register(subparsers) -> None:
