@@ -133,6 +133,13 @@ class SearchConfig:
         A signal is reported while its signal detection efficiency is at least
         this (7 gives ~1% false alarms per light curve on white noise,
         Hippke & Heller 2019).
+    snr_threshold, snr_min_sde : float
+        A signal whose box SNR is at least ``snr_threshold`` is also reported
+        when its SDE is at least ``snr_min_sde``: a very strong transit (a hot
+        Jupiter at SNR > 100) fills the periodogram with harmonics and
+        sub-harmonics that inflate its scatter, so its SDE saturates near
+        6-7.  White noise does not reach a box SNR of 20; anything that does is
+        still vetted and ranked.  ``snr_threshold=inf`` turns this off.
     min_period_days, max_period_days : float
         Period range; ``max_period_days=None`` means half the baseline (two
         transits needed).
@@ -160,6 +167,8 @@ class SearchConfig:
 
     max_planets: int = 3
     sde_threshold: float = 7.0
+    snr_threshold: float = 20.0
+    snr_min_sde: float = 5.0
     min_period_days: float = 0.5
     max_period_days: Optional[float] = None
     oversample: int = 3
@@ -182,6 +191,8 @@ class SearchConfig:
         validate_choice("dtype", self.dtype, ("float32", "float64"))
         if self.oversample < 1:
             raise ConfigError("oversample must be >= 1")
+        if not self.snr_threshold > 0 or not self.snr_min_sde >= 0:
+            raise ConfigError("snr_threshold must be > 0 and snr_min_sde >= 0")
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

@@ -29,6 +29,9 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
     s.add_argument("--no-search", action="store_true", help="preprocess only (no BLS search / vetting)")
     s.add_argument("--max-planets", type=int, default=3, help="signals searched per light curve")
     s.add_argument("--sde-threshold", type=float, default=7.0, help="minimum SDE of a reported signal")
+    s.add_argument("--snr-threshold", type=float, default=20.0,
+                   help="also report signals with at least this SNR whose SDE is >= 5 (strong signals "
+                   "saturate the SDE; 'inf' turns this off)")
     s.add_argument("--min-period", type=float, default=0.5, help="shortest period searched (days)")
     s.add_argument("--toi-catalog", default=None, help="ExoFOP TOI CSV for the known-object cross-match")
     s.add_argument("--eb-catalog", default=None, help="TESS EB catalogue CSV (Prsa et al. 2022) for the cross-match")
@@ -60,6 +63,7 @@ def _config_from_args(args):
         else SearchConfig(
             max_planets=args.max_planets,
             sde_threshold=args.sde_threshold,
+            snr_threshold=args.snr_threshold,
             min_period_days=args.min_period,
             toi_catalog=args.toi_catalog,
             eb_catalog=args.eb_catalog,

@@ -647,6 +647,8 @@ def iterative_search(
     mask_width: float = 2.0,
     periods=None,
     durations=None,
+    snr_threshold: float = float("inf"),
+    snr_min_sde: float = 5.0,
     **kwargs,
 ) -> List[BLSResult]:
     """Find several transiting signals by searching, masking and searching again.
@@ -668,6 +670,10 @@ def iterative_search(
     mask_width : float
         Width of the removed window around each transit, in units of the
         signal's duration (default 2, as TLS).
+    snr_threshold, snr_min_sde : float
+        Also accept a signal with SNR >= ``snr_threshold`` and SDE >=
+        ``snr_min_sde`` (strong signals saturate the SDE; see
+        :class:`exoray.config.SearchConfig`).  Off by default.
     periods, durations, **kwargs
         Passed to :func:`bls_search`.  The grid is fixed by the first pass.
 
@@ -694,7 +700,8 @@ def iterative_search(
         sub = BLSBatch([t[keep]], [y[keep]], [iv[keep]], [meta])
         res = bls_search(sub, periods, durations, **kwargs)[0]
         log.info("iterative search pass %d: P=%.5f d SDE=%.2f SNR=%.1f", k, res.period, res.sde, res.snr)
-        if not res.sde >= sde_threshold:
+        strong = res.snr >= snr_threshold and res.sde >= snr_min_sde
+        if not (res.sde >= sde_threshold or strong):
             break
         res["candidate_index"] = k
         found.append(res)

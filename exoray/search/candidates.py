@@ -116,6 +116,8 @@ def search_lightcurve(plc: PreprocessedLightCurve, config: Optional[SearchConfig
         plc,
         max_planets=cfg.max_planets,
         sde_threshold=cfg.sde_threshold,
+        snr_threshold=cfg.snr_threshold,
+        snr_min_sde=cfg.snr_min_sde,
         mask_width=cfg.mask_width,
         periods=periods,
         durations=durations,

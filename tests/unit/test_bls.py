@@ -315,3 +315,16 @@ def test_grid_binning_matches_reference_and_scatter(objective, dtype):
         assert np.array_equal(np.argmax(grid["power"], axis=1), np.argmax(scat["power"], axis=1))
     with pytest.raises(ValueError):
         bls_kernel(t_rel, wy, w, p, deltas, dbins, binning="nope")
+
+
+def test_iterative_search_strong_signal_accepted_on_snr():
+    """A strong transit is kept on its SNR even when the SDE bar is out of reach;
+    with the SNR path off the same search reports nothing, and noise never passes it."""
+    lc = _tess_like(7, [(2.7, 0.4, 0.12, 5e-3)], noise=5e-4)
+    kw = dict(max_planets=2, sde_threshold=1e9, min_period=1.0)
+    assert iterative_search(lc, **kw) == []
+    found = iterative_search(lc, snr_threshold=20.0, snr_min_sde=5.0, **kw)
+    assert len(found) == 1  # the second pass (noise) has SNR << 20
+    assert found[0].period == pytest.approx(2.7, rel=3e-3) and found[0].snr > 20
+    noise_only = _tess_like(8, [], noise=5e-4)
+    assert iterative_search(noise_only, snr_threshold=20.0, snr_min_sde=0.0, **kw) == []
