@@ -53,7 +53,7 @@ from ..schemas import CANDIDATE_FEATURES
 
 log = logging.getLogger(__name__)
 
-__all__ = ["find_candidates", "search_lightcurve", "load_known_catalogs", "CANDIDATE_FEATURES"]
+__all__ = ["find_candidates", "search_lightcurve", "load_known_catalogs", "link_same_period", "CANDIDATE_FEATURES"]
 
 
 def _f(x) -> float:
@@ -190,6 +190,46 @@ def _row(plc: PreprocessedLightCurve, k: int, res, vet: Dict[str, Any]) -> Dict[
     return row
 
 
+def _add_flag(row: Dict[str, Any], flag: str) -> None:
+    flags = [f for f in (row.get("vet_flags") or "").split(";") if f]
+    if flag not in flags:
+        flags.append(flag)
+    row["vet_flags"] = ";".join(flags)
+
+
+def link_same_period(rows: List[Dict[str, Any]], rel_tol: float = 2e-3, min_phase: float = 0.05) -> List[Dict[str, Any]]:
+    """Link signals of one star that share a period but not an epoch.
+
+    Masking a found signal and searching again turns the secondary eclipse of
+    a binary (or a planet's occultation) into a second "signal" at the same
+    period and another phase.  Two planets cannot share an orbit, so the
+    later signal is marked ``secondary_of_<j>`` and the earlier one
+    ``has_secondary_<k>``.  When the earlier signal is an eclipsing binary the
+    later one is its secondary eclipse and takes that disposition too; when it
+    is a planet candidate the later one is most likely its occultation and is
+    left as vetted (its own secondary test sees the deeper primary).
+    Modifies and returns ``rows``.
+    """
+    for k, rk in enumerate(rows):
+        same = []
+        for j in range(k):
+            rj = rows[j]
+            pj, pk = float(rj["period_days"]), float(rk["period_days"])
+            if pj > 0 and abs(pk / pj - 1.0) < rel_tol:
+                phase = ((float(rk["t0_btjd"]) - float(rj["t0_btjd"])) / pj) % 1.0
+                same.append((j, min(phase, 1.0 - phase)))
+        if any(dphi < min_phase for _, dphi in same):
+            continue  # same period and epoch as an earlier signal: a duplicate, not a secondary
+        for j, _ in same:
+            rj = rows[j]
+            _add_flag(rk, f"secondary_of_{rj['candidate_index']}")
+            _add_flag(rj, f"has_secondary_{rk['candidate_index']}")
+            if rj.get("disposition") == "eclipsing_binary":
+                rk["disposition"] = "eclipsing_binary"
+            break
+    return rows
+
+
 def find_candidates(
     plc: PreprocessedLightCurve,
     config: Optional[SearchConfig] = None,
@@ -229,6 +269,7 @@ def find_candidates(
         )
         rows.append(_row(plc, k, res, vet))
         vets.append(vet)
+    link_same_period(rows)
     if return_details:
         return rows, results, vets
     return rows

@@ -59,3 +59,23 @@ def test_search_config_validation():
         SearchConfig(max_planets=0)
     with pytest.raises(ConfigError, match="dtype"):
         SearchConfig(dtype="float16")
+
+
+def test_link_same_period_marks_secondary_eclipse():
+    from exoray.search.candidates import link_same_period
+
+    def row(k, p, t0, disp, flags=""):
+        return {"candidate_index": k, "period_days": p, "t0_btjd": t0, "disposition": disp, "vet_flags": flags}
+
+    rows = [row(0, 3.0, 1.0, "eclipsing_binary", "odd_even"), row(1, 3.001, 2.52, "planet_candidate"),
+            row(2, 7.0, 1.3, "planet_candidate")]
+    link_same_period(rows)
+    assert rows[1]["disposition"] == "eclipsing_binary"
+    assert rows[1]["vet_flags"] == "secondary_of_0"
+    assert rows[0]["vet_flags"] == "odd_even;has_secondary_1"
+    assert rows[2]["vet_flags"] == "" and rows[2]["disposition"] == "planet_candidate"
+    # a planet's occultation is linked but keeps its own disposition; same epoch is not a secondary
+    rows = [row(0, 1.2, 5.0, "planet_candidate"), row(1, 1.2, 5.6, "false_alarm"), row(2, 1.2, 6.2005, "x")]
+    link_same_period(rows)
+    assert rows[1]["vet_flags"] == "secondary_of_0" and rows[1]["disposition"] == "false_alarm"
+    assert rows[2]["vet_flags"] == ""
