@@ -143,7 +143,16 @@ def _fit_calibrator(raw: np.ndarray, y: np.ndarray, method: str) -> Dict[str, An
         from sklearn.isotonic import IsotonicRegression
 
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, y)
-        return {"method": "isotonic", "x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
+        # Each isotonic block is an empirical rate k/n from a finite sample;
+        # report (k + 1/2) / (n + 1) (Jeffreys) so a block of 40 planets out of
+        # 40 gives 0.99, not a certainty the calibration set cannot support.
+        fitted = iso.predict(raw)
+        shrunk = {}
+        for level in np.unique(fitted):
+            inb = fitted == level
+            shrunk[float(level)] = (float(np.sum(y[inb])) + 0.5) / (float(np.sum(inb)) + 1.0)
+        ys = [shrunk.get(float(v), float(v)) for v in iso.y_thresholds_]
+        return {"method": "isotonic", "x": iso.X_thresholds_.tolist(), "y": ys}
     if method == "sigmoid":  # Platt (1999) on the log-odds of the raw probability
         from sklearn.linear_model import LogisticRegression
 

@@ -274,3 +274,14 @@ def test_cli_label_interactive(tmp_path, monkeypatch, capsys):
     assert main(["label", str(out)]) == 0
     t = read_labels(out / "labels.parquet")
     assert sorted(zip(t.candidate_index, t.label)) == [(0, 1), (2, 0)]
+
+
+def test_isotonic_calibrator_never_claims_certainty():
+    from exoray.rank.ranker import _apply_calibrator, _fit_calibrator
+
+    raw = np.r_[np.linspace(0.0, 0.2, 30), np.linspace(0.8, 1.0, 40)]
+    y = np.r_[np.zeros(30), np.ones(40)]
+    cal = _fit_calibrator(raw, y, "isotonic")
+    out = _apply_calibrator(cal, np.array([0.0, 0.1, 0.9, 1.0]))
+    assert out[0] == pytest.approx(0.5 / 31) and out[-1] == pytest.approx(40.5 / 41)
+    assert np.all((out > 0) & (out < 1)) and np.all(np.diff(out) >= 0)
