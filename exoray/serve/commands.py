@@ -1,0 +1,174 @@
+"""``exoray serve`` and ``exoray dashboard``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+log = logging.getLogger(__name__)
+
+CONFIG_PATH = Path(__file__).resolve().parent / "serve_config.yaml"
+DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "serve",
+        help="run the HTTP scoring service (Ray Serve): /v1/score, /v1/rank, /v1/anomaly, /docs",
+        description=(
+            "Start a Ray Serve application with a FastAPI ingress on HOST:PORT and keep it up until Ctrl-C. "
+            "Endpoints: POST /v1/score (FITS upload or JSON light curve), POST /v1/rank, POST /v1/anomaly, "
+            "GET /v1/models, /healthz, /readyz; OpenAPI at /docs.  For a cluster deployment use "
+            f"'serve deploy {CONFIG_PATH}'."
+        ),
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--config", metavar="YAML",
+                   help=f"Serve config whose first application's 'args' override the settings (e.g. {CONFIG_PATH.name})")
+    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)")
+    p.add_argument("--address", default=None, help="join a running Ray cluster instead of starting one")
+    p.add_argument("--search-replicas", type=int, default=None,
+                   help="fixed number of search replicas (default: autoscale 1..2)")
+    p.add_argument("--no-batching", action="store_true", help="score each request alone (no @serve.batch)")
+    p.add_argument("--max-request-mb", type=float, default=None, help="request body limit in MiB (default 16)")
+    p.add_argument("--ranker", metavar="DIR", help="ranker directory (default: the shipped ranker)")
+    p.add_argument("--registry", metavar="DIR", help="model registry for the anomaly model")
+    p.add_argument("--gpu", action="store_true", help="search and anomaly scoring on one GPU each")
+    p.set_defaults(func=_cmd_serve)
+
+    d = subparsers.add_parser(
+        "dashboard",
+        help="web dashboard (Streamlit) over a sweep's output and the scoring service",
+        description="Launch the Streamlit dashboard: sweep overview, candidate table and pages, "
+                    "upload-and-score through the service, and the active-learning labelling queue.",
+    )
+    d.add_argument("out", metavar="OUT", help="a sweep's output folder (exoray sweep --out OUT)")
+    d.add_argument("--port", type=int, default=8501)
+    d.add_argument("--host", default="127.0.0.1")
+    d.add_argument("--api", default="http://127.0.0.1:8000", help="URL of 'exoray serve' for the upload page")
+    d.set_defaults(func=_cmd_dashboard)
+
+
+def load_config_args(path: str) -> Dict[str, Any]:
+    """The ``args`` of the first application in a Serve config YAML."""
+    import yaml
+
+    from ..errors import ConfigError
+
+    try:
+        with open(path) as fh:
+            cfg = yaml.safe_load(fh) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the Serve config ({exc})") from exc
+    apps = cfg.get("applications") or []
+    if not apps:
+        raise ConfigError(f"{path}: no 'applications' entry")
+    return dict(apps[0].get("args") or {})
+
+
+def settings_from_args(args) -> Dict[str, Any]:
+    settings: Dict[str, Any] = load_config_args(args.config) if args.config else {}
+    if args.no_batching:
+        settings["batching"] = False
+    if args.max_request_mb is not None:
+        settings["max_request_bytes"] = int(args.max_request_mb * 1024 * 1024)
+    if args.ranker:
+        settings["ranker_dir"] = os.path.abspath(args.ranker)
+    if args.registry:
+        settings["model_registry"] = os.path.abspath(args.registry)
+    if args.gpu:
+        settings["use_gpu"] = True
+    if args.search_replicas is not None:
+        settings.setdefault("deployments", {}).setdefault("Searcher", {})["num_replicas"] = args.search_replicas
+    return settings
+
+
+def start_service(settings: Optional[Dict[str, Any]] = None, host: str = "127.0.0.1", port: int = 8000,
+                  name: str = "exoray"):
+    """Start Serve's HTTP proxy on ``host:port`` and deploy the app (Ray must be initialised)."""
+    from ray import serve
+
+    from .app import build_app
+
+    serve.start(http_options={"host": host, "port": int(port)})
+    return serve.run(build_app(settings), name=name, route_prefix="/", blocking=False)
+
+
+def wait_ready(url: str, timeout_s: float = 120.0) -> Dict[str, Any]:
+    """Poll ``url/readyz`` until it answers 200; returns its JSON."""
+    import requests
+
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            r = requests.get(url.rstrip("/") + "/readyz", timeout=5)
+            last = r.text
+            if r.status_code == 200:
+                return r.json()
+        except requests.RequestException as exc:
+            last = str(exc)
+        time.sleep(0.5)
+    from ..errors import ExorayError
+
+    raise ExorayError(f"service at {url} not ready after {timeout_s:.0f} s (last answer: {last})")
+
+
+def _cmd_serve(args) -> int:
+    from ..pipelines.ray_env import init_ray
+
+    settings = settings_from_args(args)
+    from .app import merge_settings
+
+    merge_settings(settings)  # fail on a bad setting before starting Ray
+    ray = init_ray(address=args.address, num_cpus=args.num_cpus)
+    from ray import serve
+
+    url = f"http://{args.host}:{args.port}"
+    try:
+        start_service(settings, args.host, args.port)
+        status = wait_ready(url)
+        print(f"exoray serve: ready at {url}  (docs: {url}/docs)")
+        for m in status["models"]:
+            state = "ready" if m["ready"] else f"not ready: {m.get('message')}"
+            print(f"  {m['kind']:8s} {m['name']:12s} {state}")
+        print("Ctrl-C stops the service")
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("stopping", file=sys.stderr)
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+    return 0
+
+
+def dashboard_command(out: str, port: int = 8501, host: str = "127.0.0.1", api: str = "http://127.0.0.1:8000"):
+    """The command line that runs the dashboard (list of str)."""
+    return [
+        sys.executable, "-m", "streamlit", "run", str(DASHBOARD_APP),
+        "--server.port", str(int(port)), "--server.address", host, "--server.headless", "true",
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+        "--", "--out", os.path.abspath(out), "--api", api,
+    ]
+
+
+def _cmd_dashboard(args) -> int:
+    from ..errors import InputError
+
+    if not os.path.isdir(args.out):
+        raise InputError(f"{args.out}: no such folder; run 'exoray sweep INPUT --out {args.out}' first")
+    cmd = dashboard_command(args.out, args.port, args.host, args.api)
+    print(f"exoray dashboard: http://{args.host}:{args.port}  (Ctrl-C stops it)")
+    import subprocess
+
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,267 @@
+"""Pure scoring functions behind the service (no Ray, no HTTP).
+
+The same code paths as ``exoray sweep`` (see
+:func:`exoray.pipelines.sweep.process_batch`): a light curve is read by
+:func:`exoray.ingest.read_lightcurve` (or built from arrays), preprocessed by
+:func:`exoray.preprocess.preprocess_lightcurve`, searched and vetted by
+:func:`exoray.search.candidates.find_candidates` and ranked by
+:func:`exoray.rank.ranker.score_candidates`.  The service splits the chain
+across deployments (search here, ranking in a batched ranker replica);
+:func:`score_lightcurve` runs the whole chain in one process.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..config import PreprocessConfig, SearchConfig
+from ..errors import InputError
+from ..lightcurve import STELLAR_KEYS, LightCurve
+
+__all__ = [
+    "MIN_POINTS",
+    "CANDIDATE_FIELDS",
+    "RANK_REQUIRED",
+    "lightcurve_from_request",
+    "check_lightcurve",
+    "search_candidates",
+    "score_lightcurve",
+    "public_candidate",
+    "validate_rank_records",
+    "rank_records",
+]
+
+#: Fewest finite cadences a light curve needs to be searched.
+MIN_POINTS = 100
+#: Keys of a candidate returned by ``/v1/score``.
+CANDIDATE_FIELDS = (
+    "candidate_index", "period_days", "t0_btjd", "duration_hours", "depth_ppm", "snr", "sde",
+    "n_transits", "score", "score_lo", "score_hi", "disposition", "vet_flags", "known_object",
+)
+#: Keys every ``/v1/rank`` record must carry (as numbers).
+RANK_REQUIRED = ("period_days", "duration_hours", "depth_ppm", "snr")
+#: Keys echoed back by ``/v1/rank``.
+RANK_ID_KEYS = ("id", "tic_id", "sector", "candidate_index")
+
+
+def _nan_list(values) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+def lightcurve_from_request(req) -> LightCurve:
+    """A :class:`~exoray.lightcurve.LightCurve` from a :class:`~exoray.serve.schemas.ScoreRequest`.
+
+    Raises
+    ------
+    InputError
+        Arrays of different lengths (the message names them).
+    """
+    n = len(req.time)
+    for name in ("flux", "flux_err", "quality"):
+        v = getattr(req, name)
+        if v is not None and len(v) != n:
+            raise InputError(f"'{name}' has {len(v)} values but 'time' has {n}; send one value per cadence")
+    stellar = {k: getattr(req, k) for k in STELLAR_KEYS}
+    time_ = np.asarray(req.time, dtype=np.float64)
+    cadence = req.cadence_s
+    if cadence is None:
+        dt = np.diff(time_)
+        dt = dt[np.isfinite(dt) & (dt > 0)]
+        cadence = float(np.median(dt) * 86400.0) if dt.size else 120.0
+    lc = LightCurve(
+        tic_id=req.tic_id,
+        sector=req.sector,
+        time=time_,
+        flux=_nan_list(req.flux),
+        flux_err=None if req.flux_err is None else _nan_list(req.flux_err),
+        quality=None if req.quality is None else np.asarray(req.quality, dtype=np.int64),
+        cadence_s=float(cadence),
+        product="json",
+        flux_column="flux",
+        source_path=f"request TIC {req.tic_id} s{req.sector}",
+        **stellar,
+    )
+    check_lightcurve(lc, require_finite_time=True)
+    return lc
+
+
+def check_lightcurve(lc: LightCurve, *, require_finite_time: bool = False, min_points: int = MIN_POINTS) -> None:
+    """Reject light curves the search cannot use, with a message that says why.
+
+    Checks: ``time`` finite (when required; FITS products carry NaN times
+    that the reader's masks drop) and strictly increasing; at least
+    ``min_points`` cadences with finite time and flux; quality values in
+    int32 range.
+    """
+    t = lc.time
+    if require_finite_time:
+        bad = np.flatnonzero(~np.isfinite(t))
+        if bad.size:
+            raise InputError(
+                f"'time' has {bad.size} non-finite values (first at index {bad[0]}); drop cadences without a time"
+            )
+    tf = t[np.isfinite(t)]
+    if tf.size >= 2:
+        steps = np.diff(tf)
+        back = np.flatnonzero(steps <= 0)
+        if back.size:
+            i = int(np.flatnonzero(np.isfinite(t))[back[0] + 1])
+            raise InputError(
+                f"'time' must be strictly increasing; time[{i}]={float(t[i])!r} does not follow the previous "
+                f"cadence; sort the cadences by time and drop duplicates"
+            )
+    good = np.isfinite(t) & np.isfinite(lc.flux)
+    n_good = int(good.sum())
+    if n_good == 0:
+        raise InputError("'flux' has no finite value (all NaN/null); nothing to search")
+    if n_good < min_points:
+        raise InputError(
+            f"only {n_good} cadences have a finite time and flux; at least {min_points} are needed for a transit search"
+        )
+    if np.nanmedian(lc.flux[good]) <= 0:
+        raise InputError("'flux' must be positive (a flux, not a magnitude or a normalised residual around 0)")
+
+
+_CATALOGS: Dict[Any, Any] = {}
+
+
+def search_candidates(
+    lc: LightCurve,
+    preprocess: Optional[PreprocessConfig] = None,
+    search: Optional[SearchConfig] = None,
+):
+    """Preprocess, search and vet one light curve (no ranking).
+
+    Returns
+    -------
+    (PreprocessedLightCurve, list of dict, dict)
+        The preprocessed curve, the candidate rows
+        (:data:`~exoray.schemas.CANDIDATES_SCHEMA` keys plus the vetting
+        statistics) and timings in ms.
+    """
+    from ..preprocess import preprocess_lightcurve
+    from ..search.candidates import find_candidates, load_known_catalogs
+
+    search = search or SearchConfig()
+    t0 = time.perf_counter()
+    plc = preprocess_lightcurve(lc, preprocess)
+    t1 = time.perf_counter()
+    key = (search.toi_catalog, search.eb_catalog)
+    if key not in _CATALOGS:
+        _CATALOGS[key] = load_known_catalogs(search)
+    rows = find_candidates(plc, search, catalogs=_CATALOGS[key])
+    t2 = time.perf_counter()
+    return plc, rows, {"preprocess": (t1 - t0) * 1e3, "search": (t2 - t1) * 1e3}
+
+
+def score_lightcurve(
+    lc: LightCurve,
+    preprocess: Optional[PreprocessConfig] = None,
+    search: Optional[SearchConfig] = None,
+    ranker=None,
+) -> List[Dict[str, Any]]:
+    """The whole chain in one process: candidate rows with scores."""
+    from ..rank.ranker import load_default_ranker, score_candidates
+
+    search = search or SearchConfig()
+    _, rows, _ = search_candidates(lc, preprocess, search)
+    if rows and search.rank:
+        rows = score_candidates(rows, ranker or load_default_ranker(search.ranker_dir))
+    return rows
+
+
+def _json_num(v):
+    if v is None:
+        return None
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def public_candidate(row: Mapping[str, Any]) -> Dict[str, Any]:
+    """The fields ``/v1/score`` returns for one candidate row (NaN -> null)."""
+    out: Dict[str, Any] = {}
+    for k in CANDIDATE_FIELDS:
+        v = row.get(k)
+        if k in ("candidate_index", "n_transits"):
+            out[k] = None if v is None else int(v)
+        elif k in ("disposition", "vet_flags", "known_object"):
+            out[k] = None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+        else:
+            out[k] = _json_num(v)
+    if out["disposition"] is None:
+        out["disposition"] = "unvetted"
+    for k in ("period_days", "t0_btjd", "duration_hours", "depth_ppm", "snr"):
+        if out[k] is None:
+            out[k] = float("nan")
+    return out
+
+
+def validate_rank_records(records: Sequence[Mapping[str, Any]]) -> Tuple[List[Dict[str, Any]], List[str]]:
+    """Check ``/v1/rank`` records; returns (records, ignored keys).
+
+    Raises
+    ------
+    InputError
+        With one ``details`` entry per problem (``loc`` like
+        ``candidates[3].snr``), so a client sees every problem at once.
+    """
+    from ..rank.features import DISPOSITION_NAMES, SOURCE_KEYS
+
+    known = {k for keys in SOURCE_KEYS.values() for k in keys} | set(RANK_ID_KEYS)
+    text_keys = set(SOURCE_KEYS["vet_flags"]) | set(SOURCE_KEYS["disposition"]) | {"id"}
+    problems: List[Dict[str, str]] = []
+    ignored = set()
+    for i, rec in enumerate(records):
+        for k in RANK_REQUIRED:
+            if rec.get(k) is None:
+                problems.append({"loc": f"candidates[{i}].{k}", "msg": "required number is missing"})
+        for k, v in rec.items():
+            if k not in known:
+                ignored.add(k)
+                continue
+            if v is None:
+                continue
+            loc = f"candidates[{i}].{k}"
+            if k in ("disposition",):
+                if v not in DISPOSITION_NAMES:
+                    problems.append({"loc": loc, "msg": f"must be one of {', '.join(DISPOSITION_NAMES)}, got {v!r}"})
+            elif k in SOURCE_KEYS["vet_flags"]:
+                if not isinstance(v, (str, list)):
+                    problems.append({"loc": loc, "msg": "must be a ';'-separated string or a list of strings"})
+            elif k == "id":
+                if not isinstance(v, (str, int)) or isinstance(v, bool):
+                    problems.append({"loc": loc, "msg": "must be a string or an integer"})
+            elif k not in text_keys:
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    problems.append({"loc": loc, "msg": f"must be a number, got {type(v).__name__} {v!r}"[:200]})
+                elif not math.isfinite(float(v)):
+                    problems.append({"loc": loc, "msg": "must be finite (use null for unknown)"})
+                elif k in ("tic_id", "sector", "candidate_index") and (float(v) != int(v) or v < 0):
+                    problems.append({"loc": loc, "msg": "must be a non-negative integer"})
+    if problems:
+        err = InputError(f"{len(problems)} problem(s) in the candidate records: "
+                         + "; ".join(f"{p['loc']}: {p['msg']}" for p in problems[:5]))
+        err.details = problems  # type: ignore[attr-defined]
+        raise err
+    return [dict(r) for r in records], sorted(ignored)
+
+
+def rank_records(records: Sequence[Mapping[str, Any]], ranker) -> List[Dict[str, Any]]:
+    """Scores with intervals for validated records, sorted by score (highest first)."""
+    s, lo, hi = ranker.score_rows(list(records))
+    out = []
+    for i, rec in enumerate(records):
+        item = {"index": i, "score": float(s[i]), "score_lo": float(lo[i]), "score_hi": float(hi[i])}
+        for k in RANK_ID_KEYS:
+            if rec.get(k) is not None:
+                item[k] = rec[k] if k == "id" else int(rec[k])
+        out.append(item)
+    out.sort(key=lambda d: (-d["score"], d["index"]))
+    return out
