@@ -35,20 +35,12 @@ from exoray.search import bls_power, duration_grid, period_grid  # noqa: E402
 
 
 def load_spoc(path):
-    from astropy.io import fits
-    from scipy.ndimage import median_filter
+    """A real SPOC file read and detrended by exoray (quality mask, biweight): both tools get these arrays."""
+    from exoray.ingest import read_lightcurve
+    from exoray.preprocess import preprocess_lightcurve
 
-    with fits.open(path) as hdul:
-        d = hdul[1].data
-        t = np.asarray(d["TIME"], float)
-        f = np.asarray(d["PDCSAP_FLUX"], float)
-        e = np.asarray(d["PDCSAP_FLUX_ERR"], float)
-        q = np.asarray(d["QUALITY"])
-    ok = np.isfinite(t) & np.isfinite(f) & np.isfinite(e) & (q == 0)
-    t, f, e = t[ok], f[ok], e[ok]
-    med = np.median(f)
-    trend = median_filter(f / med, size=721, mode="nearest")  # ~1 d running median
-    return t, f / med / trend, e / med / trend
+    plc = preprocess_lightcurve(read_lightcurve(path))
+    return plc.time, plc.flux_flat, plc.flux_err / plc.trend
 
 
 def simulate(seed, span=27.0, cadence_min=2.0):

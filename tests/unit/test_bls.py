@@ -143,21 +143,12 @@ def test_matches_astropy_injected(objective):
 
 
 def _load_pimen(path):
-    from astropy.io import fits
-    from scipy.ndimage import median_filter
+    """The real file through exoray's own reader and preprocessing (the sweep's path)."""
+    from exoray.ingest import read_lightcurve
+    from exoray.preprocess import preprocess_lightcurve
 
-    with fits.open(path) as hdul:
-        d = hdul[1].data
-        t = np.asarray(d["TIME"], float)
-        f = np.asarray(d["PDCSAP_FLUX"], float)
-        e = np.asarray(d["PDCSAP_FLUX_ERR"], float)
-        q = np.asarray(d["QUALITY"])
-    ok = np.isfinite(t) & np.isfinite(f) & np.isfinite(e) & (q == 0)
-    t, f, e = t[ok], f[ok], e[ok]
-    med = np.median(f)
-    f, e = f / med, e / med
-    trend = median_filter(f, size=721, mode="nearest")  # ~1 d of 2-min cadences
-    return t, f / trend, e / trend
+    plc = preprocess_lightcurve(read_lightcurve(path))
+    return plc.time, plc.flux_flat, plc.flux_err / plc.trend
 
 
 def test_real_pimen_matches_astropy(real_dir):
