@@ -1,0 +1,212 @@
+"""A private Ray head (and extra nodes) on loopback for the ops tests.
+
+The test session's shared Ray (``ray_local``) and other people's Ray
+instances run on the same machine, so these clusters never touch them:
+
+* every node gets its own ``--temp-dir`` (a short folder under /tmp, unix
+  socket paths are limited to ~107 bytes) and free ports;
+* token authentication is on (``RAY_AUTH_MODE=token``) with a fresh random
+  token passed as ``RAY_AUTH_TOKEN`` to the head, the extra nodes and every
+  client (``ray job submit``, drivers).  ``RAY_AUTH_TOKEN`` takes precedence
+  over ``RAY_AUTH_TOKEN_PATH`` and ``~/.ray/auth_token``, so the user's own
+  token file is neither read nor overwritten;
+* each ``ray start`` runs in its own session (``start_new_session``): the
+  daemons it spawns (GCS, raylet, dashboard, workers) inherit its process
+  group, and :meth:`LocalRayCluster.stop` kills exactly those groups.  Plain
+  ``ray stop`` would kill every Ray on the machine and is never used.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict, List, Optional
+
+RAY_BIN = os.path.join(os.path.dirname(sys.executable), "ray")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _node_ports() -> List[str]:
+    """Free ports for every per-node service whose default is fixed (e.g. the
+    dashboard agent's 52365), so two local clusters never collide."""
+    out: List[str] = []
+    for flag in (
+        "--node-manager-port",
+        "--object-manager-port",
+        "--dashboard-agent-listen-port",
+        "--dashboard-agent-grpc-port",
+        "--metrics-export-port",
+        "--runtime-env-agent-port",
+    ):
+        out += [flag, str(free_port())]
+    return out
+
+
+def _pgid_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover
+        return True
+
+
+class LocalRayCluster:
+    """A Ray head on 127.0.0.1 with free ports, plus optional worker nodes."""
+
+    def __init__(self, num_cpus: int = 2, resources: Optional[Dict[str, float]] = None):
+        self.num_cpus = num_cpus
+        self.resources = resources
+        self.port = free_port()
+        self.dashboard_port = free_port()
+        self.token = secrets.token_hex(32)
+        self.root = tempfile.mkdtemp(prefix="exr_", dir="/tmp")
+        self.pgids: List[int] = []
+        self._n_nodes = 0
+
+    # ------------------------------------------------------------------ env
+    @property
+    def gcs_address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}"
+
+    def env(self, **extra: str) -> Dict[str, str]:
+        """Environment for anything that talks to this cluster."""
+        env = dict(os.environ)
+        for k in ("RAY_ADDRESS", "RAY_AUTH_TOKEN_PATH"):
+            env.pop(k, None)
+        env.update(
+            RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
+            RAY_AUTH_MODE="token",
+            RAY_AUTH_TOKEN=self.token,
+            RAY_USAGE_STATS_ENABLED="0",
+            NUMBA_NUM_THREADS="1",
+            OMP_NUM_THREADS="1",
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(extra)
+        return env
+
+    # ---------------------------------------------------------------- nodes
+    def _ray_start(self, args: List[str], timeout: float = 180) -> None:
+        self._n_nodes += 1
+        temp = os.path.join(self.root, f"n{self._n_nodes}")
+        os.makedirs(temp)
+        log = open(os.path.join(self.root, f"start{self._n_nodes}.log"), "w")
+        try:
+            proc = subprocess.Popen(
+                [RAY_BIN, "start", *args, "--temp-dir", temp, "--disable-usage-stats"],
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            self.pgids.append(proc.pid)  # session leader: its pid is the group id
+            rc = proc.wait(timeout=timeout)
+        finally:
+            log.close()
+        if rc != 0:
+            with open(os.path.join(self.root, f"start{self._n_nodes}.log")) as fh:
+                raise RuntimeError(f"ray start {' '.join(args)} failed (rc={rc}):\n{fh.read()[-4000:]}")
+
+    def start_head(self) -> "LocalRayCluster":
+        import json
+
+        args = [
+            "--head",
+            "--node-ip-address",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dashboard-host",
+            "127.0.0.1",
+            "--dashboard-port",
+            str(self.dashboard_port),
+            "--include-dashboard",
+            "true",
+            "--num-cpus",
+            str(self.num_cpus),
+            "--ray-client-server-port",
+            str(free_port()),
+            *_node_ports(),
+        ]
+        if self.resources:
+            args += ["--resources", json.dumps(self.resources)]
+        self._ray_start(args)
+        return self
+
+    def add_node(self, num_cpus: int = 1, resources: Optional[Dict[str, float]] = None) -> None:
+        import json
+
+        args = [
+            "--address",
+            self.gcs_address,
+            "--node-ip-address",
+            "127.0.0.1",
+            "--num-cpus",
+            str(num_cpus),
+            *_node_ports(),
+        ]
+        if resources:
+            args += ["--resources", json.dumps(resources)]
+        self._ray_start(args)
+
+    def wait_for_nodes(self, n: int, timeout: float = 90) -> None:
+        """Block until ``n`` alive nodes are registered (queried in a subprocess)."""
+        code = (
+            "import ray,sys;ray.init(address=sys.argv[1],log_to_driver=False);"
+            "print(sum(1 for x in ray.nodes() if x['Alive']))"
+        )
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            r = subprocess.run(
+                [sys.executable, "-c", code, self.gcs_address],
+                env=self.env(),
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            last = r.stdout.strip().splitlines()[-1:] or [r.stderr[-2000:]]
+            if r.returncode == 0 and last and last[0].isdigit() and int(last[0]) >= n:
+                return
+            time.sleep(2)
+        raise TimeoutError(f"cluster never reached {n} alive nodes; last answer: {last}")
+
+    # ----------------------------------------------------------------- stop
+    def stop(self) -> None:
+        """Kill the process groups this object started (never anyone else's)."""
+        for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+            for pgid in self.pgids:
+                try:
+                    os.killpg(pgid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline and any(_pgid_alive(p) for p in self.pgids):
+                time.sleep(0.25)
+            if not any(_pgid_alive(p) for p in self.pgids):
+                break
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> "LocalRayCluster":
+        return self.start_head()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
