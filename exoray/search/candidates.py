@@ -259,6 +259,9 @@ def find_candidates(
 
     cfg = config or SearchConfig()
     results = search_lightcurve(plc, cfg)
+    centroids = None
+    if plc.centroid_col is not None and plc.centroid_row is not None:
+        centroids = (plc.time, plc.centroid_col, plc.centroid_row)
     rows, vets = [], []
     for k, res in enumerate(results):
         vet = vet_candidate(
@@ -266,6 +269,7 @@ def find_candidates(
             {"period": res.period, "t0": res.t0, "duration": res.duration, "depth": res.depth, "snr": res.snr},
             catalogs=catalogs,
             dump_times=plc.momentum_dump_times,
+            centroids=centroids,
         )
         rows.append(_row(plc, k, res, vet))
         vets.append(vet)

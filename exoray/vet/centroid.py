@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Optional
 
 import numpy as np
 from scipy.stats import chi2 as _chi2, norm as _norm
@@ -52,6 +53,8 @@ def centroid_shift_test(
     *,
     threshold: float = 3.0,
     min_points: int = 3,
+    depth: Optional[float] = None,
+    min_offset_px: float = 0.5,
 ) -> VetResult:
     """Difference between in-transit and local out-of-transit centroids.
 
@@ -80,13 +83,27 @@ def centroid_shift_test(
         Flag shifts more significant than this (sigma).
     min_points : int
         Minimum in-transit and baseline points for a transit to count.
+    depth : float, optional
+        Fractional transit depth.  With it the shift is turned into the
+        distance of the dimming source from the out-of-transit centroid,
+        ``|dc| (1 - depth) / depth`` (Bryson et al. 2013, eq. 1 for
+        flux-weighted centroids), and the flag also needs that distance to
+        exceed ``min_offset_px``: a transit on a target with neighbours in
+        its aperture moves the centroid too (towards the neighbours), by a
+        source offset of only (contaminating fraction) x (separation), while
+        a blend a pixel away moves it by its full separation.  At high SNR
+        the first is significant but small; only the second is a blend.
+    min_offset_px : float
+        Smallest source offset (TESS pixels, 21 arcsec) flagged when
+        ``depth`` is given.
 
     Returns
     -------
     VetResult
         ``shift_col``, ``shift_row`` (pixels, in - out) with ``_err``;
         ``value``: total shift (pixels); ``chi2``; ``significance`` (sigma);
-        ``n_transits``; ``flag``.
+        ``n_transits``; ``source_offset_px`` and ``source_offset_err_px``
+        (with ``depth``, else NaN); ``flag``.
 
     Raises
     ------
@@ -111,7 +128,8 @@ def centroid_shift_test(
         measured="in- minus out-of-transit flux-weighted centroid (pixels)",
         shift_col=dc, shift_col_err=ec, shift_row=dr, shift_row_err=er,
         n_transits=int(min(nc, nr)), chi2=nan, value=nan, significance=nan,
-        threshold=float(threshold), flag=False, reason=None,
+        threshold=float(threshold), source_offset_px=nan, source_offset_err_px=nan,
+        flag=False, reason=None,
     )
     if not all(np.isfinite([dc, ec, dr, er])) or ec <= 0 or er <= 0:
         res["reason"] = "too few transits with centroid data"
@@ -119,6 +137,13 @@ def centroid_shift_test(
     chi2 = (dc / ec) ** 2 + (dr / er) ** 2
     p = float(_chi2.sf(chi2, 2))
     sigma = float(_norm.isf(p / 2.0)) if p > 0 else float(math.sqrt(chi2))
-    res.update(chi2=float(chi2), value=float(math.hypot(dc, dr)), significance=sigma,
-               flag=bool(sigma > threshold))
+    shift = float(math.hypot(dc, dr))
+    flag = bool(sigma > threshold)
+    if depth is not None and np.isfinite(depth) and 0 < depth < 1:
+        scale = (1.0 - depth) / depth
+        offset = shift * scale
+        offset_err = math.hypot(dc * ec, dr * er) / shift * scale if shift > 0 else float("nan")
+        res.update(source_offset_px=offset, source_offset_err_px=offset_err)
+        flag = flag and offset > min_offset_px
+    res.update(chi2=float(chi2), value=shift, significance=sigma, flag=flag)
     return res

@@ -67,6 +67,7 @@ VET_THRESHOLDS: Dict[str, float] = {
     "secondary_ratio": 0.15,
     "deep_v_depth": 0.05,
     "centroid_sigma": 3.0,
+    "centroid_offset_px": 0.5,
     "max_duty_cycle": 0.2,
     "bump_ratio": 0.5,
     "bump_sigma": 5.0,
@@ -248,7 +249,10 @@ def vet_candidate(
         bump_ratio=thr["bump_ratio"], bump_sigma=thr["bump_sigma"])
     cen = _centroid_arrays(centroids, lc)
     if cen is not None:
-        tests["centroid"] = centroid_shift_test(*cen, period, t0, duration, threshold=thr["centroid_sigma"])
+        tests["centroid"] = centroid_shift_test(
+            *cen, period, t0, duration, threshold=thr["centroid_sigma"],
+            depth=prim if prim is not None and np.isfinite(prim) and prim > 0 else None,
+            min_offset_px=thr["centroid_offset_px"])
     known = None
     matches = []
     if catalogs is not None:
@@ -319,7 +323,9 @@ def vet_candidate(
     if du["too_short"]:
         flags.append("duration_too_short")
     if "centroid" in tests and tests["centroid"]["flag"]:
-        rules["eclipsing_binary"].append(f"centroid shift {tests['centroid']['significance']:.1f} sigma")
+        rules["eclipsing_binary"].append(
+            f"centroid shift {tests['centroid']['significance']:.1f} sigma: source "
+            f"{tests['centroid']['source_offset_px']:.2f} px from the out-of-transit centroid")
         flags.append("centroid_shift")
     if matches:
         top = matches[0]

@@ -219,6 +219,16 @@ def test_centroid_shift():
     assert r.flag and r.significance > 5
     assert r.shift_col == pytest.approx(0.005, abs=0.001)
     assert abs(r.shift_row) < 0.001
+    # A 2% transit on a target with light from neighbours: the same 5
+    # millipixel shift puts the source 0.005 * 0.98 / 0.02 = 0.25 px from the
+    # out-of-transit centroid, under the 0.5 px bar: significant, not a blend.
+    r = centroid_shift_test(t, col2, row, P, T0, DUR, depth=0.02)
+    assert r.significance > 5 and not r.flag
+    assert r.source_offset_px == pytest.approx(0.005 * 0.98 / 0.02, rel=0.2)
+    # The same shift for a 0.1% dip: the source is ~5 px away, a blend.
+    r = centroid_shift_test(t, col2, row, P, T0, DUR, depth=0.001)
+    assert r.flag and r.source_offset_px == pytest.approx(0.005 * 0.999 / 0.001, rel=0.2)
+    assert r.source_offset_err_px < 0.3 * r.source_offset_px
 
 
 # ---------------------------------------------------------------- catalogs
