@@ -72,6 +72,7 @@ DEFAULT_SETTINGS: Dict[str, Any] = {
     "model_registry": None,  # None: EXORAY_MODEL_REGISTRY or the default registry
     "anomaly_stride": 96,  # 10-min bins between /v1/score anomaly windows (exoray.models.data.WINDOW_STRIDE)
     "anomaly_top": 10,  # windows returned by /v1/score
+    "anomaly_retry_s": 30.0,  # a missing anomaly model is looked for again at most this often
     "search": {},  # SearchConfig fields (max_planets, sde_threshold, ...)
     "preprocess": {},  # PreprocessConfig fields
     "use_gpu": False,  # search and anomaly on a GPU (num_gpus=1 each, torch device cuda)
@@ -733,8 +734,10 @@ class AnomalyModel:
 
     RETRY_S = 30.0
 
-    def __init__(self, name: str, registry: Optional[str], batch: Dict[str, Any], use_gpu: bool = False):
+    def __init__(self, name: str, registry: Optional[str], batch: Dict[str, Any], use_gpu: bool = False,
+                 retry_s: float = RETRY_S):
         self.name, self.registry = name, registry
+        self.retry_s = float(retry_s)
         self.device = "cuda" if use_gpu else "cpu"
         self.model = None
         self.message: Optional[str] = None
@@ -779,7 +782,7 @@ class AnomalyModel:
         self.message = None
 
     def status(self) -> Dict[str, Any]:
-        if self.model is None and time.monotonic() - self.last_try > self.RETRY_S:
+        if self.model is None and time.monotonic() - self.last_try > self.retry_s:
             self._load()
         return {"name": self.name, "kind": "anomaly", "ready": self.model is not None, "version": self.version,
                 "source": "exoray.models.registry", "message": self.message, "details": self.details}
@@ -833,5 +836,5 @@ def build_app(args: Optional[Dict[str, Any]] = None):
     searcher = Searcher.options(**deps["Searcher"]).bind(s["preprocess"], search_kw)
     ranker = RankerModel.options(**deps["RankerModel"]).bind(s["ranker_dir"], s["ranker_batch"])
     anomaly = AnomalyModel.options(**deps["AnomalyModel"]).bind(
-        s["anomaly_model"], s["model_registry"], s["anomaly_batch"], bool(s["use_gpu"]))
+        s["anomaly_model"], s["model_registry"], s["anomaly_batch"], bool(s["use_gpu"]), float(s["anomaly_retry_s"]))
     return Ingress.options(**deps["Ingress"]).bind(searcher, ranker, anomaly, s)
