@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     cfg.update(parse_set(args.set))
     cfg["seed"] = args.seed
     data = DataSpec(source=args.data, n_stars=args.n_stars or SMOKE_STARS, seed=args.seed, truth=args.truth,
-                    snr_range=(20.0, 80.0) if args.smoke_test else (8.0, 60.0))
+                    snr_range=(15.0, 80.0) if args.smoke_test else (8.0, 60.0))
     storage = args.storage or os.path.join(os.path.abspath(args.out), "train_runs")
     registry = args.registry or os.path.join(os.path.abspath(args.out), "models")
     settings = TrainSettings(num_workers=args.workers, use_gpu=args.use_gpu, storage_path=storage,

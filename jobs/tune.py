@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     cfg["seed"] = args.seed
     num_samples = 2 if args.smoke_test else args.num_samples
     data = DataSpec(source=args.data, n_stars=args.n_stars or SMOKE_STARS, seed=args.seed,
-                    snr_range=(20.0, 80.0) if args.smoke_test else (8.0, 60.0))
+                    snr_range=(15.0, 80.0) if args.smoke_test else (8.0, 60.0))
     storage = args.storage or os.path.join(os.path.abspath(args.out), "tune_runs")
     registry = args.registry or os.path.join(os.path.abspath(args.out), "models")
     with open(os.path.join(args.out, "job_config.json"), "w") as fh:

@@ -4,6 +4,9 @@ Trained on windows *without* a transit, it learns to reproduce what ordinary
 (detrended) stellar and instrumental noise looks like; a transit dip is
 something it was never taught to draw, so its reconstruction error -- the
 :meth:`ConvAutoencoder.anomaly_score` -- is large on windows that hold one.
+The residual is turned into one number per window by
+:func:`exoray.models.scores.residual_score` (largest box-averaged dip by
+default; see that module for why not the plain mean square).
 
 Architecture (``depth`` stages, ``base_channels`` doubling per stage)::
 
@@ -63,8 +66,13 @@ class ConvAutoencoder(nn.Module):
     kind = "autoencoder"
 
     def __init__(self, window_length: int = 192, base_channels: int = 16, depth: int = 3,
-                 latent_dim: int = 16, kernel_size: int = 7, dropout: float = 0.0):
+                 latent_dim: int = 16, kernel_size: int = 7, dropout: float = 0.0, score: str = "local_dip"):
         super().__init__()
+        from .scores import SCORES
+
+        if score not in SCORES:
+            raise ConfigError(f"autoencoder score must be one of {SCORES}, got {score!r}")
+        self.score = score
         self.window_length = int(window_length)
         self.encoder = ConvEncoder(window_length, base_channels, depth, latent_dim, kernel_size, dropout)
         c, n = self.encoder.out_channels, self.encoder.out_length
@@ -101,11 +109,17 @@ class ConvAutoencoder(nn.Module):
 
     @torch.no_grad()
     def anomaly_score(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-window mean squared reconstruction error ``[B]`` (higher = more anomalous)."""
-        return torch.mean((self(x) - x) ** 2, dim=1)
+        """Per-window reconstruction error ``[B]`` (higher = more anomalous).
+
+        Aggregated as configured (``score``): the largest box-averaged dip of
+        the residual by default (:func:`exoray.models.scores.residual_score`).
+        """
+        from .scores import residual_score
+
+        return residual_score(x - self(x), self.score)
 
     @classmethod
     def from_config(cls, cfg: Mapping) -> "ConvAutoencoder":
         return cls(window_length=cfg["window_length"], base_channels=cfg["base_channels"],
                    depth=cfg["depth"], latent_dim=cfg["latent_dim"], kernel_size=cfg["kernel_size"],
-                   dropout=cfg["dropout"])
+                   dropout=cfg["dropout"], score=cfg["score"])

@@ -125,7 +125,7 @@ def _config_and_data(args, name: str):
     truth = False if args.unlabelled else args.truth
     data = DataSpec(source=args.data, n_stars=n_stars or 200, seed=args.seed, truth=truth,
                     rebalance=getattr(args, "rebalance", None),
-                    snr_range=(20.0, 80.0) if args.smoke_test else (8.0, 60.0))
+                    snr_range=(15.0, 80.0) if args.smoke_test else (8.0, 60.0))
     return cfg, data
 
 

@@ -299,6 +299,14 @@ def _simulate_chunk(tic_ids: Sequence[int], seed: int, transit_fraction: float, 
 _TIC0 = 500_000_000
 
 
+def _check_snr_range(snr_range) -> None:
+    lo, hi = (float(v) for v in snr_range)
+    # the simulator draws half its planets in the 7-15 "threshold" region, the rest log-uniform in the range
+    if not (0 < lo <= 15.0 and hi > max(lo, 7.0)):
+        raise ConfigError(f"snr_range {tuple(snr_range)} must satisfy 0 < low <= 15 < high "
+                          "(the simulator puts half its planets at SNR 7-15)")
+
+
 def simulated_windows(n_stars: int, seed: int = 0, *, transit_fraction: float = 0.6,
                       snr_range: Tuple[float, float] = (8.0, 60.0), single_fraction: float = 0.2,
                       stride: int = WINDOW_STRIDE) -> Dict[str, np.ndarray]:
@@ -324,6 +332,7 @@ def simulated_windows(n_stars: int, seed: int = 0, *, transit_fraction: float = 
         raise ConfigError(f"n_stars must be >= 1, got {n_stars}")
     if not 0.0 <= transit_fraction <= 1.0:
         raise ConfigError(f"transit_fraction must be in [0, 1], got {transit_fraction}")
+    _check_snr_range(snr_range)
     tics = np.arange(_TIC0, _TIC0 + int(n_stars))
     return _simulate_chunk(tics, seed, transit_fraction, tuple(snr_range), single_fraction, stride)
 
@@ -491,6 +500,7 @@ def window_dataset(source: Union[str, Path, None] = None, *, n_stars: Optional[i
     if source is None:
         if not n_stars:
             raise ConfigError("window_dataset needs a source folder or n_stars (simulate)")
+        _check_snr_range(snr_range)
         tics = np.arange(_TIC0, _TIC0 + int(n_stars))
         chunks = [tics[i:i + stars_per_task] for i in range(0, tics.size, max(1, int(stars_per_task)))]
         args = (int(seed), float(transit_fraction), tuple(snr_range), float(single_fraction), int(stride))

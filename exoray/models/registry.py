@@ -64,9 +64,10 @@ TRAIN_KEYS: Dict[str, Any] = {
 
 _ARCH: Dict[str, Dict[str, Any]] = {
     "autoencoder": {"window_length": WINDOW_LENGTH, "base_channels": 16, "depth": 3, "latent_dim": 16,
-                    "kernel_size": 7, "dropout": 0.0},
+                    "kernel_size": 7, "dropout": 0.0, "score": "local_dip"},
     "transformer": {"window_length": WINDOW_LENGTH, "patch_size": 8, "d_model": 32, "n_heads": 2,
-                    "n_layers": 2, "ff_mult": 2, "dropout": 0.0, "mask_ratio": 0.3, "score_passes": 4},
+                    "n_layers": 2, "ff_mult": 2, "dropout": 0.0, "mask_ratio": 0.3, "score_passes": 4,
+                    "score": "local_dip"},
     "gan": {"window_length": WINDOW_LENGTH, "noise_dim": 16, "base_channels": 16, "depth": 3,
             "kernel_size": 7, "lr_d": 2e-4},
     "classifier": {"window_length": WINDOW_LENGTH, "encoder": "autoencoder", "encoder_config": {},
@@ -153,6 +154,11 @@ def default_config(name: str, **overrides) -> Dict[str, Any]:
             raise ConfigError(f"{name} config key {k!r} must be >= 1, got {cfg[k]!r}")
     if "dropout" in cfg and not 0.0 <= cfg["dropout"] < 1.0:
         raise ConfigError(f"{name} config key 'dropout' must be in [0, 1), got {cfg['dropout']!r}")
+    if "score" in cfg:
+        from .scores import SCORES
+
+        if cfg["score"] not in SCORES:
+            raise ConfigError(f"{name} config key 'score' must be one of {SCORES}, got {cfg['score']!r}")
     if name == "classifier":
         enc = cfg["encoder"]
         if enc not in ("autoencoder", "transformer"):

@@ -267,6 +267,7 @@ def train_loop_per_worker(loop_cfg: Dict[str, Any]) -> None:
         pos_weight = torch.tensor(pw, device=device)
 
     from .gan import encode_condition
+    from .scores import residual_score
 
     def step(batch) -> Tuple[float, int]:
         x = batch["window"].float()
@@ -309,7 +310,7 @@ def train_loop_per_worker(loop_cfg: Dict[str, Any]) -> None:
     def evaluate() -> Dict[str, Any]:
         model.eval()
         shard = ray.train.get_dataset_shard("val")
-        labels, scores, snr, gl, dl = [], [], [], [], []
+        labels, scores, snr, gl, dl, raw_scores = [], [], [], [], [], []
         for batch in shard.iter_torch_batches(batch_size=512, device=device):
             x = batch["window"].float()
             with autocast():
@@ -323,6 +324,7 @@ def train_loop_per_worker(loop_cfg: Dict[str, Any]) -> None:
                     scores.append(model(x).float().cpu().numpy())
                 else:
                     scores.append(model.anomaly_score(x).float().cpu().numpy())
+                    raw_scores.append(residual_score(x, model.score).cpu().numpy())
             labels.append(batch["label"].cpu().numpy())
             snr.append(batch["snr"].cpu().numpy())
         model.train()
@@ -346,6 +348,11 @@ def train_loop_per_worker(loop_cfg: Dict[str, Any]) -> None:
         out["val_auc"] = _auc(lab, sc)
         deep = (lab == 0) | ((lab == 1) & (sn >= 7.0))
         out["val_auc_snr7"] = _auc(lab[deep], sc[deep])
+        if name != "classifier":
+            # the same score on the raw window (no model): what the model adds is the difference
+            raw = np.concatenate(raw_scores)
+            out["val_auc_no_model"] = _auc(lab, raw)
+            out["val_auc_snr7_no_model"] = _auc(lab[deep], raw[deep])
         return out
 
     fail_after = loop_cfg.get("_interrupt_after_epoch")

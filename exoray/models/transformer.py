@@ -12,7 +12,8 @@ the mean, a transit's ingress, floor and egress are not.
 :meth:`PatchTransformer.anomaly_score` is deterministic: it runs
 ``score_passes`` passes, each masking every ``score_passes``-th patch with a
 different offset, so every patch is predicted from context exactly once, and
-returns the mean squared error over all patches.
+turns the residual into one number per window with
+:func:`exoray.models.scores.residual_score`.
 """
 
 from __future__ import annotations
@@ -33,8 +34,13 @@ class PatchTransformer(nn.Module):
 
     def __init__(self, window_length: int = 192, patch_size: int = 8, d_model: int = 32,
                  n_heads: int = 2, n_layers: int = 2, ff_mult: int = 2, dropout: float = 0.0,
-                 mask_ratio: float = 0.3, score_passes: int = 4):
+                 mask_ratio: float = 0.3, score_passes: int = 4, score: str = "local_dip"):
         super().__init__()
+        from .scores import SCORES
+
+        if score not in SCORES:
+            raise ConfigError(f"transformer score must be one of {SCORES}, got {score!r}")
+        self.score = score
         if window_length % patch_size:
             raise ConfigError(f"window_length={window_length} must be divisible by patch_size={patch_size}")
         if d_model % n_heads:
@@ -109,11 +115,18 @@ class PatchTransformer(nn.Module):
 
     @torch.no_grad()
     def anomaly_score(self, x: torch.Tensor) -> torch.Tensor:
-        """Mean squared error of every patch predicted from its context ``[B]``."""
-        return torch.mean((self.reconstruct(x) - x) ** 2, dim=1)
+        """Error of every patch predicted from its context, one number per window ``[B]``.
+
+        Aggregated as configured (``score``; default the largest
+        box-averaged dip, :func:`exoray.models.scores.residual_score`).
+        """
+        from .scores import residual_score
+
+        return residual_score(x - self.reconstruct(x), self.score)
 
     @classmethod
     def from_config(cls, cfg: Mapping) -> "PatchTransformer":
         return cls(window_length=cfg["window_length"], patch_size=cfg["patch_size"], d_model=cfg["d_model"],
                    n_heads=cfg["n_heads"], n_layers=cfg["n_layers"], ff_mult=cfg["ff_mult"],
-                   dropout=cfg["dropout"], mask_ratio=cfg["mask_ratio"], score_passes=cfg["score_passes"])
+                   dropout=cfg["dropout"], mask_ratio=cfg["mask_ratio"], score_passes=cfg["score_passes"],
+                   score=cfg["score"])

@@ -94,8 +94,23 @@ def test_transformer_score_sees_every_patch():
     x = torch.zeros(1, L)
     base = m.anomaly_score(x)
     x2 = x.clone()
-    x2[0, -5:] = 30.0  # only the last patch differs
-    assert m.anomaly_score(x2) > base
+    x2[0, -12:] = -15.0  # a dip in the last patch only
+    assert m.anomaly_score(x2) > base + 5
+
+
+def test_residual_score_kinds():
+    from exoray.models.scores import residual_score
+
+    r = torch.zeros(3, L)
+    r[1, 50:62] = -3.0  # a 2-h, 3-sigma dip
+    r[2, 50:62] = +3.0  # a flare-like bump
+    dip = residual_score(r, "local_dip")
+    assert dip[1] == pytest.approx(3.0 * 12 ** 0.5) and dip[0] == 0 and dip[2] <= 0
+    ab = residual_score(r, "local_abs")
+    assert ab[1] == pytest.approx(ab[2])
+    assert residual_score(r, "mse")[1] == pytest.approx(9 * 12 / L)
+    with pytest.raises(ConfigError, match="score"):
+        default_config("autoencoder", score="max")
 
 
 def test_gan_generate_and_condition_errors():
