@@ -324,9 +324,24 @@ def _finetune(model, kind: str, x: np.ndarray, y: np.ndarray, epochs: int, lr: f
             if idx.numel() < 2:
                 continue
             opt.zero_grad(set_to_none=True)
+            _refresh_pruned(model)
             loss_fn(xt[idx], yt[idx]).backward()
             opt.step()
+    _refresh_pruned(model)
     model.eval()
+
+
+def _refresh_pruned(model) -> None:
+    """Recompute ``weight = weight_orig * weight_mask`` of every pruned module.
+
+    torch's pruning does this in a forward pre-hook, which never runs for a
+    Linear whose weight is read directly by its parent (the ``out_proj`` of
+    ``nn.MultiheadAttention``); without it the second backward would reuse a
+    freed graph.
+    """
+    for m in model.modules():
+        if hasattr(m, "weight_orig") and hasattr(m, "weight_mask"):
+            setattr(m, "weight", m.weight_orig * m.weight_mask)
 
 
 def prune_model(model, kind: str, amount: float, x_train: np.ndarray, y_train: np.ndarray, *, epochs: int = 2,
