@@ -99,12 +99,15 @@ class LocalRayCluster:
             NUMBA_NUM_THREADS="1",
             OMP_NUM_THREADS="1",
             PYTHONUNBUFFERED="1",
+            # a shared 2-core CI box can be loaded enough that the raylet takes
+            # over a minute to register (Ray's default wait is 60 s)
+            RAY_raylet_start_wait_time_s="240",
         )
         env.update(extra)
         return env
 
     # ---------------------------------------------------------------- nodes
-    def _ray_start(self, args: List[str], timeout: float = 180) -> None:
+    def _ray_start(self, args: List[str], timeout: float = 180, env: Optional[Dict[str, str]] = None) -> None:
         self._n_nodes += 1
         temp = os.path.join(self.root, f"n{self._n_nodes}")
         os.makedirs(temp)
@@ -112,7 +115,7 @@ class LocalRayCluster:
         try:
             proc = subprocess.Popen(
                 [RAY_BIN, "start", *args, "--temp-dir", temp, "--disable-usage-stats"],
-                env=self.env(),
+                env=env or self.env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -125,7 +128,7 @@ class LocalRayCluster:
             with open(os.path.join(self.root, f"start{self._n_nodes}.log")) as fh:
                 raise RuntimeError(f"ray start {' '.join(args)} failed (rc={rc}):\n{fh.read()[-4000:]}")
 
-    def start_head(self) -> "LocalRayCluster":
+    def start_head(self, extra_args: Optional[List[str]] = None, extra_env: Optional[Dict[str, str]] = None) -> "LocalRayCluster":
         import json
 
         args = [
@@ -148,7 +151,7 @@ class LocalRayCluster:
         ]
         if self.resources:
             args += ["--resources", json.dumps(self.resources)]
-        self._ray_start(args)
+        self._ray_start(args + list(extra_args or []), env=self.env(**(extra_env or {})))
         return self
 
     def add_node(self, num_cpus: int = 1, resources: Optional[Dict[str, float]] = None) -> None:
@@ -156,7 +159,12 @@ class LocalRayCluster:
 
         args = [
             "--address",
-            self.gcs_address,
+            # Spelled as an IPv4-mapped IPv6 address on purpose: with
+            # RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=1 (see below) `ray start`
+            # rewrites a literal 127.0.0.1/localhost to this machine's routable
+            # IP, where the loopback-bound GCS does not listen; this spelling is
+            # not "localhost" to Ray and reaches the same dual-stack socket.
+            f"[::ffff:127.0.0.1]:{self.port}",
             "--node-ip-address",
             "127.0.0.1",
             "--num-cpus",
@@ -165,7 +173,10 @@ class LocalRayCluster:
         ]
         if resources:
             args += ["--resources", json.dumps(resources)]
-        self._ray_start(args)
+        # RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (what keeps a single local Ray on
+        # loopback) also makes `ray start --address` refuse to add a node, so
+        # the joining node sets it to 1 and is pinned to 127.0.0.1 explicitly.
+        self._ray_start(args, env=self.env(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="1"))
 
     def wait_for_nodes(self, n: int, timeout: float = 90) -> None:
         """Block until ``n`` alive nodes are registered (queried in a subprocess)."""
