@@ -366,8 +366,10 @@ def evaluate_transfer(out_dir, *, n_pretrain: int = 300, n_labelled: int = 200, 
         r = {x["variant"]: x for x in rows if x["fraction"] == float(frac)}
         table.append([f"{100 * frac:g} %", r["pretrained"]["n_train"], r["pretrained"]["n_train_pos"],
                       r["pretrained"]["test"]["all"]["roc_auc"], r["scratch"]["test"]["all"]["roc_auc"],
+                      r["pretrained"]["test"][">=10"]["roc_auc"], r["scratch"]["test"][">=10"]["roc_auc"],
                       r["pretrained"]["test"]["all"]["pr_auc"], r["scratch"]["test"]["all"]["pr_auc"]])
     md.append(markdown_table(["labels", "windows", "transits", "ROC-AUC pretrained", "ROC-AUC scratch",
+                              "ROC-AUC SNR>=10 pretrained", "ROC-AUC SNR>=10 scratch",
                               "PR-AUC pretrained", "PR-AUC scratch"], table))
     _write(out_dir, "transfer", result, "".join(md))
     return result
