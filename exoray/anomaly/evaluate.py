@@ -189,7 +189,11 @@ def _train(name: str, cfg: Dict[str, Any], train_cols, val_cols, out_dir: Path, 
     """One Ray Train run (1 worker) of models-core's :func:`~exoray.models.train.train_model` on given windows."""
     from ..models.train import TrainSettings, train_model
 
-    blob = json.dumps({"cfg": cfg, "n": int(len(train_cols["label"])), "tag": tag,
+    from ..models.registry import default_config
+
+    # the run name (Ray Train resumes a run of the same name) covers the completed config and the data
+    full = default_config(name, **{k: v for k, v in cfg.items() if k != "name"})
+    blob = json.dumps({"cfg": full, "n": int(len(train_cols["label"])), "tag": tag,
                        "sum": float(np.asarray(train_cols["window"][:64], float).sum())}, sort_keys=True, default=str)
     run_name = f"{tag}-{hashlib.sha1(blob.encode()).hexdigest()[:10]}"
     settings = TrainSettings(num_workers=1, storage_path=str((out_dir / "train_runs").resolve()), run_name=run_name,
