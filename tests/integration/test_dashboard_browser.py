@@ -193,3 +193,7 @@ def test_dashboard_in_chromium(dashboard, browser, sweep_out, tmp_path):
     assert labels.iloc[0]["tic_id"] == 402026209 and labels.iloc[0]["label"] == 1
     assert labels.iloc[0]["labeller"] == "dashboard"
     _wait_text(d, "every scored candidate is labelled")
+
+    # the upload page says plainly when the scoring service is not running (here: a closed port)
+    _click(d, "//label[.//p[normalize-space()='Upload & score']]")
+    _wait_text(d, "scoring service unreachable at http://127.0.0.1:9")
