@@ -132,7 +132,7 @@ def _config_and_data(args, name: str):
 def _init(args) -> None:
     from ..pipelines.ray_env import init_ray
 
-    init_ray(address=args.address, num_cpus=args.num_cpus, log_to_driver=args.verbose if hasattr(args, "verbose") else True)
+    init_ray(address=args.address, num_cpus=args.num_cpus, log_to_driver=bool(getattr(args, "verbose", 1)))
     import ray.data
 
     ray.data.DataContext.get_current().enable_progress_bars = False

@@ -367,13 +367,14 @@ def split_by_star(ds, val_fraction: float = 0.2, seed: int = 0):
     if not 0.0 < val_fraction < 1.0:
         raise ConfigError(f"val_fraction must be in (0, 1), got {val_fraction}")
 
-    def _mark(batch):
-        batch["_val"] = _star_hash(batch["tic_id"], seed) < val_fraction
-        return batch
+    def _part(want_val: bool):
+        def _f(batch):
+            keep = (_star_hash(batch["tic_id"], seed) < val_fraction) == want_val
+            return {k: v[keep] for k, v in batch.items()}
+        return _f
 
-    marked = ds.map_batches(_mark, batch_format="numpy").materialize()
-    train = marked.filter(expr="_val == False").drop_columns(["_val"])  # noqa: E712
-    val = marked.filter(expr="_val == True").drop_columns(["_val"])  # noqa: E712
+    train = ds.map_batches(_part(False), batch_format="numpy")
+    val = ds.map_batches(_part(True), batch_format="numpy")
     return train.materialize(), val.materialize()
 
 
@@ -531,8 +532,8 @@ def window_dataset(source: Union[str, Path, None] = None, *, n_stars: Optional[i
     log.info("window dataset: %s", counts)
     if labels is not None:
         keep = np.asarray(sorted(set(int(x) for x in labels)))
-        ds = ds.filter(lambda r: int(r["label"]) in keep).materialize() if False else ds.map_batches(
-            lambda b: {k: v[np.isin(b["label"], keep)] for k, v in b.items()}, batch_format="numpy").materialize()
+        ds = ds.map_batches(lambda b: {k: v[np.isin(b["label"], keep)] for k, v in b.items()},
+                            batch_format="numpy").materialize()
     if rebalance:
         if rebalance != "undersample":
             raise ConfigError(f"rebalance must be None or 'undersample', got {rebalance!r}")

@@ -19,8 +19,9 @@
    store URI;
 4. a rerun with the same ``storage_path`` and run name (the default name is a
    hash of the model config and data, so rerunning the same command is
-   enough) finds the checkpoint through ``ray.train.get_checkpoint()`` and
-   continues from the next epoch;
+   enough) finds the checkpoint through ``ray.train.get_checkpoint()`` -- or
+   a newer complete one in the run's storage folder that the killed
+   controller had not yet committed -- and continues from the next epoch;
 5. the final weights are registered (:func:`exoray.models.registry.save_model`)
    with ``config.json`` and ``metrics.json`` (validation metrics, class
    counts, epoch history, throughput, AMP mode, workers, resume point).
@@ -159,7 +160,43 @@ def _save_checkpoint(folder: Path, model, optimizers: Dict[str, Any], state: Dic
     sd = {k: v.detach().cpu().contiguous().clone() for k, v in getattr(model, "module", model).state_dict().items()}
     save_file(sd, str(folder / _CKPT_WEIGHTS))
     torch.save({k: o.state_dict() for k, o in optimizers.items()}, folder / _CKPT_OPTIM)
+    # sizes let a resuming worker tell a completely uploaded checkpoint from a cut-off one
+    state = dict(state, files={f: (folder / f).stat().st_size for f in (_CKPT_WEIGHTS, _CKPT_OPTIM)})
     (folder / _CKPT_STATE).write_text(json.dumps(state, default=float))
+
+
+def _newest_stored_checkpoint(storage: str, run_name: str):
+    """``(fs, path, epoch)`` of the newest *complete* checkpoint folder of a run in storage, or None.
+
+    Ray Train restores the latest checkpoint its controller had committed to
+    its snapshot; when the driver is killed right after a report, the newest
+    uploaded checkpoints may not be in it yet.  This scan finds them (a
+    folder counts only when its ``state.json`` lists files that are all there
+    with the recorded sizes).
+    """
+    import pyarrow.fs as pafs
+
+    fs, root = _storage_fs(storage)
+    run_dir = f"{root.rstrip('/')}/{run_name}"
+    try:
+        infos = fs.get_file_info(pafs.FileSelector(run_dir, allow_not_found=True))
+    except OSError:
+        return None
+    best = None
+    for info in infos:
+        if info.type != pafs.FileType.Directory or not info.base_name.startswith("checkpoint_"):
+            continue
+        try:
+            with fs.open_input_stream(f"{info.path}/{_CKPT_STATE}") as fh:
+                st = json.loads(fh.read().decode())
+            sizes = {f: fs.get_file_info(f"{info.path}/{f}").size for f in st.get("files", {})}
+        except (OSError, ValueError):
+            continue
+        if not st.get("files") or sizes != st["files"]:
+            continue
+        if best is None or int(st["epoch"]) > best[2]:
+            best = (fs, info.path, int(st["epoch"]))
+    return best
 
 
 def load_checkpoint_weights(folder) -> Dict[str, Any]:
@@ -221,9 +258,21 @@ def train_loop_per_worker(loop_cfg: Dict[str, Any]) -> None:
     ckpt = ray.train.get_checkpoint()
     optim_state = None
     resumed_from = None
+    loaded = None
     if ckpt is not None:
         with ckpt.as_directory() as d:
-            weights, optim_state, st = _load_checkpoint(Path(d))
+            loaded = _load_checkpoint(Path(d))
+    if loop_cfg.get("storage") and loop_cfg.get("run_name"):
+        newer = _newest_stored_checkpoint(loop_cfg["storage"], loop_cfg["run_name"])
+        if newer is not None and (loaded is None or newer[2] > int(loaded[2]["epoch"])):
+            import pyarrow.fs as pafs
+
+            with tempfile.TemporaryDirectory() as d:
+                pafs.copy_files(newer[1], d, source_filesystem=newer[0],
+                                destination_filesystem=pafs.LocalFileSystem())
+                loaded = _load_checkpoint(Path(d))
+    if loaded is not None:
+        weights, optim_state, st = loaded
         model.load_state_dict(weights, strict=True)
         start_epoch = int(st["epoch"]) + 1
         history = list(st.get("history", []))
@@ -509,7 +558,8 @@ def train_model(name: str, config: Optional[Mapping[str, Any]] = None, data: Opt
     storage = settings.storage_path or default_storage()
     fs, fs_path = _storage_fs(storage)
     run_name = settings.run_name or run_name_for(name, cfg, data)
-    loop_cfg = {"name": name, "config": cfg, "counts": counts, "encoder_state": encoder_state}
+    loop_cfg = {"name": name, "config": cfg, "counts": counts, "encoder_state": encoder_state,
+                "storage": storage, "run_name": run_name}
     if _interrupt_after_epoch is not None:
         loop_cfg["_interrupt_after_epoch"] = int(_interrupt_after_epoch)
     trainer = TorchTrainer(
@@ -559,6 +609,15 @@ def train_model(name: str, config: Optional[Mapping[str, Any]] = None, data: Opt
     out = {"metrics": metrics, "config": cfg, "version_path": None, "run_name": run_name,
            "storage_path": storage, "checkpoint_path": result.checkpoint.path, "history": history, "model": model}
     if settings.register:
-        out["version_path"] = save_model(model, name, cfg, metrics, registry=settings.registry)
-        log.info("registered %s as %s", name, out["version_path"])
+        from .registry import list_models
+
+        # rerunning a finished run resumes at its end: do not register the same checkpoint twice
+        same = [r for r in list_models(settings.registry)
+                if r["name"] == name and r["metrics"].get("checkpoint_path") == result.checkpoint.path]
+        if same:
+            out["version_path"] = Path(same[-1]["path"])
+            log.info("run %s was already registered as %s", run_name, out["version_path"])
+        else:
+            out["version_path"] = save_model(model, name, cfg, metrics, registry=settings.registry)
+            log.info("registered %s as %s", name, out["version_path"])
     return out

@@ -200,3 +200,43 @@ def test_tune_asha_two_trials(windows, tmp_path):
     assert out["best_metrics"]["tune"]["scheduler"] == "ASHA"
     rows = list_models(tmp_path / "reg")
     assert len(rows) == 1 and rows[0]["metrics"]["val_auc"] == pytest.approx(best)
+
+
+def test_window_dataset_from_sweep_parquet(ray_local, tmp_path):
+    """Preprocessed Parquet parts (a sweep's OUT/lightcurves) + truth.csv -> labelled windows."""
+    import pandas as pd
+
+    from exoray.models.data import class_counts, labelled_windows, to_numpy, window_dataset, windows_from_lightcurve
+    from exoray.preprocess import preprocess_lightcurve
+    from exoray.schemas import preprocessed_to_table, write_parquet_atomic
+    from exoray.simulate import PlanetSignal, draw_star, simulate_lightcurve
+
+    rng = np.random.default_rng(8)
+    plcs, truth, expected = [], [], []
+    for i, sig in enumerate([[PlanetSignal(period=3.3, t0=1326.5, rp_rs=0.07, a_rs=10.0, b=0.1)], [], []]):
+        lc = simulate_lightcurve(rng, draw_star(rng, 900 + i, tmag=9.5, variability="quiet"), sig)
+        plc = preprocess_lightcurve(lc)
+        plcs.append(plc)
+        rows = [dict(r, tic_id=900 + i, **{"class": "planet"}) for r in lc.meta["truth"]]
+        truth += rows or [{"tic_id": 900 + i, "class": "none"}]
+        expected.append(labelled_windows(plc, rows))
+    (tmp_path / "out" / "lightcurves").mkdir(parents=True)
+    (tmp_path / "out" / "simulated").mkdir()
+    write_parquet_atomic(preprocessed_to_table(plcs[:2]), tmp_path / "out" / "lightcurves" / "part-a.parquet")
+    write_parquet_atomic(preprocessed_to_table(plcs[2:]), tmp_path / "out" / "lightcurves" / "part-b.parquet")
+    cols = ["tic_id", "class", "period_days", "t0_btjd", "rp_rs", "a_rs", "b", "u1", "u2", "ecc", "w_deg",
+            "duration_hours"]
+    pd.DataFrame(truth).reindex(columns=cols).to_csv(tmp_path / "out" / "simulated" / "truth.csv", index=False)
+
+    ds = window_dataset(tmp_path / "out")  # finds OUT/simulated/truth.csv
+    got = to_numpy(ds)
+    want_labels = np.concatenate([e["label"] for e in expected])
+    assert sorted(got["label"].tolist()) == sorted(want_labels.tolist())
+    assert class_counts(ds)["transit"] == int(want_labels.sum()) > 0
+    ds_u = window_dataset(tmp_path / "out" / "lightcurves", truth=False)
+    assert class_counts(ds_u)["unlabelled"] == sum(len(windows_from_lightcurve(p)[1]) for p in plcs)
+    bal = window_dataset(tmp_path / "out", rebalance="undersample")
+    c = class_counts(bal)
+    assert c["transit"] > 0 and abs(c["transit"] - c["no_transit"]) <= max(3, 0.5 * c["transit"])
+    with pytest.raises(ExorayError, match="no preprocessed light curves"):
+        window_dataset(tmp_path / "out" / "simulated")
