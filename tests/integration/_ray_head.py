@@ -11,8 +11,9 @@ instances run on the same machine, so these clusters never touch them:
   over ``RAY_AUTH_TOKEN_PATH`` and ``~/.ray/auth_token``, so the user's own
   token file is neither read nor overwritten;
 * each ``ray start`` runs in its own session (``start_new_session``): the
-  daemons it spawns (GCS, raylet, dashboard, workers) inherit its process
-  group, and :meth:`LocalRayCluster.stop` kills exactly those groups.  Plain
+  daemons it spawns (GCS, raylet, dashboard, workers, which Ray puts in
+  process groups of their own) stay in that session, and
+  :meth:`LocalRayCluster.stop` kills exactly that session's processes.  Plain
   ``ray stop`` would kill every Ray on the machine and is never used.
 """
 
@@ -54,14 +55,28 @@ def _node_ports() -> List[str]:
     return out
 
 
-def _pgid_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # pragma: no cover
-        return True
+def session_members(sids) -> List[int]:
+    """PIDs of live processes whose session id is one of ``sids``.
+
+    Every process a ``ray start`` spawns stays in its session (Ray puts each
+    worker in a process group of its own, but never in a new session), so the
+    session is what identifies "this cluster's processes".
+    """
+    sids = set(sids)
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.getsid(int(entry)) not in sids:
+                continue
+            with open(f"/proc/{entry}/stat") as fh:
+                state = fh.read().rsplit(")", 1)[1].split()[0]
+        except (ProcessLookupError, PermissionError, FileNotFoundError, IndexError):
+            continue
+        if state != "Z":  # a zombie is already dead, only not yet reaped
+            out.append(int(entry))
+    return out
 
 
 class LocalRayCluster:
@@ -74,7 +89,7 @@ class LocalRayCluster:
         self.dashboard_port = free_port()
         self.token = secrets.token_hex(32)
         self.root = tempfile.mkdtemp(prefix="exr_", dir="/tmp")
-        self.pgids: List[int] = []
+        self.pgids: List[int] = []  # session ids (= pid of each `ray start`)
         self._n_nodes = 0
 
     # ------------------------------------------------------------------ env
@@ -107,7 +122,7 @@ class LocalRayCluster:
         return env
 
     # ---------------------------------------------------------------- nodes
-    def _ray_start(self, args: List[str], timeout: float = 180, env: Optional[Dict[str, str]] = None) -> None:
+    def _ray_start(self, args: List[str], timeout: float = 330, env: Optional[Dict[str, str]] = None) -> None:
         self._n_nodes += 1
         temp = os.path.join(self.root, f"n{self._n_nodes}")
         os.makedirs(temp)
@@ -121,7 +136,12 @@ class LocalRayCluster:
                 start_new_session=True,
             )
             self.pgids.append(proc.pid)  # session leader: its pid is the group id
-            rc = proc.wait(timeout=timeout)
+            try:
+                rc = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.stop()  # also kills this half-started node's group
+                proc.wait()
+                raise RuntimeError(f"ray start {' '.join(args)} did not finish within {timeout:.0f} s")
         finally:
             log.close()
         if rc != 0:
@@ -202,17 +222,17 @@ class LocalRayCluster:
 
     # ----------------------------------------------------------------- stop
     def stop(self) -> None:
-        """Kill the process groups this object started (never anyone else's)."""
+        """Kill the processes of the sessions this object started (never anyone else's)."""
         for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-            for pgid in self.pgids:
+            for pid in session_members(self.pgids):
                 try:
-                    os.killpg(pgid, sig)
+                    os.kill(pid, sig)
                 except ProcessLookupError:
                     pass
             deadline = time.monotonic() + wait
-            while time.monotonic() < deadline and any(_pgid_alive(p) for p in self.pgids):
+            while time.monotonic() < deadline and session_members(self.pgids):
                 time.sleep(0.25)
-            if not any(_pgid_alive(p) for p in self.pgids):
+            if not session_members(self.pgids):
                 break
         shutil.rmtree(self.root, ignore_errors=True)
 
