@@ -143,6 +143,36 @@ def _score_request(payload):
     return make
 
 
+def serve_cpu_seconds() -> Dict[str, float]:
+    """CPU seconds (user + system) used so far by each Serve process on this machine.
+
+    Keys are the Ray process titles (``ServeReplica:exoray:Ingress``,
+    ``ProxyActor``, ...), summed over replicas.  Differences across a
+    scenario give the CPU cost per request, which, unlike latency, does not
+    depend on what else the machine is running.
+    """
+    out: Dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in os.listdir("/proc"):  # Linux; psutil is not a dependency
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmd = fh.read().replace(b"\0", b" ").decode("utf-8", "replace")
+            if "ServeReplica:exoray:" in cmd:
+                key = cmd.split("ServeReplica:exoray:")[1].split()[0].split(".")[0]
+            elif "ProxyActor" in cmd:
+                key = "ProxyActor"
+            else:
+                continue
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            out[key] = out.get(key, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
 def _cpu_note() -> Dict[str, Any]:
     la = os.getloadavg()
     return {"loadavg_1_5_15": [round(x, 2) for x in la], "cpus": os.cpu_count()}
@@ -216,12 +246,21 @@ def main(argv: Optional[List[str]] = None) -> int:
                 scen.append(("/v1/score", args.score_rate, args.score_concurrency, _score_request(payload)))
             for path, rate, conc, make in scen:
                 before = _cpu_note()
+                cpu0 = serve_cpu_seconds()
                 r = asyncio.run(run_load(url, path, rate, duration, conc, make))
-                r.update(mode=mode, load_before=before["loadavg_1_5_15"], load_after=_cpu_note()["loadavg_1_5_15"])
+                cpu1 = serve_cpu_seconds()
+                per = {k: (cpu1[k] - cpu0.get(k, 0.0)) * 1e3 / max(r["completed"], 1) for k in cpu1}
+                r.update(mode=mode, load_before=before["loadavg_1_5_15"], load_after=_cpu_note()["loadavg_1_5_15"],
+                         cpu_ms_per_request={k: round(v, 2) for k, v in sorted(per.items())},
+                         cpu_ms_per_request_total=round(sum(per.values()), 2))
+                # what 2 dedicated cores could sustain at that CPU cost (ignores queueing)
+                r["capacity_rps_on_2_cores"] = round(2000.0 / max(r["cpu_ms_per_request_total"], 1e-9), 1)
                 results["runs"].append(r)
                 print(f"[{mode}] {path:10s} {rate:6.1f} req/s x {duration:.0f} s: {r['throughput_rps']:.1f} req/s, "
                       f"p50 {r['p50_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
-                      f"errors {r['n_errors']} {r['errors'] or ''} (load {r['load_before'][0]:.1f})", flush=True)
+                      f"errors {r['n_errors']} {r['errors'] or ''} (load {r['load_before'][0]:.1f}); "
+                      f"CPU {r['cpu_ms_per_request_total']:.1f} ms/request {r['cpu_ms_per_request']} "
+                      f"-> ~{r['capacity_rps_on_2_cores']} req/s on 2 free cores", flush=True)
             if not args.url:
                 serve.shutdown()
     finally:

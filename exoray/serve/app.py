@@ -43,7 +43,7 @@ from ray import serve
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from ..errors import ExorayError
+from ..errors import ExorayError, InputError
 from .schemas import (
     AnomalyRequest,
     AnomalyResponse,
@@ -329,6 +329,27 @@ def _custom_openapi():
 fastapi_app.openapi = _custom_openapi
 
 
+def _lightcurve_from_json(raw: bytes):
+    """``(LightCurve, anomaly flag)`` from a /v1/score JSON body, or the error response."""
+    from .score import lightcurve_from_request
+
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return error_response(400, "malformed_json", f"the request body is not valid JSON ({exc})")
+    if not isinstance(payload, dict):
+        return error_response(422, "validation_error",
+                              f"the JSON body must be an object with 'time' and 'flux', got {type(payload).__name__}")
+    try:
+        req = ScoreRequest.model_validate(payload)
+    except ValidationError as exc:
+        return _validation_error(exc.errors())
+    try:
+        return lightcurve_from_request(req), req.anomaly
+    except ExorayError as exc:
+        return _input_error(exc)
+
+
 def _truthy(v) -> bool:
     return str(v).strip().lower() in ("1", "true", "yes", "on")
 
@@ -383,27 +404,14 @@ class Ingress:
             got = await self._lightcurve_from_form(request)
             if isinstance(got, JSONResponse):
                 return got
-            lc, want_anomaly = got
+            lc, want_anomaly = got  # (bytes, file name): the Searcher reads the FITS file
         else:
             raw = await request.body()
-            try:
-                payload = json.loads(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
-                return error_response(400, "malformed_json", f"the request body is not valid JSON ({exc})")
-            if not isinstance(payload, dict):
-                return error_response(422, "validation_error",
-                                      f"the JSON body must be an object with 'time' and 'flux', got {type(payload).__name__}")
-            try:
-                req = ScoreRequest.model_validate(payload)
-            except ValidationError as exc:
-                return _validation_error(exc.errors())
-            from .score import lightcurve_from_request
-
-            try:
-                lc = lightcurve_from_request(req)
-            except ExorayError as exc:
-                return _input_error(exc)
-            want_anomaly = req.anomaly
+            # ~1 MB of JSON for a sector: parse and validate off the event loop
+            got = await asyncio.to_thread(_lightcurve_from_json, raw)
+            if isinstance(got, JSONResponse):
+                return got
+            lc, want_anomaly = got
         t_read = time.perf_counter()
 
         window_length = None
@@ -418,6 +426,7 @@ class Ingress:
             return self._downstream_error(exc, "search")
         if "error" in found:
             return error_response(422, found["error"], found["message"], found.get("details"))
+        lc_info = found["lightcurve"]
         rows = found["rows"]
         t_search = time.perf_counter()
         rank_call = self.ranker.score_batched if self.batching else self.ranker.score_one
@@ -437,15 +446,16 @@ class Ingress:
             anomaly = await self._score_windows_for(found, anomaly_status)
         t_end = time.perf_counter()
         return {
-            "tic_id": lc.tic_id,
-            "sector": lc.sector,
-            "n_cadences": len(lc),
+            "tic_id": lc_info["tic_id"],
+            "sector": lc_info["sector"],
+            "n_cadences": lc_info["n_cadences"],
             "n_used": found["n_used"],
             "noise_ppm": found["noise_ppm"],
             "candidates": cands,
             "anomaly": anomaly,
             "timings_ms": {
-                "read": (t_read - t0) * 1e3,
+                "parse": (t_read - t0) * 1e3,
+                "read": found["timings_ms"]["read"],
                 "preprocess": found["timings_ms"]["preprocess"],
                 "search": found["timings_ms"]["search"],
                 "search_call": (t_search - t_read) * 1e3,
@@ -457,8 +467,6 @@ class Ingress:
         }
 
     async def _lightcurve_from_form(self, request: Request):
-        from ..ingest import read_lightcurve
-
         try:
             form_cm = request.form(max_files=1, max_fields=8)
             async with form_cm as form:
@@ -474,26 +482,13 @@ class Ingress:
                     return error_response(422, "validation_error", f"unknown form field(s): {', '.join(unknown)}",
                                           [{"loc": k, "msg": "unknown field", "type": "extra_forbidden"} for k in unknown])
                 data = await upload.read()
-                name = upload.filename or "upload.fits"
+                name = os.path.basename(upload.filename or "upload.fits")
                 want_anomaly = _truthy(form.get("anomaly", "false"))
         except _TooLarge:
             raise
         except Exception as exc:  # noqa: BLE001 - python-multipart parse errors, too many files/fields
             return error_response(400, "malformed_multipart", f"the multipart body cannot be parsed ({exc})")
-        try:
-            lc = read_lightcurve(data, name=os.path.basename(name))
-        except ExorayError as exc:
-            return _input_error(exc, "unreadable_file")
-        except Exception as exc:  # noqa: BLE001 - astropy on hostile bytes
-            return error_response(422, "unreadable_file",
-                                  f"{name}: not a readable FITS light curve ({type(exc).__name__}: {exc})")
-        from .score import check_lightcurve
-
-        try:
-            check_lightcurve(lc)
-        except ExorayError as exc:
-            return _input_error(exc)
-        return lc, want_anomaly
+        return (data, name), want_anomaly
 
     async def _score_windows_for(self, found: Dict[str, Any], status: Dict[str, Any]) -> Dict[str, Any]:
         if not status.get("ready"):
@@ -615,14 +610,36 @@ class Searcher:
                 "source": "exoray.search.candidates.find_candidates", "message": self.message,
                 "details": {"search": self.search_cfg.to_dict(), "device": self.search_cfg.device}}
 
-    def search(self, lc, window_length: Optional[int] = None, stride: int = 50) -> Dict[str, Any]:
-        from .score import search_candidates
+    def search(self, lc, window_length: Optional[int] = None, stride: int = 96) -> Dict[str, Any]:
+        """Search one light curve: a LightCurve, or ``(fits_bytes, file_name)`` to read first.
 
+        Bad input comes back as ``{"error", "message"}`` (never raised), so
+        the ingress answers it with a 422.
+        """
+        from .score import check_lightcurve, search_candidates
+
+        t0 = time.perf_counter()
+        if isinstance(lc, tuple):
+            from ..ingest import read_lightcurve
+
+            data, name = lc
+            try:
+                lc = read_lightcurve(data, name=name)
+                check_lightcurve(lc)
+            except ExorayError as exc:
+                return {"error": "unreadable_file" if not isinstance(exc, InputError) else "invalid_input",
+                        "message": str(exc)}
+            except Exception as exc:  # noqa: BLE001 - astropy on hostile bytes
+                return {"error": "unreadable_file",
+                        "message": f"{name}: not a readable FITS light curve ({type(exc).__name__}: {exc})"}
+        read_ms = (time.perf_counter() - t0) * 1e3
         try:
             plc, rows, timings = search_candidates(lc, self.preprocess, self.search_cfg)
         except ExorayError as exc:
             return {"error": "invalid_input", "message": str(exc), "details": list(getattr(exc, "details", []) or [])}
+        timings["read"] = read_ms
         out: Dict[str, Any] = {
+            "lightcurve": {"tic_id": lc.tic_id, "sector": lc.sector, "n_cadences": len(lc)},
             "rows": rows, "timings_ms": timings, "n_used": len(plc),
             "noise_ppm": float(plc.noise_ppm) if np.isfinite(plc.noise_ppm) else None,
             "search_config": {k: v for k, v in self.search_cfg.to_dict().items() if k in
