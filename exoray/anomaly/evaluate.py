@@ -390,8 +390,11 @@ def _fit_window_transit(w: np.ndarray, bin_days: float, duration_guess_days: flo
     k = max(3, int(round(duration_guess_days / bin_days)))
     c = int(np.argmin(uniform_filter1d(w, k, mode="nearest")))
     dur = float(np.clip(duration_guess_days, 3 * bin_days, 0.45 * w.size * bin_days))
-    res = transit_shape(t, w, np.ones_like(w), 1e3, float(t[c]), dur, window=2.0)
-    return {"depth": float(res["depth"]), "duration_hours": 24.0 * float(res["total_duration"]),
+    # transit_shape fits relative flux (depth bounded by 1): map 1 noise sigma to 1e-3 and back
+    scale = 1e-3
+    res = transit_shape(t, 1.0 + scale * np.asarray(w, float), np.full(w.size, scale), 1e3, float(t[c]), dur,
+                        window=2.0)
+    return {"depth": float(res["depth"]) / scale, "duration_hours": 24.0 * float(res["total_duration"]),
             "ingress_fraction": float(res["ingress_fraction"]), "ok": res.get("reason") is None}
 
 
@@ -551,7 +554,9 @@ def evaluate_augmentation(out_dir, *, n_labelled: int = 60, n_test: int = 150, e
         md.append(markdown_table(["quantity", "generated", "real (same conditions)"], [
             ["fitted / requested T14 (median)", _q(p["duration_ratio_generated"]), _q(p["duration_ratio_real"])],
             ["fitted depth [noise sigma] (median)", _q(p["depth_sigma_generated"]), _q(p["depth_sigma_real"])],
+            ["generated / real fitted depth", _q(p["depth_ratio_generated_over_real"]), None],
             ["Spearman(fitted depth, requested depth)", p["spearman_depth_generated"], p["spearman_depth_real"]],
+            ["Spearman(fitted T14, requested T14)", p["spearman_duration_generated"], None],
             ["trapezoid ingress fraction (median)", _q(p["ingress_fraction_generated"]),
              _q(p["ingress_fraction_real"])],
         ]))
