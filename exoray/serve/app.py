@@ -76,6 +76,9 @@ DEFAULT_SETTINGS: Dict[str, Any] = {
     "search": {},  # SearchConfig fields (max_planets, sde_threshold, ...)
     "preprocess": {},  # PreprocessConfig fields
     "use_gpu": False,  # search and anomaly on a GPU (num_gpus=1 each, torch device cuda)
+    # per-request access log lines in every replica (the HTTP proxy keeps its own access log);
+    # off by default: at 100 req/s the log writes cost about as much CPU as the ranking
+    "replica_access_log": False,
     "deployments": {
         "Ingress": {"num_replicas": 1, "ray_actor_options": {"num_cpus": 0.1}, "max_ongoing_requests": 256},
         "Searcher": {
@@ -850,6 +853,7 @@ def build_app(args: Optional[Dict[str, Any]] = None):
     env = {"env_vars": dict(_THREAD_ENV)}
     for name in deps:
         deps[name].setdefault("ray_actor_options", {}).setdefault("runtime_env", env)
+        deps[name].setdefault("logging_config", {"enable_access_log": bool(s["replica_access_log"])})
     searcher = Searcher.options(**deps["Searcher"]).bind(s["preprocess"], search_kw)
     ranker = RankerModel.options(**deps["RankerModel"]).bind(s["ranker_dir"], s["ranker_batch"])
     anomaly = AnomalyModel.options(**deps["AnomalyModel"]).bind(
