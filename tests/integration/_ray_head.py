@@ -82,8 +82,9 @@ def session_members(sids) -> List[int]:
 class LocalRayCluster:
     """A Ray head on 127.0.0.1 with free ports, plus optional worker nodes."""
 
-    def __init__(self, num_cpus: int = 2, resources: Optional[Dict[str, float]] = None):
+    def __init__(self, num_cpus: int = 2, resources: Optional[Dict[str, float]] = None, dashboard: bool = True):
         self.num_cpus = num_cpus
+        self.dashboard = dashboard  # only `ray job submit` needs it; it costs ~10 processes
         self.resources = resources
         self.port = free_port()
         self.dashboard_port = free_port()
@@ -157,18 +158,16 @@ class LocalRayCluster:
             "127.0.0.1",
             "--port",
             str(self.port),
-            "--dashboard-host",
-            "127.0.0.1",
-            "--dashboard-port",
-            str(self.dashboard_port),
-            "--include-dashboard",
-            "true",
             "--num-cpus",
             str(self.num_cpus),
             "--ray-client-server-port",
             str(free_port()),
             *_node_ports(),
         ]
+        if self.dashboard:
+            args += ["--include-dashboard", "true", "--dashboard-host", "127.0.0.1", "--dashboard-port", str(self.dashboard_port)]
+        else:
+            args += ["--include-dashboard", "false"]
         if self.resources:
             args += ["--resources", json.dumps(self.resources)]
         self._ray_start(args + list(extra_args or []), env=self.env(**(extra_env or {})))

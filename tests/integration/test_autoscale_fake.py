@@ -76,7 +76,7 @@ def test_fake_cluster_scales_up_under_sweep_and_down_when_idle(sim_dir, tmp_path
     cfg = yaml.safe_load((REPO / "cluster" / "local-fake.yaml").read_text())
     assert cfg["provider"]["type"] == "fake_multinode"
     assert cfg["available_node_types"]["ray.worker.cpu"]["min_workers"] == 0
-    cluster = LocalRayCluster(num_cpus=0)
+    cluster = LocalRayCluster(num_cpus=0, dashboard=False)
     cfg["provider"]["gcs_address"] = cluster.gcs_address
     cfg_path = tmp_path / "local-fake.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))

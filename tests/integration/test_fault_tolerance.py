@@ -50,7 +50,7 @@ print("RUN=" + json.dumps({"counts": run["counts"], "accounting": run["accountin
 
 @pytest.fixture(scope="module")
 def head():
-    cluster = LocalRayCluster(num_cpus=2)
+    cluster = LocalRayCluster(num_cpus=2, dashboard=False)
     try:
         cluster.start_head()
         yield cluster
