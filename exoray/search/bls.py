@@ -649,6 +649,7 @@ def iterative_search(
     durations=None,
     snr_threshold: float = float("inf"),
     snr_min_sde: float = 5.0,
+    after_signal=None,
     **kwargs,
 ) -> List[BLSResult]:
     """Find several transiting signals by searching, masking and searching again.
@@ -674,6 +675,15 @@ def iterative_search(
         Also accept a signal with SNR >= ``snr_threshold`` and SDE >=
         ``snr_min_sde`` (strong signals saturate the SDE; see
         :class:`exoray.config.SearchConfig`).  Off by default.
+    after_signal : callable, optional
+        ``after_signal(result, time, flux, keep) -> None or (new_flux,
+        also_mask)``, called with each accepted signal, all cadences and the
+        mask of those still searched (earlier signals' transits removed).
+        Returning an array (same length as ``time``) replaces the flux for the
+        next passes, with (``also_mask=True``) or instead of masking the
+        signal's transits: pre-whitening, for a periodic
+        variability signal that masking cannot remove (Kepler TPS removes
+        harmonics the same way; Jenkins et al. 2010).
     periods, durations, **kwargs
         Passed to :func:`bls_search`.  The grid is fixed by the first pass.
 
@@ -705,5 +715,14 @@ def iterative_search(
             break
         res["candidate_index"] = k
         found.append(res)
-        keep &= ~transit_mask(t, res.period, res.t0, mask_width * res.duration)
+        out = after_signal(res, t, y, keep.copy()) if after_signal is not None else None
+        also_mask = True
+        if out is not None:
+            new_y, also_mask = out
+            new_y = np.asarray(new_y, dtype=np.float64)
+            if new_y.shape != y.shape or not np.all(np.isfinite(new_y[keep])):
+                raise InputError("after_signal must return finite flux for every cadence it was given")
+            y = new_y
+        if also_mask:
+            keep &= ~transit_mask(t, res.period, res.t0, mask_width * res.duration)
     return found

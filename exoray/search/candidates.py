@@ -53,7 +53,8 @@ from ..schemas import CANDIDATE_FEATURES
 
 log = logging.getLogger(__name__)
 
-__all__ = ["find_candidates", "search_lightcurve", "load_known_catalogs", "link_same_period", "CANDIDATE_FEATURES"]
+__all__ = ["find_candidates", "search_lightcurve", "folded_profile", "load_known_catalogs", "link_same_period",
+           "CANDIDATE_FEATURES"]
 
 
 def _f(x) -> float:
@@ -85,8 +86,36 @@ def load_known_catalogs(config: SearchConfig):
     return load_catalogs(toi_path=toi, eb_path=eb)
 
 
-def search_lightcurve(plc: PreprocessedLightCurve, config: Optional[SearchConfig] = None):
-    """Iterative BLS on one preprocessed light curve; list of BLSResult."""
+def folded_profile(time, flux, period: float, n_bins: int = 50, at=None) -> np.ndarray:
+    """The median flux folded at ``period`` in ``n_bins`` phase bins, evaluated at ``at`` (default ``time``).
+
+    Linear interpolation between bin centres, wrapping at phase 0/1; empty
+    bins take the interpolated neighbours.  Subtracting it (plus the median)
+    pre-whitens a periodic signal such as starspot modulation; dips at any
+    other period average out in the fold.
+    """
+    t = np.asarray(time, dtype=np.float64)
+    f = np.asarray(flux, dtype=np.float64)
+    ph = np.mod(t / period, 1.0)
+    idx = np.minimum((ph * n_bins).astype(np.int64), n_bins - 1)
+    med = np.full(n_bins, np.nan)
+    for b in np.unique(idx):
+        med[b] = np.median(f[idx == b])
+    centres = (np.arange(n_bins) + 0.5) / n_bins
+    ok = np.isfinite(med)
+    if ok.sum() < 3:
+        return np.full(f.shape if at is None else np.shape(at), np.median(f))
+    xc = np.concatenate([centres[ok] - 1.0, centres[ok], centres[ok] + 1.0])
+    yc = np.tile(med[ok], 3)
+    ph_at = ph if at is None else np.mod(np.asarray(at, dtype=np.float64) / period, 1.0)
+    return np.interp(ph_at, xc, yc)
+
+
+def search_lightcurve(plc: PreprocessedLightCurve, config: Optional[SearchConfig] = None, after_signal=None):
+    """Iterative BLS on one preprocessed light curve; list of BLSResult.
+
+    ``after_signal`` is passed to :func:`~exoray.search.bls.iterative_search`.
+    """
     from .bls import iterative_search
     from .period_grid import duration_grid, period_grid, stellar_params
 
@@ -124,6 +153,7 @@ def search_lightcurve(plc: PreprocessedLightCurve, config: Optional[SearchConfig
         oversample=cfg.oversample,
         dtype=cfg.dtype,
         device=cfg.device,
+        after_signal=after_signal,
     )
 
 
@@ -257,22 +287,45 @@ def find_candidates(
     """
     from ..vet import vet_candidate
 
+    import dataclasses
+
     cfg = config or SearchConfig()
-    results = search_lightcurve(plc, cfg)
     centroids = None
     if plc.centroid_col is not None and plc.centroid_row is not None:
         centroids = (plc.time, plc.centroid_col, plc.centroid_row)
-    rows, vets = [], []
-    for k, res in enumerate(results):
+    vets: List[Dict[str, Any]] = []
+    current = [plc]  # the light curve the next signal is vetted on (pre-whitened after variability)
+
+    def vet_and_whiten(res, t, y, keep):
+        lc = current[0]
         vet = vet_candidate(
-            plc,
+            lc,
             {"period": res.period, "t0": res.t0, "duration": res.duration, "depth": res.depth, "snr": res.snr},
             catalogs=catalogs,
             dump_times=plc.momentum_dump_times,
             centroids=centroids,
         )
-        rows.append(_row(plc, k, res, vet))
         vets.append(vet)
+        # Starspot modulation that survived detrending (fast rotators) comes
+        # back pass after pass at the rotation period whatever is masked, and
+        # masking a wide trough throws away much of the data: subtract its
+        # folded profile instead, so the next pass sees what lies beneath
+        # (e.g. a planet at another period).  An eclipsing binary is
+        # subtracted too (its secondary and ellipsoidal variation go with
+        # it) and its eclipses are also masked, since a coarse profile
+        # leaves residuals in narrow eclipses.  Planet candidates are masked.
+        disp = vet.get("disposition")
+        flags = set(vet.get("flags", []))
+        wide = res.duration / res.period > 0.08 or bool(flags & {"phase_variability", "long_duty_cycle"})
+        if t.size != lc.time.size or not (disp == "variability" or (disp == "eclipsing_binary")):
+            return None
+        n_bins = int(np.clip(round(3.0 * res.period / res.duration), 50, 500))
+        y_new = y - folded_profile(t[keep], y[keep], res.period, n_bins=n_bins, at=t) + float(np.median(y[keep]))
+        current[0] = dataclasses.replace(lc, flux_flat=y_new)
+        return y_new, not (disp == "variability" or wide)
+
+    results = search_lightcurve(plc, cfg, after_signal=vet_and_whiten)
+    rows = [_row(plc, k, res, vet) for k, (res, vet) in enumerate(zip(results, vets))]
     link_same_period(rows)
     if return_details:
         return rows, results, vets
