@@ -21,7 +21,7 @@ import pytest
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(600)]
 
 requests = pytest.importorskip("requests")
-pytest.importorskip("multipart", reason="python-multipart is needed for FITS uploads")
+pytest.importorskip("python_multipart", reason="python-multipart is needed for FITS uploads")
 
 WASP4 = "tess2018234235059-s0002-0000000402026209-0121-s_lc.fits"
 
