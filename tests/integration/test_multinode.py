@@ -45,7 +45,7 @@ def sim_dir(tmp_path_factory):
 
 def test_sweep_runs_on_both_nodes(sim_dir, tmp_path):
     out = tmp_path / "out"
-    cluster = LocalRayCluster(num_cpus=1, dashboard=False)
+    cluster = LocalRayCluster(num_cpus=1)
     try:
         cluster.start_head()
         cluster.add_node(num_cpus=1, resources={"node2": 1})
