@@ -59,8 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _gcs_address(address: str) -> str:
     """``ray.init`` needs the GCS address; a dashboard URL (``http://HEAD:8265``,
-    what ``ray job submit --address`` takes, and what Ray 2.60 leaves in the
-    driver's ``RAY_ADDRESS``) means "this cluster", i.e. ``auto``."""
+    what ``ray job submit --address`` takes, easily passed to the job by
+    mistake) means "this cluster", i.e. ``auto``."""
     if address.startswith(("http://", "https://")):
         return "auto"
     return address
