@@ -58,11 +58,11 @@ def tune_model(name: str, base_config: Optional[Mapping[str, Any]] = None, data:
                *, num_samples: int = 8, max_concurrent: int = 2, storage_path: Optional[str] = None,
                experiment_name: Optional[str] = None, registry=None, smoke: bool = False,
                grace_period: int = 1, reduction_factor: int = 2, metric: str = "val_auc",
-               mode: str = "max", register: bool = True, seed: int = 0) -> Dict[str, Any]:
+               mode: str = "max", register: bool = True, seed: int = 0, base_ds=None) -> Dict[str, Any]:
     """Search hyper-parameters of ``name`` with ASHA and register the best model.
 
     Each trial is one single-worker ``TorchTrainer`` run on the same
-    materialised datasets (built once).  Returns ``{"best_config",
+    materialised datasets (built once, or split from ``base_ds``).  Returns ``{"best_config",
     "best_metrics", "version_path", "trials": [...], "experiment_path"}``.
     """
     import ray
@@ -88,7 +88,7 @@ def tune_model(name: str, base_config: Optional[Mapping[str, Any]] = None, data:
         raise ConfigError(f"search space keys {bad} are not {name} config keys")
     init_ray()
     data = data or DataSpec()
-    train_ds, val_ds, counts = prepare_datasets(name, data)
+    train_ds, val_ds, counts = prepare_datasets(name, data, base_ds=base_ds)
     storage = str(Path(storage_path or default_storage()).expanduser().resolve()) if "://" not in str(
         storage_path or "") else str(storage_path)
     exp = experiment_name or f"tune-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
