@@ -63,7 +63,7 @@ def sim_dir(tmp_path_factory):
     from exoray.simulate import simulate_sector
 
     d = tmp_path_factory.mktemp("sim_ft")
-    simulate_sector(10, d, seed=21)
+    simulate_sector(8, d, seed=21)
     return d
 
 

@@ -25,6 +25,7 @@ def _job():
     return mod
 
 
+@pytest.mark.slow  # ~50 s of search on 2 cores; the job-submit test covers the default path
 def test_inject_recover_smoke_simulated(ray_local, tmp_path):
     out = tmp_path / "ir"
     rc = _job().main(["--smoke-test", "--smoke-n", "6", "--seed", "3", "--snr", "12", "40", "--out", str(out)])
