@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import json
 import os
 from typing import Optional
 
@@ -18,6 +19,25 @@ WORKER_ENV = {
     # keep a local cluster's services on loopback (seen needed with Ray 2.5x)
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
 }
+
+
+def worker_env_for_driver() -> dict:
+    """:data:`WORKER_ENV` less the variables a ``ray job submit`` runtime env already sets.
+
+    Inside a submitted job Ray merges the job's runtime env with the one given
+    to ``ray.init`` and refuses ("Failed to merge the Job's runtime env") when
+    both set the same environment variable; the job's own value wins here.
+    """
+    env = dict(WORKER_ENV)
+    raw = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")
+    if raw:
+        try:
+            job_env = (json.loads(raw).get("runtime_env") or {}).get("env_vars") or {}
+        except (ValueError, AttributeError):
+            job_env = {}
+        for k in job_env:
+            env.pop(k, None)
+    return env
 
 
 def init_ray(address: Optional[str] = None, num_cpus: Optional[int] = None, **kwargs):
@@ -36,7 +56,7 @@ def init_ray(address: Optional[str] = None, num_cpus: Optional[int] = None, **kw
     opts = dict(
         ignore_reinit_error=True,
         log_to_driver=kwargs.pop("log_to_driver", True),
-        runtime_env=kwargs.pop("runtime_env", {"env_vars": dict(WORKER_ENV)}),
+        runtime_env=kwargs.pop("runtime_env", {"env_vars": worker_env_for_driver()}),
     )
     if address:
         log.info("joining Ray cluster at %s", address)
