@@ -163,6 +163,16 @@ class SearchConfig:
     ranker_dir : str or None
         A ranker saved by ``exoray train ranker`` (default: the shipped model,
         or ``EXORAY_RANKER_DIR``).
+    single_events : bool
+        Also look for single transits (one event, which periodic search
+        cannot find) with the anomaly scorers of the model registry, and add
+        them as ``single_event=True`` rows.
+    anomaly_method : str
+        Scorer for single events: ``ocsvm``, ``autoencoder``, ``transformer``
+        or ``combined`` (see :func:`exoray.anomaly.scoring.score_windows`).
+    model_registry : str or None
+        Model registry folder (default ``EXORAY_MODEL_REGISTRY`` or
+        ``~/.exoray/models``).
     """
 
     max_planets: int = 3
@@ -180,8 +190,12 @@ class SearchConfig:
     eb_catalog: Optional[str] = None
     rank: bool = True
     ranker_dir: Optional[str] = None
+    single_events: bool = False
+    anomaly_method: str = "combined"
+    model_registry: Optional[str] = None
 
     def __post_init__(self):
+        validate_choice("anomaly_method", self.anomaly_method, ("ocsvm", "autoencoder", "transformer", "combined"))
         if self.max_planets < 1:
             raise ConfigError("max_planets must be >= 1")
         if not self.min_period_days > 0:

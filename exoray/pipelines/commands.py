@@ -37,6 +37,14 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
     s.add_argument("--eb-catalog", default=None, help="TESS EB catalogue CSV (Prsa et al. 2022) for the cross-match")
     s.add_argument("--no-rank", action="store_true", help="do not score candidates (score columns stay empty)")
     s.add_argument("--ranker", default=None, help="ranker folder from 'exoray train ranker' (default: the shipped model)")
+    s.add_argument("--single-events", action="store_true",
+                   help="also look for single transits with the registry's anomaly scorers (exoray train / "
+                   "exoray evaluate anomaly put them there)")
+    s.add_argument("--anomaly-method", default="combined",
+                   choices=["ocsvm", "autoencoder", "transformer", "combined"],
+                   help="anomaly scorer for --single-events (default combined)")
+    s.add_argument("--model-registry", default=None,
+                   help="model registry folder (default $EXORAY_MODEL_REGISTRY or ~/.exoray/models)")
     s.add_argument("--reports", default="planets", choices=["planets", "all", "none"],
                    help="one-page PNG+PDF reports for planet candidates (default), all candidates, or none")
 
@@ -69,6 +77,9 @@ def _config_from_args(args):
             eb_catalog=args.eb_catalog,
             rank=not args.no_rank,
             ranker_dir=args.ranker,
+            single_events=args.single_events,
+            anomaly_method=args.anomaly_method,
+            model_registry=args.model_registry,
         ),
         reports=args.reports,
     )

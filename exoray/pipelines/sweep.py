@@ -236,6 +236,12 @@ def _search_one(plc, search: SearchConfig, reports: str, out_dir: str) -> List[D
             if reports == "all" or row["disposition"] == "planet_candidate":
                 paths = make_report(plc, row, bls_result=res, vet=vet, out_dir=os.path.join(out_dir, REPORTS_DIR))
                 row["report_path"] = paths.get("pdf") or paths.get("png")
+    if getattr(search, "single_events", False):
+        from ..anomaly.single_event import single_event_candidates
+
+        # Not ranked: the ranker was trained on periodic candidates only.
+        rows = rows + single_event_candidates(plc, rows, method=search.anomaly_method,
+                                              registry=search.model_registry)
     return rows
 
 
@@ -489,6 +495,8 @@ def sweep(
     inputs = resolve_inputs(input_spec)
     if config.search is not None and config.search.rank:
         _check_ranker(config.search)
+    if config.search is not None and config.search.single_events:
+        _check_anomaly_models(config.search)
     if config.resume:
         drop_uncommitted_parts(out_dir)
     done, quarantined = completed_locations(out_dir)
@@ -591,6 +599,23 @@ def _check_ranker(search: SearchConfig) -> None:
         raise ConfigError(
             f"no usable ranker model ({exc}); train one with 'exoray train ranker --out DIR' and pass "
             "--ranker DIR, or sweep with --no-rank to leave scores empty"
+        ) from exc
+
+
+def _check_anomaly_models(search: SearchConfig) -> None:
+    """Fail before any work if single events are asked for and their scorer is not in the registry."""
+    import numpy as np
+
+    from ..anomaly.scoring import score_windows
+    from ..errors import ConfigError
+    from ..models.data import WINDOW_LENGTH
+
+    try:
+        score_windows(np.zeros((1, WINDOW_LENGTH), dtype=np.float32), method=search.anomaly_method,
+                      registry=search.model_registry)
+    except ExorayError as exc:
+        raise ConfigError(
+            f"--single-events needs the '{search.anomaly_method}' anomaly scorer in the model registry: {exc}"
         ) from exc
 
 

@@ -236,3 +236,48 @@ def test_sweep_refuses_missing_ranker(sim_dir, tmp_path):
     with pytest.raises(ConfigError, match="no usable ranker"):
         sweep(str(sim_dir), str(tmp_path / "out"), cfg, use_ray=False)
     assert not (tmp_path / "out" / "lightcurves").exists()  # failed before any work
+
+
+def test_sweep_single_events_need_a_scorer(sim_dir, tmp_path):
+    from exoray.errors import ConfigError
+
+    cfg = SweepConfig(search=SearchConfig(rank=False, single_events=True, anomaly_method="ocsvm",
+                                          model_registry=str(tmp_path / "empty-registry")))
+    with pytest.raises(ConfigError, match="single-events needs the 'ocsvm'"):
+        sweep(str(sim_dir), str(tmp_path / "out"), cfg, use_ray=False)
+    assert not (tmp_path / "out" / "lightcurves").exists()  # failed before any work
+
+
+def test_sweep_adds_single_event_rows(tmp_path):
+    """A long-period planet with one transit in the sector comes out as a single_event row."""
+    import numpy as np
+    import pandas as pd
+
+    from exoray.anomaly import scoring
+    from exoray.ingest import read_lightcurve
+    from exoray.models.data import windows_from_lightcurve
+    from exoray.preprocess import preprocess_lightcurve
+    from exoray.simulate import simulate_sector
+
+    quiet = tmp_path / "quiet"
+    simulate_sector(2, quiet, seed=21, mix="none=1")
+    reg = tmp_path / "registry"
+    noise = np.concatenate([windows_from_lightcurve(preprocess_lightcurve(read_lightcurve(f)))[0]
+                            for f in sorted(quiet.glob("*.fits"))])
+    scoring.fit_ocsvm(noise, registry=reg)
+
+    sim = tmp_path / "single"
+    truth = simulate_sector(4, sim, seed=22, mix="planet=1", single_fraction=1.0, snr_range=(15.0, 80.0))
+    cfg = SweepConfig(reports="none", search=SearchConfig(rank=False, single_events=True, anomaly_method="ocsvm",
+                                                          model_registry=str(reg)))
+    sweep(str(sim), str(tmp_path / "out"), cfg, use_ray=False)
+    cands = pd.read_parquet(tmp_path / "out" / "candidates.parquet")
+    singles = cands[cands["single_event"]]
+    assert len(singles) >= 1 and singles["period_days"].isna().all()
+    hits = 0
+    for _, r in truth.iterrows():
+        if str(r["single_transit"]) != "True" or not r["snr"] >= 15:
+            continue
+        mine = singles[singles["tic_id"] == r["tic_id"]]
+        hits += bool((abs(mine["t0_btjd"] - r["t0_btjd"]) < 0.2).any())
+    assert hits >= 2
