@@ -117,7 +117,10 @@ def tune_model(name: str, base_config: Optional[Mapping[str, Any]] = None, data:
         # the trial function only drives its TorchTrainer (Tune refuses an empty resource request)
         tune.with_resources(trial, {"cpu": 0.01}),
         param_space=space,
+        # reuse_actors=False: a trial ASHA stops is killed with its actor, and the Train controller and
+        # workers it owns go with it (a reused actor would leave them blocked on the next report)
         tune_config=tune.TuneConfig(metric=metric, mode=mode, scheduler=scheduler, num_samples=int(num_samples),
+                                    reuse_actors=False,
                                     search_alg=tune.search.BasicVariantGenerator(random_state=seed,
                                                                                  max_concurrent=int(max_concurrent))),
         run_config=tune.RunConfig(name=exp, storage_path=storage),
