@@ -186,6 +186,22 @@ def test_cli_smoke_train_and_list(ray_local, tmp_path, capsys):
     assert "autoencoder  v0001" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # a full smoke Train run through the job entry point
+def test_job_entry_point_smoke(ray_local, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "jobs" / "train.py"
+    spec = importlib.util.spec_from_file_location("exoray_job_train", path)
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    assert job.main(["gan", "--smoke-test", "--out", str(tmp_path), "--address", "local"]) == 0
+    cfg = json.loads((tmp_path / "job_config.json").read_text())
+    res = json.loads((tmp_path / "job_result.json").read_text())
+    assert cfg["config"]["name"] == "gan" and cfg["config"]["base_channels"] == 4
+    assert Path(res["version_path"]).is_dir() and res["metrics"]["epoch"] == 0
+
+
 @pytest.mark.slow  # two Train runs under Tune (> 60 s)
 def test_tune_asha_two_trials(windows, tmp_path):
     from exoray.models.registry import list_models
@@ -240,19 +256,3 @@ def test_window_dataset_from_sweep_parquet(ray_local, tmp_path):
     assert c["transit"] > 0 and abs(c["transit"] - c["no_transit"]) <= max(3, 0.5 * c["transit"])
     with pytest.raises(ExorayError, match="no preprocessed light curves"):
         window_dataset(tmp_path / "out" / "simulated")
-
-
-@pytest.mark.slow  # a full smoke Train run through the job entry point
-def test_job_entry_point_smoke(ray_local, tmp_path):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "jobs" / "train.py"
-    spec = importlib.util.spec_from_file_location("exoray_job_train", path)
-    job = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(job)
-    assert job.main(["gan", "--smoke-test", "--out", str(tmp_path), "--address", "local"]) == 0
-    cfg = json.loads((tmp_path / "job_config.json").read_text())
-    res = json.loads((tmp_path / "job_result.json").read_text())
-    assert cfg["config"]["name"] == "gan" and cfg["config"]["base_channels"] == 4
-    assert Path(res["version_path"]).is_dir() and res["metrics"]["epoch"] == 0
