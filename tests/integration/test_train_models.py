@@ -202,22 +202,6 @@ def test_job_entry_point_smoke(ray_local, tmp_path):
     assert Path(res["version_path"]).is_dir() and res["metrics"]["epoch"] == 0
 
 
-@pytest.mark.slow  # two Train runs under Tune (> 60 s)
-def test_tune_asha_two_trials(windows, tmp_path):
-    from exoray.models.registry import list_models
-    from exoray.models.tune import tune_model
-
-    ds, spec = windows
-    out = tune_model("autoencoder", {"epochs": 2, "batch_size": 32}, spec, num_samples=2, max_concurrent=2,
-                     storage_path=str(tmp_path / "tune"), registry=str(tmp_path / "reg"), smoke=True, base_ds=ds)
-    assert len(out["trials"]) == 2 and all(t["error"] is None for t in out["trials"])
-    assert all(1 <= (t["epochs_run"] or 0) <= 2 for t in out["trials"])
-    best = max(t["val_auc"] for t in out["trials"])
-    assert out["best_metrics"]["tune"]["scheduler"] == "ASHA"
-    rows = list_models(tmp_path / "reg")
-    assert len(rows) == 1 and rows[0]["metrics"]["val_auc"] == pytest.approx(best)
-
-
 def test_window_dataset_from_sweep_parquet(ray_local, tmp_path):
     """Preprocessed Parquet parts (a sweep's OUT/lightcurves) + truth.csv -> labelled windows."""
     import pandas as pd
@@ -256,3 +240,19 @@ def test_window_dataset_from_sweep_parquet(ray_local, tmp_path):
     assert c["transit"] > 0 and abs(c["transit"] - c["no_transit"]) <= max(3, 0.5 * c["transit"])
     with pytest.raises(ExorayError, match="no preprocessed light curves"):
         window_dataset(tmp_path / "out" / "simulated")
+
+
+@pytest.mark.slow  # two Train runs under Tune (> 60 s)
+def test_tune_asha_two_trials(windows, tmp_path):
+    from exoray.models.registry import list_models
+    from exoray.models.tune import tune_model
+
+    ds, spec = windows
+    out = tune_model("autoencoder", {"epochs": 2, "batch_size": 32}, spec, num_samples=2, max_concurrent=2,
+                     storage_path=str(tmp_path / "tune"), registry=str(tmp_path / "reg"), smoke=True, base_ds=ds)
+    assert len(out["trials"]) == 2 and all(t["error"] is None for t in out["trials"])
+    assert all(1 <= (t["epochs_run"] or 0) <= 2 for t in out["trials"])
+    best = max(t["val_auc"] for t in out["trials"])
+    assert out["best_metrics"]["tune"]["scheduler"] == "ASHA"
+    rows = list_models(tmp_path / "reg")
+    assert len(rows) == 1 and rows[0]["metrics"]["val_auc"] == pytest.approx(best)
