@@ -30,10 +30,7 @@ written atomically (temporary folder + rename), read without pickle.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
 
@@ -82,23 +79,9 @@ def _versions(root: Path):
 
 
 def _new_version(root: Path, write) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
-    try:
-        write(tmp)
-        for _ in range(100):
-            v = _versions(root)
-            dest = root / f"v{(v[-1] if v else 0) + 1:04d}"
-            try:
-                os.rename(tmp, dest)
-                return dest
-            except OSError:
-                if not dest.exists():
-                    raise
-        raise ExorayError(f"could not allocate a new version under {root}")
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    from ..models.registry import new_version
+
+    return new_version(root, write)
 
 
 def _resolve(root: Path, version, what: str, how: str) -> Path:

@@ -258,12 +258,29 @@ def save_model(model, name: str, config: Mapping, metrics: Optional[Mapping] = N
     root.mkdir(parents=True, exist_ok=True)
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     meta = {"name": name, "created": created, "exoray_version": __version__, "torch_version": torch.__version__}
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
-    try:
+
+    def write(tmp: Path) -> None:
         save_file(state, str(tmp / WEIGHTS_FILE), metadata=meta)
         (tmp / "config.json").write_text(json.dumps(_jsonable(cfg), indent=2, sort_keys=True) + "\n")
         (tmp / "metrics.json").write_text(
             json.dumps(_jsonable(dict(metrics or {})), indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+    return new_version(root, write)
+
+
+def new_version(root: Path, write) -> Path:
+    """Write a new ``v%04d`` folder under ``root`` atomically; returns it.
+
+    ``write(tmp)`` fills a temporary folder beside the versions, which is
+    then renamed to the next free number (a rename fails if another writer
+    took that number first, and the next one is tried).  Used for every
+    versioned artefact of the registry (models, fitted scorers, calibrations).
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    try:
+        write(tmp)
         for _ in range(100):
             versions = _versions(root)
             dest = root / f"v{(versions[-1] if versions else 0) + 1:04d}"
