@@ -104,10 +104,25 @@ def fit_ocsvm(noise_windows, registry=None, **kw) -> Path:
     return _new_version(_registry(registry) / "ocsvm", scorer.save)
 
 
+#: Loaded scorers by version folder.  Registry versions are written once
+#: (atomic rename) and never changed, so a folder's contents can be reused for
+#: the life of the process; "latest" is resolved on every call, so a newly
+#: registered version is still picked up.  Keeps a sweep's --single-events
+#: from reading the models from disk once per light curve.
+_LOADED: Dict[str, Any] = {}
+
+
+def _load_once(folder: Path, load):
+    key = str(Path(folder).resolve())
+    if key not in _LOADED:
+        _LOADED[key] = load(folder)
+    return _LOADED[key]
+
+
 def load_ocsvm(registry=None, version="latest") -> OCSVMScorer:
     folder = _resolve(_registry(registry) / "ocsvm", version, "fitted OCSVM",
                       "fit one with `exoray evaluate anomaly` or exoray.anomaly.scoring.fit_ocsvm")
-    return OCSVMScorer.load(folder)
+    return _load_once(folder, OCSVMScorer.load)
 
 
 # --------------------------------------------------------------------------- torch models
@@ -136,10 +151,9 @@ def model_scores(model, windows, batch: int = 512, normalize: bool = True) -> np
 
 
 def _load_torch(method: str, registry, version):
-    from ..models.registry import load_model
+    from ..models.registry import load_model_dir, resolve_version
 
-    model, config, metrics = load_model(method, version=version, registry=registry)
-    return model
+    return _load_once(resolve_version(method, version, registry), lambda f: load_model_dir(f)[0])
 
 
 # --------------------------------------------------------------------------- combined

@@ -170,3 +170,18 @@ def test_single_event_found_and_skipped_when_periodic(tmp_path):
     assert all(r["candidate_index"] >= 1 for r in rows2)
     # the noise-only light curve yields no event at SNR >= 7
     assert single_event_candidates(noise_plc, [], method="ocsvm", registry=reg) == []
+
+
+def test_scorers_load_once_per_version(tiny_registry, monkeypatch):
+    """A sweep scores every light curve: the models are read from disk once per registered version."""
+    calls = []
+    real_load = OCSVMScorer.load
+    monkeypatch.setattr(OCSVMScorer, "load", classmethod(lambda cls, f: calls.append(f) or real_load(f)))
+    monkeypatch.setattr(scoring, "_LOADED", {})
+    x = normalize_windows(_noise(np.random.default_rng(5), 4))
+    first = scoring.score_windows(x, "ocsvm", registry=tiny_registry)
+    np.testing.assert_array_equal(scoring.score_windows(x, "ocsvm", registry=tiny_registry), first)
+    assert len(calls) == 1
+    scoring.fit_ocsvm(normalize_windows(_noise(np.random.default_rng(6), 120)), registry=tiny_registry)
+    scoring.score_windows(x, "ocsvm", registry=tiny_registry)  # "latest" is now v0002: loaded afresh
+    assert len(calls) == 2 and calls[-1].name == "v0002"
