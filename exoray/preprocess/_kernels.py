@@ -617,17 +617,7 @@ def _local_poly_value(t, f, rw, a, b, tc, hw, order):
         y2 += w * fy * x2
     if s0 <= 0.0:
         return np.nan
-    mean = y0 / s0
-    if order >= 2:
-        # Cramer's rule on the 3x3 normal equations; c0 is the value at tc.
-        d = s0 * (s2 * s4 - s3 * s3) - s1 * (s1 * s4 - s3 * s2) + s2 * (s1 * s3 - s2 * s2)
-        if abs(d) > 1e-9 * s0 * s0 * s0:
-            return (y0 * (s2 * s4 - s3 * s3) - s1 * (y1 * s4 - s3 * y2) + s2 * (y1 * s3 - s2 * y2)) / d
-    if order >= 1:
-        d = s0 * s2 - s1 * s1
-        if abs(d) > 1e-9 * s0 * s0:
-            return (y0 * s2 - s1 * y1) / d
-    return mean
+    return _solve_moments(s0, s1, s2, s3, s4, y0, y1, y2, order)
 
 
 @njit(cache=True, nogil=True)
@@ -660,7 +650,8 @@ def _local_poly_pass(t, f, rw, window_length, order, out):
 @njit(cache=True, nogil=True)
 def _solve_moments(s0, s1, s2, s3, s4, y0, y1, y2, order):
     """Value at ``x = 0`` of the weighted least-squares polynomial of ``order``
-    (0-2) from its moments (same algebra as :func:`_local_poly_value`)."""
+    (0-2) from its moments: Cramer's rule on the normal equations, falling
+    back to a lower order when they are singular."""
     mean = y0 / s0
     if order >= 2:
         d = s0 * (s2 * s4 - s3 * s3) - s1 * (s1 * s4 - s3 * s2) + s2 * (s1 * s3 - s2 * s2)
