@@ -24,43 +24,27 @@ import sys
 
 
 def main(argv=None) -> int:
+    from exoray.models.commands import MODEL_NAMES, add_common_args, config_and_data
+
     ap = argparse.ArgumentParser(description="Train an exoray deep model on a Ray cluster.")
-    ap.add_argument("model", choices=["autoencoder", "transformer", "gan", "classifier"])
-    ap.add_argument("--data", help="sweep output folder (OUT/lightcurves/*.parquet)")
-    ap.add_argument("--n-stars", type=int, default=None, help="simulate this many stars instead")
-    ap.add_argument("--truth", default=None, help="truth.csv for --data (default: found beside the sweep)")
+    ap.add_argument("model", choices=list(MODEL_NAMES))
+    add_common_args(ap)  # the same data/config options as `exoray train`
     ap.add_argument("--out", required=True, help="folder for job_config.json / job_result.json")
-    ap.add_argument("--address", default=os.environ.get("RAY_ADDRESS", "auto"), help="Ray address (default: auto)")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--use-gpu", action="store_true")
-    ap.add_argument("--epochs", type=int, default=None)
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
-    ap.add_argument("--pretrained", default=None, help="classifier: registered encoder or version folder")
-    ap.add_argument("--storage", default=None, help="Ray Train storage path (folder or URI)")
-    ap.add_argument("--registry", default=None, help="model registry folder")
     ap.add_argument("--max-failures", type=int, default=1, help="worker failures to recover from (default 1)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--smoke-test", action="store_true", help="tiny model, 8 simulated stars, 1 epoch")
+    ap.set_defaults(address=os.environ.get("RAY_ADDRESS", "auto"))  # 'local' starts a local Ray
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from exoray.models.commands import SMOKE_CONFIGS, SMOKE_STARS, parse_set
     from exoray.models.registry import default_config
-    from exoray.models.train import DataSpec, TrainSettings, train_model
+    from exoray.models.train import TrainSettings, train_model
     from exoray.pipelines.ray_env import init_ray
 
     if args.data is None and args.n_stars is None and not args.smoke_test:
         ap.error("--data or --n-stars is required unless --smoke-test is given")
     os.makedirs(args.out, exist_ok=True)
-    cfg = dict(SMOKE_CONFIGS[args.model]) if args.smoke_test else {}
-    if args.epochs is not None:
-        cfg["epochs"] = args.epochs
-    if args.pretrained is not None:
-        cfg["pretrained"] = args.pretrained
-    cfg.update(parse_set(args.set))
-    cfg["seed"] = args.seed
-    data = DataSpec(source=args.data, n_stars=args.n_stars or SMOKE_STARS, seed=args.seed, truth=args.truth,
-                    snr_range=(15.0, 80.0) if args.smoke_test else (8.0, 60.0))
+    cfg, data = config_and_data(args, args.model)
     storage = args.storage or os.path.join(os.path.abspath(args.out), "train_runs")
     registry = args.registry or os.path.join(os.path.abspath(args.out), "models")
     settings = TrainSettings(num_workers=args.workers, use_gpu=args.use_gpu, storage_path=storage,
@@ -68,7 +52,7 @@ def main(argv=None) -> int:
     with open(os.path.join(args.out, "job_config.json"), "w") as fh:
         json.dump({"argv": sys.argv, "model": args.model, "config": default_config(args.model, **cfg),
                    "data": data.key(), "settings": vars(settings)}, fh, indent=2, default=str)
-    init_ray(address=None if args.address == "local" else args.address)
+    init_ray(address=None if args.address == "local" else args.address, num_cpus=args.num_cpus)
     out = train_model(args.model, cfg, data, settings)
     result = {"version_path": str(out["version_path"]), "run_name": out["run_name"],
               "storage_path": out["storage_path"],

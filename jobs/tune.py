@@ -22,51 +22,33 @@ import sys
 
 
 def main(argv=None) -> int:
+    from exoray.models.commands import add_common_args, config_and_data, tune_plan
+
     ap = argparse.ArgumentParser(description="Tune an exoray deep model on a Ray cluster (ASHA).")
     ap.add_argument("model", choices=["autoencoder", "transformer", "classifier"])
-    ap.add_argument("--data", help="sweep output folder (OUT/lightcurves/*.parquet)")
-    ap.add_argument("--n-stars", type=int, default=None, help="simulate this many stars instead")
+    add_common_args(ap)  # the same data/config options as `exoray tune`
     ap.add_argument("--out", required=True, help="folder for job_config.json / job_result.json")
-    ap.add_argument("--address", default=os.environ.get("RAY_ADDRESS", "auto"), help="Ray address (default: auto)")
     ap.add_argument("--num-samples", type=int, default=8)
     ap.add_argument("--max-concurrent", type=int, default=2)
-    ap.add_argument("--epochs", type=int, default=None)
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
-    ap.add_argument("--pretrained", default=None, help="classifier: registered encoder or version folder")
-    ap.add_argument("--storage", default=None, help="Tune/Train storage path (folder or URI)")
-    ap.add_argument("--registry", default=None, help="model registry folder")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--smoke-test", action="store_true", help="2 tiny trials, 2 epochs, 8 simulated stars")
+    ap.set_defaults(address=os.environ.get("RAY_ADDRESS", "auto"))  # 'local' starts a local Ray
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from exoray.models.commands import SMOKE_CONFIGS, SMOKE_STARS, parse_set
-    from exoray.models.train import DataSpec
     from exoray.models.tune import tune_model
     from exoray.pipelines.ray_env import init_ray
 
     if args.data is None and args.n_stars is None and not args.smoke_test:
         ap.error("--data or --n-stars is required unless --smoke-test is given")
     os.makedirs(args.out, exist_ok=True)
-    cfg = dict(SMOKE_CONFIGS[args.model]) if args.smoke_test else {}
-    if args.smoke_test:
-        cfg["epochs"] = 2
-    if args.epochs is not None:
-        cfg["epochs"] = args.epochs
-    if args.pretrained is not None:
-        cfg["pretrained"] = args.pretrained
-    cfg.update(parse_set(args.set))
-    cfg["seed"] = args.seed
-    num_samples = 2 if args.smoke_test else args.num_samples
-    data = DataSpec(source=args.data, n_stars=args.n_stars or SMOKE_STARS, seed=args.seed,
-                    snr_range=(15.0, 80.0) if args.smoke_test else (8.0, 60.0))
+    cfg, data = config_and_data(args, args.model)
+    num_samples = tune_plan(args, cfg)
     storage = args.storage or os.path.join(os.path.abspath(args.out), "tune_runs")
     registry = args.registry or os.path.join(os.path.abspath(args.out), "models")
     with open(os.path.join(args.out, "job_config.json"), "w") as fh:
         json.dump({"argv": sys.argv, "model": args.model, "config": cfg, "data": data.key(),
                    "num_samples": num_samples, "max_concurrent": args.max_concurrent, "storage": storage,
                    "registry": registry}, fh, indent=2, default=str)
-    init_ray(address=None if args.address == "local" else args.address)
+    init_ray(address=None if args.address == "local" else args.address, num_cpus=args.num_cpus)
     out = tune_model(args.model, cfg, data, num_samples=num_samples, max_concurrent=args.max_concurrent,
                      storage_path=storage, registry=registry, smoke=args.smoke_test, seed=args.seed)
     result = {"version_path": str(out["version_path"]), "experiment_path": out["experiment_path"],

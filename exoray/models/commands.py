@@ -10,7 +10,8 @@ from typing import Any, Dict
 
 log = logging.getLogger(__name__)
 
-__all__ = ["register", "cmd_train", "cmd_tune", "cmd_models", "SMOKE_CONFIGS", "parse_set"]
+__all__ = ["register", "cmd_train", "cmd_tune", "cmd_models", "SMOKE_CONFIGS", "parse_set", "add_common_args",
+           "config_and_data", "tune_plan"]
 
 MODEL_NAMES = ("autoencoder", "transformer", "gan", "classifier")  # == registry.MODEL_NAMES (no torch import here)
 
@@ -41,7 +42,8 @@ def parse_set(items) -> Dict[str, Any]:
     return out
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
+def add_common_args(p: argparse.ArgumentParser) -> None:
+    """Data, config and cluster options shared by ``exoray train``, ``exoray tune`` and ``jobs/``."""
     src = p.add_mutually_exclusive_group()
     src.add_argument("--data", metavar="SWEEP_OUT",
                      help="sweep output folder (OUT/lightcurves/*.parquet); labels from its truth.csv when present")
@@ -76,7 +78,7 @@ def register(subparsers) -> None:
                        ("classifier", "transit classifier on a pretrained autoencoder/transformer encoder")):
         p = tsub.add_parser(name, help=text, description=f"Train the {text} on Ray Train and register it. "
                             "Rerunning the same command resumes from the last checkpoint.")
-        _add_common(p)
+        add_common_args(p)
         p.add_argument("--workers", type=int, default=1, help="Ray Train workers (DDP when > 1)")
         p.add_argument("--use-gpu", action="store_true", help="one GPU per worker (mixed precision)")
         p.add_argument("--run-name", default=None, help="Ray Train run name (default: hash of config + data)")
@@ -90,7 +92,7 @@ def register(subparsers) -> None:
                               description="Search lr and width/depth with ASHA over Ray Train runs; the best "
                               "checkpoint is registered. Metric: validation ROC AUC.")
     t.add_argument("model", choices=["autoencoder", "transformer", "classifier"])
-    _add_common(t)
+    add_common_args(t)
     t.add_argument("--num-samples", type=int, default=8, help="trials (default 8; 2 with --smoke-test)")
     t.add_argument("--max-concurrent", type=int, default=2, help="trials at once (default 2)")
     t.add_argument("--name", default=None, help="Tune experiment name")
@@ -103,7 +105,8 @@ def register(subparsers) -> None:
     m.set_defaults(func=cmd_models)
 
 
-def _config_and_data(args, name: str):
+def config_and_data(args, name: str):
+    """Model config overrides and the :class:`~exoray.models.train.DataSpec` from parsed options."""
     from .train import DataSpec
 
     cfg: Dict[str, Any] = {}
@@ -142,7 +145,7 @@ def cmd_train(args) -> int:
     from .registry import default_config
 
     name = args.model_name
-    cfg, data = _config_and_data(args, name)
+    cfg, data = config_and_data(args, name)
     if args.show_config:
         print(json.dumps(default_config(name, **cfg), indent=2, sort_keys=True))
         return 0
@@ -162,13 +165,18 @@ def cmd_train(args) -> int:
     return 0
 
 
+def tune_plan(args, cfg: Dict[str, Any]) -> int:
+    """Trials to run; with ``--smoke-test`` at least 2 epochs (ASHA needs a rung) and 2 trials
+    unless ``--num-samples`` was given.  Adjusts ``cfg`` in place."""
+    if args.smoke_test:
+        cfg["epochs"] = max(2, int(cfg.get("epochs", 2)))
+    return 2 if args.smoke_test and args.num_samples == 8 else args.num_samples
+
+
 def cmd_tune(args) -> int:
     name = args.model
-    cfg, data = _config_and_data(args, name)
-    if args.smoke_test:
-        cfg.setdefault("epochs", 2)
-        cfg["epochs"] = max(2, int(cfg["epochs"]))
-    num_samples = 2 if args.smoke_test and args.num_samples == 8 else args.num_samples
+    cfg, data = config_and_data(args, name)
+    num_samples = tune_plan(args, cfg)
     _init(args)
     from .tune import tune_model
 
