@@ -236,7 +236,7 @@ def _search_one(plc, search: SearchConfig, reports: str, out_dir: str) -> List[D
             if reports == "all" or row["disposition"] == "planet_candidate":
                 paths = make_report(plc, row, bls_result=res, vet=vet, out_dir=os.path.join(out_dir, REPORTS_DIR))
                 row["report_path"] = paths.get("pdf") or paths.get("png")
-    if getattr(search, "single_events", False):
+    if search.single_events:
         from ..anomaly.single_event import single_event_candidates
 
         # Not ranked: the ranker was trained on periodic candidates only.

@@ -294,10 +294,10 @@ def find_candidates(
     if plc.centroid_col is not None and plc.centroid_row is not None:
         centroids = (plc.time, plc.centroid_col, plc.centroid_row)
     vets: List[Dict[str, Any]] = []
-    current = [plc]  # the light curve the next signal is vetted on (pre-whitened after variability)
+    lc = plc  # the light curve the next signal is vetted on (pre-whitened after variability)
 
     def vet_and_whiten(res, t, y, keep):
-        lc = current[0]
+        nonlocal lc
         vet = vet_candidate(
             lc,
             {"period": res.period, "t0": res.t0, "duration": res.duration, "depth": res.depth, "snr": res.snr},
@@ -318,7 +318,7 @@ def find_candidates(
             return None
         n_bins = int(np.clip(round(3.0 * res.period / res.duration), 50, 500))
         y_new = y - folded_profile(t[keep], y[keep], res.period, n_bins=n_bins, at=t) + float(np.median(y[keep]))
-        current[0] = dataclasses.replace(lc, flux_flat=y_new)
+        lc = dataclasses.replace(lc, flux_flat=y_new)
         return y_new, False
 
     results = search_lightcurve(plc, cfg, after_signal=vet_and_whiten)
