@@ -31,7 +31,7 @@ import numpy as np
 __all__ = ["bls_reference"]
 
 
-def bls_reference(t, y, ivar, periods, deltas, dbins, objective="snr"):
+def bls_reference(t, y, ivar, periods, deltas, dbins, objective="snr", noise_scale=None, min_points=None):
     """Reference BLS periodogram of one light curve.
 
     Parameters
@@ -45,6 +45,13 @@ def bls_reference(t, y, ivar, periods, deltas, dbins, objective="snr"):
     dbins : ndarray of int, shape (n_periods, n_durations)
         Box lengths in bins per period.
     objective : {"snr", "likelihood"}
+    noise_scale : ndarray, shape (n_periods, n_durations), optional
+        Factor inflating each box's white-noise error (red noise): ``snr``
+        is divided by it, ``depth_err`` multiplied, ``log_likelihood``
+        divided by its square.
+    min_points : ndarray, shape (n_periods, n_durations), optional
+        Smallest in-box weight, in cadences of mean weight; boxes with less
+        score 0.
 
     Returns
     -------
@@ -62,6 +69,10 @@ def bls_reference(t, y, ivar, periods, deltas, dbins, objective="snr"):
     out = {k: np.zeros(n_p) for k in ("power", "depth", "depth_err", "snr", "log_likelihood", "duration", "t0")}
     out["bin_start"] = np.zeros(n_p, np.int64)
     out["dbin"] = np.zeros(n_p, np.int64)
+    n_dur = np.shape(dbins)[1]
+    nscale = np.ones((n_p, n_dur)) if noise_scale is None else np.broadcast_to(noise_scale, (n_p, n_dur))
+    minpts = np.zeros((n_p, n_dur)) if min_points is None else np.broadcast_to(min_points, (n_p, n_dur))
+    w_mean = w.mean()
     for ip in range(n_p):
         period = float(periods[ip])
         delta = float(deltas[ip])
@@ -71,37 +82,47 @@ def bls_reference(t, y, ivar, periods, deltas, dbins, objective="snr"):
         u = t_rel * inv_p
         frac = u - np.floor(u)
         k = np.trunc(frac * scale).astype(np.int64)
-        best = (-np.inf, 0, 0)
-        for d in dbins[ip]:
+        best = (-np.inf, 0, 0, 0)
+        for kd, d in enumerate(dbins[ip]):
             d = int(d)
             for j in range(n_bins):
                 m_in = ((k - j) % n_bins) < d
                 w_in = w[m_in].sum()
                 w_out = w[~m_in].sum()
-                if w_in <= 0 or w_out <= 0:
+                if w_in <= 0 or w_out <= 0 or w_in / w_mean < minpts[ip, kd]:
                     score = 0.0
                 else:
                     y_in = (w[m_in] * y[m_in]).sum() / w_in
                     y_out = (w[~m_in] * y[~m_in]).sum() / w_out
                     depth = y_out - y_in
+                    f = nscale[ip, kd]
                     if objective == "snr":
-                        score = depth / np.sqrt(1.0 / w_in + 1.0 / w_out)
+                        score = depth / np.sqrt(1.0 / w_in + 1.0 / w_out) / f
                     else:
-                        score = np.sign(depth) * 0.5 * w_in * depth * depth
+                        score = np.sign(depth) * 0.5 * w_in * depth * depth / f**2
+                        # the kernel ranks likelihood boxes by a z ~ sqrt(gain): same order
                 if score > best[0]:
-                    best = (score, d, j)
-        _, d, j = best
+                    best = (score, d, j, kd)
+        _, d, j, kd = best
         m_in = ((k - j) % n_bins) < d
         w_in = w[m_in].sum()
         w_out = w[~m_in].sum()
+        if w_in <= 0 or w_out <= 0 or w_in / w_mean < minpts[ip, kd]:
+            out["depth_err"][ip] = np.inf
+            out["duration"][ip] = d * delta
+            out["t0"][ip] = t_ref + np.fmod((j + 0.5 * d) * delta, period)
+            out["bin_start"][ip] = j
+            out["dbin"][ip] = d
+            continue
         y_in = (w[m_in] * y[m_in]).sum() / w_in
         y_out = (w[~m_in] * y[~m_in]).sum() / w_out
         depth = y_out - y_in
-        err = np.sqrt(1.0 / w_in + 1.0 / w_out)
+        f = nscale[ip, kd]
+        err = np.sqrt(1.0 / w_in + 1.0 / w_out) * f
         out["depth"][ip] = depth
         out["depth_err"][ip] = err
         out["snr"][ip] = depth / err
-        out["log_likelihood"][ip] = 0.5 * w_in * depth * depth
+        out["log_likelihood"][ip] = 0.5 * w_in * depth * depth / f**2
         out["power"][ip] = out["snr"][ip] if objective == "snr" else out["log_likelihood"][ip] * (depth > 0)
         out["duration"][ip] = d * delta
         out["t0"][ip] = t_ref + np.fmod((j + 0.5 * d) * delta, period)

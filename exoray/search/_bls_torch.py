@@ -242,6 +242,8 @@ def bls_kernel(
     device: torch.device = torch.device("cpu"),
     max_elements: Optional[int] = None,
     binning: str = "auto",
+    noise_scale: Optional[np.ndarray] = None,
+    min_points: Optional[np.ndarray] = None,
 ) -> Dict[str, np.ndarray]:
     """BLS periodogram of a padded batch of light curves.
 
@@ -270,13 +272,27 @@ def bls_kernel(
         cumulative sums, see :class:`_GridTables`; needs one bin width for all
         periods), ``"scatter"`` (fold every point, ``scatter_add``) or
         ``"auto"`` (grid when possible).  Both give the same bins.
+    noise_scale : ndarray, shape (B, P, D), optional
+        Factor by which the white-noise error of a box of each (light curve,
+        period, duration) is inflated (red noise measured on that time
+        scale, see :func:`exoray.search.noise.box_noise_factor`): the box's
+        ``z`` (and so its SNR) is divided by it, and ``depth_err``
+        multiplied.  ``None``: 1 (white noise).
+    min_points : ndarray, shape (B, P, D), optional
+        Smallest in-box weight, in units of the light curve's mean weight per
+        cadence (i.e. cadences), for a box to count; boxes with less data
+        score 0 (no dip).  With ``1.5 x`` the cadences of one full transit it
+        demands data from at least two transits.  ``None``: any box with
+        data.
 
     Returns
     -------
     dict of ndarray, each shape (B, P)
         ``power``, ``depth``, ``depth_err``, ``snr``, ``log_likelihood``,
         ``duration`` (days), ``phase`` (mid-transit time minus reference
-        time, days, in [0, P)), ``bin_start``, ``dbin``.
+        time, days, in [0, P)), ``bin_start``, ``dbin``, ``kbest`` (the
+        winning duration's column in ``dbins``), ``w_in`` (in-box weight in
+        mean-weight cadences).
     """
     if objective not in OBJECTIVES:
         raise ValueError(objective)
@@ -336,6 +352,14 @@ def bls_kernel(
     sw_t = sw_t.view(1, n_batch, 1)
     wf_t = wf_t.view(1, n_batch, 1)
     den_floor = den_floor.view(1, n_batch, 1)
+    # per (period, light curve, duration) tables, laid out like the work buffers
+    scale_t = minpts_t = None
+    if noise_scale is not None:
+        ns = np.broadcast_to(np.asarray(noise_scale, np.float64), (n_batch, n_periods, n_dur))
+        scale_t = torch.as_tensor(np.ascontiguousarray(ns.transpose(1, 0, 2)).astype(npdt), **dev_kw)
+    if min_points is not None:
+        mp = np.broadcast_to(np.asarray(min_points, np.float64), (n_batch, n_periods, n_dur))
+        minpts_t = torch.as_tensor(np.ascontiguousarray(mp.transpose(1, 0, 2)).astype(npdt), **dev_kw)
 
     best_z, best_arg = [], []
     for a, b in chunks:
@@ -385,6 +409,7 @@ def bls_kernel(
                 yk = cum_y.gather(2, gi) - y0
                 wk = cum_w.gather(2, gi) - w0
             wout = sw_t - wk
+            short = wk < minpts_t[a:b, :, k].unsqueeze(2) if minpts_t is not None else None
             if objective == "snr":
                 den = torch.maximum(wk.mul_(wout), den_floor)
                 torch.mul(yk, den.rsqrt_(), out=zbuf[:, :, k])
@@ -392,6 +417,12 @@ def bls_kernel(
                 den = torch.maximum(wk, wf_t).rsqrt_()
                 den.div_(torch.maximum(wout, wf_t))
                 torch.mul(yk, den, out=zbuf[:, :, k])
+            if scale_t is not None:
+                # both objectives rank by a z that scales as the box's SNR (the
+                # likelihood gain is its square), so red noise divides z once
+                zbuf[:, :, k].div_(scale_t[a:b, :, k].unsqueeze(2))
+            if short is not None:
+                zbuf[:, :, k].masked_fill_(short, 0.0)
         # best duration first (min without indices is fast), then the best
         # phase of that duration only; ties resolve as a flat argmin would
         kbest = zbuf.amin(dim=3).argmin(dim=2)
@@ -405,23 +436,26 @@ def bls_kernel(
         y_in = (cum_y.gather(2, j2) - cum_y.gather(2, j1)).squeeze(2).double()
         w_in = (cum_w.gather(2, j2) - cum_w.gather(2, j1)).squeeze(2).double()
         best_z.append(torch.stack([y_in, w_in], dim=0).transpose(1, 2))
-        best_arg.append(torch.stack([jbest, dbest], dim=0).transpose(1, 2))
+        best_arg.append(torch.stack([jbest, dbest, kbest], dim=0).transpose(1, 2))
         del cum_y, cum_w
 
     yw = torch.cat(best_z, dim=2).cpu().numpy()  # (2, B, P)
     jd = torch.cat(best_arg, dim=2).cpu().numpy()
     y_in, w_in = yw[0], yw[1]
-    jbest, dbest = jd[0], jd[1]
+    jbest, dbest, kbest = jd[0], jd[1], jd[2]
 
     s = s_w[:, None]
     w_out = s - w_in
     ok = (w_in > w_floor[:, None]) & (w_out > w_floor[:, None])
+    if min_points is not None:
+        ok &= w_in >= np.take_along_axis(mp, kbest[:, :, None], axis=2)[:, :, 0]
+    fac = np.ones_like(w_in) if noise_scale is None else np.take_along_axis(ns, kbest[:, :, None], axis=2)[:, :, 0]
     with np.errstate(divide="ignore", invalid="ignore"):
         depth = np.where(ok, -y_in * s / (w_in * w_out), 0.0)
-        var = (1.0 / w_in + 1.0 / w_out) / wscale[:, None]
+        var = (1.0 / w_in + 1.0 / w_out) / wscale[:, None] * fac**2
         depth_err = np.where(ok, np.sqrt(var), np.inf)
         snr = np.where(ok, depth / depth_err, 0.0)
-        loglike = np.where(ok, 0.5 * w_in * wscale[:, None] * depth**2, 0.0)
+        loglike = np.where(ok, 0.5 * w_in * wscale[:, None] * depth**2 / fac**2, 0.0)
     power = snr if objective == "snr" else np.where(depth > 0, loglike, 0.0)
     duration = dbest * deltas[None, :]
     phase = np.fmod((jbest + 0.5 * dbest) * deltas[None, :], periods[None, :])
@@ -435,4 +469,6 @@ def bls_kernel(
         "phase": phase,
         "bin_start": jbest,
         "dbin": dbest,
+        "kbest": kbest,
+        "w_in": np.where(ok, w_in, 0.0),
     }

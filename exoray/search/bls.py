@@ -340,24 +340,32 @@ def _resolve_grid(periods, durations, oversample: int):
 
 
 def _torch_backend(batch: BLSBatch, periods, durations, deltas, dbins, *, objective, oversample, dtype, device,
-                   max_elements):
+                   max_elements, noise_scale=None, min_points=None):
     t_rel, wy, w, t_ref = batch.padded()
     out = bls_kernel(
         t_rel, wy, w, periods, deltas, dbins, objective=objective, dtype=dtype, device=device,
-        max_elements=max_elements,
+        max_elements=max_elements, noise_scale=noise_scale, min_points=min_points,
     )
     out["t0"] = t_ref[:, None] + out.pop("phase")
     return out
 
 
-def _reference_backend(batch: BLSBatch, periods, durations, deltas, dbins, *, objective, oversample, **_):
-    rows = [bls_reference(t, y, iv, periods, deltas, dbins, objective) for t, y, iv in zip(batch.time, batch.flux, batch.ivar)]
+def _reference_backend(batch: BLSBatch, periods, durations, deltas, dbins, *, objective, oversample,
+                       noise_scale=None, min_points=None, **_):
+    rows = [bls_reference(t, y, iv, periods, deltas, dbins, objective,
+                          None if noise_scale is None else noise_scale[i],
+                          None if min_points is None else min_points[i])
+            for i, (t, y, iv) in enumerate(zip(batch.time, batch.flux, batch.ivar))]
     return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
 
 
-def _astropy_backend(batch: BLSBatch, periods, durations, deltas, dbins, *, objective, oversample, **_):
+def _astropy_backend(batch: BLSBatch, periods, durations, deltas, dbins, *, objective, oversample,
+                     noise_scale=None, min_points=None, **_):
     from astropy.timeseries import BoxLeastSquares
 
+    if noise_scale is not None or min_points is not None:
+        raise ConfigError("the 'astropy' backend has no red-noise scaling or minimum-transit rule; "
+                          "use red_noise=False, min_transits=None or another backend")
     if np.ndim(durations) != 1:
         raise ConfigError("the 'astropy' backend needs one duration list for all periods (1-D durations)")
     keys = ("power", "depth", "depth_err", "snr", "log_likelihood", "duration", "t0")
@@ -382,8 +390,9 @@ _BACKENDS: Dict[str, Callable] = {
 
 def register_backend(name: str, fn: Callable) -> None:
     """Add a backend: ``fn(batch, periods, durations, deltas, dbins, *, objective,
-    oversample, dtype, device, max_elements) -> dict`` of (B, n_periods) arrays
-    with the keys of :func:`bls_power`.  It must reproduce the reference."""
+    oversample, dtype, device, max_elements, noise_scale, min_points) -> dict``
+    of (B, n_periods) arrays with the keys of :func:`bls_power`.  It must
+    reproduce the reference."""
     _BACKENDS[str(name)] = fn
 
 
@@ -415,6 +424,8 @@ def bls_power(
     dtype: Union[str, torch.dtype] = "float32",
     device: Union[str, torch.device] = "cpu",
     max_elements: Optional[int] = None,
+    noise_scale=None,
+    min_transits: Optional[float] = None,
 ) -> List[Dict[str, np.ndarray]]:
     """BLS periodograms of a batch of light curves on a shared grid.
 
@@ -443,13 +454,24 @@ def bls_power(
         ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     max_elements : int, optional
         Memory bound of the torch kernel's work arrays (elements).
+    noise_scale : array_like, optional
+        Red-noise factor per light curve and duration, shape (B, n_durations)
+        (or (B, n_periods, n_durations) for 2-D durations); see
+        :func:`exoray.search.noise.box_noise_factor`.  SNRs are divided by
+        it.  ``None``: white noise.
+    min_transits : float, optional
+        A box must hold at least this many transits' worth of cadences
+        (``min_transits * duration / cadence``); 1.5 demands data from two
+        transits, so a single event cannot pose as a periodic signal in
+        gappy data or at periods near the baseline.  ``None``: no rule.
 
     Returns
     -------
     list of dict
         Per light curve: ``periods`` and per-period arrays ``power``,
         ``depth``, ``depth_err``, ``snr``, ``log_likelihood``, ``duration``
-        (days) and ``t0`` (first mid-transit at or after the first cadence).
+        (days), ``t0`` (first mid-transit at or after the first cadence)
+        and ``n_in`` (in-box cadences of mean weight).
 
     Raises
     ------
@@ -460,12 +482,38 @@ def bls_power(
     name = get_backend(backend)
     batch = prepare_batch(lcs)
     p, d, deltas, dbins = _resolve_grid(periods, durations, oversample)
+    n_b, (n_p, n_d) = len(batch), dbins.shape
+    scale = None
+    if noise_scale is not None:
+        ns = np.asarray(noise_scale, dtype=np.float64)
+        if ns.ndim == 1:
+            ns = ns[None, :]
+        if ns.ndim == 2:
+            ns = ns[:, None, :]
+        try:
+            scale = np.broadcast_to(ns, (n_b, n_p, n_d))
+        except ValueError as exc:
+            raise ConfigError(f"noise_scale has shape {np.shape(noise_scale)}; expected ({n_b}, {n_d}) "
+                              f"or ({n_b}, {n_p}, {n_d})") from exc
+        if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
+            raise ConfigError("noise_scale must be positive and finite")
+    minpts = None
+    if min_transits is not None:
+        if not (min_transits > 0):
+            raise ConfigError(f"min_transits must be positive, got {min_transits!r}")
+        cad = np.array([float(np.median(np.diff(t))) if t.size > 1 else 1.0 for t in batch.time])
+        minpts = float(min_transits) * (dbins * deltas[:, None])[None, :, :] / cad[:, None, None]
     out = _BACKENDS[name](
         batch, p, d, deltas, dbins, objective=objective, oversample=int(oversample),
         dtype=_resolve_dtype(dtype), device=_resolve_device(device), max_elements=max_elements,
+        noise_scale=scale, min_points=minpts,
     )
     keys = ("power", "depth", "depth_err", "snr", "log_likelihood", "duration", "t0")
-    return [dict(periods=p, **{k: np.asarray(out[k][i], dtype=np.float64) for k in keys}) for i in range(len(batch))]
+    res = [dict(periods=p, **{k: np.asarray(out[k][i], dtype=np.float64) for k in keys}) for i in range(n_b)]
+    if "w_in" in out:
+        for i, r in enumerate(res):
+            r["n_in"] = np.asarray(out["w_in"][i], dtype=np.float64)
+    return res
 
 
 def spectrum_sde(power, detrend_window: Optional[int] = None):
@@ -531,6 +579,51 @@ def _n_transits(t, period, t0, duration):
     return int(np.unique(epochs).size), int(inside.sum())
 
 
+def _independent_peaks(power: np.ndarray, periods: np.ndarray, n: int, *, min_sep: int = 3,
+                       max_harmonic: int = 4, rel_tol: float = 0.005) -> List[int]:
+    """Indices of the ``n`` highest local maxima of ``power`` that are not harmonics of one another.
+
+    A later peak is dropped when it lies within ``min_sep`` trial periods of
+    a kept one, or when its period is within ``rel_tol`` of ``p/q`` times a
+    kept period (``p, q <= max_harmonic``): the sub- and super-harmonics a
+    strong signal leaves in its own periodogram.
+    """
+    pw = np.where(np.isfinite(power), power, -np.inf)
+    if pw.size == 0:
+        return []
+    order = np.argsort(-pw, kind="stable")
+    ratios = sorted({a / b for a in range(1, max_harmonic + 1) for b in range(1, max_harmonic + 1)})
+    kept: List[int] = []
+    for i in order:
+        if len(kept) >= n or not np.isfinite(pw[i]) or pw[i] <= 0:
+            break
+        lo, hi = max(i - 1, 0), min(i + 1, pw.size - 1)
+        if pw[i] < pw[lo] or pw[i] < pw[hi]:
+            continue  # not a local maximum
+        ok = True
+        for j in kept:
+            if abs(i - j) <= min_sep or any(abs(periods[i] / (r * periods[j]) - 1.0) < rel_tol for r in ratios):
+                ok = False
+                break
+        if ok:
+            kept.append(int(i))
+    return kept
+
+
+def _noise_factors(t, y, iv, d_arr: np.ndarray, n_periods: int) -> np.ndarray:
+    """Red-noise factor for 1-D (n_dur,) or 2-D (n_periods, n_dur) durations."""
+    from .noise import box_noise_factor
+
+    if d_arr.ndim <= 1:
+        return box_noise_factor(t, y, iv, np.atleast_1d(d_arr))
+    lo, hi = float(d_arr.min()), float(d_arr.max())
+    probe = np.geomspace(lo, hi, 12) if hi > lo else np.array([lo])
+    beta = box_noise_factor(t, y, iv, probe)
+    if probe.size == 1:
+        return np.full(d_arr.shape, beta[0])
+    return np.interp(np.log(d_arr), np.log(probe), beta)
+
+
 def bls_search(
     lcs,
     periods=None,
@@ -546,6 +639,9 @@ def bls_search(
     dtype: Union[str, torch.dtype] = "float32",
     device: Union[str, torch.device] = "cpu",
     max_elements: Optional[int] = None,
+    red_noise: bool = True,
+    min_transits: Optional[float] = 1.5,
+    n_peaks: int = 1,
 ) -> List[BLSResult]:
     """Search a batch of light curves for periodic box-shaped dips.
 
@@ -556,7 +652,8 @@ def bls_search(
     periods : array_like, optional
         Trial periods (days).  Default: :func:`period_grid` over the longest
         baseline in the batch (stellar mass/radius of the light curve when the
-        batch has one, solar otherwise), from ``min_period``.
+        batch has one, solar otherwise), from ``min_period`` to the baseline
+        (boxes still need ``min_transits``).
     durations : array_like, optional
         1-D or (n_periods, n_durations) durations (days).  Default:
         :func:`duration_grid` for the same star.
@@ -569,6 +666,17 @@ def bls_search(
         best trial period (uniform in frequency) and keep the best.
     detrend_window : int, optional
         Running-median window for the SDE (see :func:`spectrum_sde`).
+    red_noise : bool
+        Measure each light curve's red-noise factor per trial duration
+        (:func:`exoray.search.noise.box_noise_factor`) and divide the SNRs by
+        it, so that the statistic is comparable between quiet and active
+        stars.  ``snr_white`` keeps the white-noise value.
+    min_transits : float or None
+        Transits' worth of data a box needs (see :func:`bls_power`).
+    n_peaks : int
+        Also refine and return the next ``n_peaks - 1`` independent peaks of
+        the periodogram (not harmonics of a stronger one) as
+        ``result.alternatives``, strongest first.
 
     Returns
     -------
@@ -592,44 +700,65 @@ def bls_search(
     batch = prepare_batch(lcs)
     periods, durations = _default_grid(batch, periods, durations, min_period)
     kw = dict(objective=objective, oversample=oversample, backend=backend, dtype=dtype, device=device,
-              max_elements=max_elements)
-    spectra = bls_power(batch, periods, durations, **kw)
-    name = get_backend(backend)
+              max_elements=max_elements, min_transits=min_transits)
     d_arr = np.asarray(durations, dtype=np.float64)
+    p_arr = np.asarray(periods, dtype=np.float64)
+    scales = None
+    if red_noise:
+        scales = np.stack([_noise_factors(t, y, iv, d_arr, p_arr.size)
+                           for t, y, iv in zip(batch.time, batch.flux, batch.ivar)])
+    spectra = bls_power(batch, periods, durations, noise_scale=scales, **kw)
+    name = get_backend(backend)
+    keys = ("power", "depth", "depth_err", "snr", "log_likelihood", "duration", "t0")
     results = []
     for i, sp in enumerate(spectra):
         pw = sp["power"]
-        ib = int(np.nanargmax(pw))
-        best = {k: float(sp[k][ib]) for k in ("power", "depth", "depth_err", "snr", "log_likelihood", "duration", "t0")}
-        best["period"] = float(sp["periods"][ib])
-        if refine and sp["periods"].size > 1 and refine_points > 1:
-            pr = sp["periods"]
-            lo, hi = pr[max(ib - 1, 0)], pr[min(ib + 1, pr.size - 1)]
-            fine = np.unique(np.concatenate([1.0 / np.linspace(1.0 / hi, 1.0 / lo, int(refine_points)), [pr[ib]]]))
-            dfine = d_arr if d_arr.ndim <= 1 else np.broadcast_to(d_arr[ib], (fine.size, d_arr.shape[1]))
-            sub = BLSBatch([batch.time[i]], [batch.flux[i]], [batch.ivar[i]], [batch.meta[i]])
-            rf = bls_power(sub, fine, dfine, **kw)[0]
-            jf = int(np.nanargmax(rf["power"]))
-            if rf["power"][jf] >= best["power"]:
-                best = {k: float(rf[k][jf]) for k in best if k != "period"}
-                best["period"] = float(fine[jf])
+        pr = sp["periods"]
+        sub = BLSBatch([batch.time[i]], [batch.flux[i]], [batch.ivar[i]], [batch.meta[i]])
         sde, sde_raw, det = spectrum_sde(pw, detrend_window)
-        n_tr, n_in = _n_transits(batch.time[i], best["period"], best["t0"], best["duration"])
-        res = BLSResult(
-            period=best["period"], t0=best["t0"], duration=best["duration"], depth=best["depth"],
-            depth_err=best["depth_err"], snr=best["snr"], power=best["power"],
-            log_likelihood=best["log_likelihood"], sde=sde, sde_raw=sde_raw, n_transits=n_tr,
-            n_points_in_transit=n_in, periods=sp["periods"], power_spectrum=pw, power_detrended=det,
-            depth_spectrum=sp["depth"], duration_spectrum=sp["duration"], t0_spectrum=sp["t0"],
-            snr_spectrum=sp["snr"], log_likelihood_spectrum=sp["log_likelihood"], objective=objective,
-            backend=name, dtype=str(_resolve_dtype(dtype)).replace("torch.", ""), device=str(device),
-            n_points=int(batch.time[i].size), baseline=float(batch.time[i][-1] - batch.time[i][0]),
-            candidate_index=0,
-        )
-        for k in ("tic_id", "sector", "source_path"):
-            if k in batch.meta[i]:
-                res[k] = batch.meta[i][k]
-        results.append(res)
+        idx = _independent_peaks(pw, pr, max(1, int(n_peaks))) or [int(np.nanargmax(pw))]
+        found = []
+        for ib in idx:
+            best = {k: float(sp[k][ib]) for k in keys}
+            best["period"] = float(pr[ib])
+            if refine and pr.size > 1 and refine_points > 1:
+                lo, hi = pr[max(ib - 1, 0)], pr[min(ib + 1, pr.size - 1)]
+                fine = np.unique(np.concatenate([1.0 / np.linspace(1.0 / hi, 1.0 / lo, int(refine_points)), [pr[ib]]]))
+                dfine = d_arr if d_arr.ndim <= 1 else np.broadcast_to(d_arr[ib], (fine.size, d_arr.shape[1]))
+                sfine = None
+                if scales is not None:
+                    si = scales[i]
+                    sfine = si[None, :] if si.ndim == 1 else np.broadcast_to(si[ib], (fine.size, si.shape[1]))[None]
+                rf = bls_power(sub, fine, dfine, noise_scale=sfine, **kw)[0]
+                jf = int(np.nanargmax(rf["power"]))
+                if rf["power"][jf] >= best["power"]:
+                    best = {k: float(rf[k][jf]) for k in keys}
+                    best["period"] = float(fine[jf])
+            # the SDE of a secondary peak: how far it stands out of the same spectrum
+            peak_sde = sde if ib == idx[0] else float((det[ib] - det.mean()) / det.std()) if det.std() > 0 else 0.0
+            beta = 1.0
+            if scales is not None:
+                si = scales[i] if scales[i].ndim == 1 else scales[i][ib]
+                dl = d_arr if d_arr.ndim <= 1 else d_arr[ib]
+                beta = float(np.interp(np.log(best["duration"]), np.log(np.atleast_1d(dl)), np.atleast_1d(si)))
+            n_tr, n_in = _n_transits(batch.time[i], best["period"], best["t0"], best["duration"])
+            res = BLSResult(
+                period=best["period"], t0=best["t0"], duration=best["duration"], depth=best["depth"],
+                depth_err=best["depth_err"], snr=best["snr"], snr_white=best["snr"] * beta, red_noise=beta,
+                power=best["power"], log_likelihood=best["log_likelihood"], sde=peak_sde, sde_raw=sde_raw,
+                n_transits=n_tr, n_points_in_transit=n_in, periods=pr, power_spectrum=pw, power_detrended=det,
+                depth_spectrum=sp["depth"], duration_spectrum=sp["duration"], t0_spectrum=sp["t0"],
+                snr_spectrum=sp["snr"], log_likelihood_spectrum=sp["log_likelihood"], objective=objective,
+                backend=name, dtype=str(_resolve_dtype(dtype)).replace("torch.", ""), device=str(device),
+                n_points=int(batch.time[i].size), baseline=float(batch.time[i][-1] - batch.time[i][0]),
+                candidate_index=0, peak_rank=len(found),
+            )
+            for k in ("tic_id", "sector", "source_path"):
+                if k in batch.meta[i]:
+                    res[k] = batch.meta[i][k]
+            found.append(res)
+        found[0]["alternatives"] = found[1:]
+        results.append(found[0])
     return results
 
 
@@ -637,6 +766,14 @@ def transit_mask(time, period: float, t0: float, width: float) -> np.ndarray:
     """Boolean mask of cadences within ``width / 2`` (days) of a mid-transit."""
     ph = np.mod(np.asarray(time) - t0 + 0.5 * period, period) - 0.5 * period
     return np.abs(ph) < 0.5 * width
+
+
+def _default_accept(sde_threshold: float, snr_threshold: float, snr_min_sde: float):
+    def accept(res, *_):
+        strong = res.snr >= snr_threshold and res.sde >= snr_min_sde
+        return res if (res.sde >= sde_threshold or strong) else None
+
+    return accept
 
 
 def iterative_search(
@@ -650,48 +787,68 @@ def iterative_search(
     snr_threshold: float = float("inf"),
     snr_min_sde: float = 5.0,
     after_signal=None,
+    accept=None,
+    n_peaks: int = 1,
+    max_passes: Optional[int] = None,
+    max_vetoes: int = 4,
     **kwargs,
 ) -> List[BLSResult]:
     """Find several transiting signals by searching, masking and searching again.
 
     After each detection the cadences within ``mask_width / 2`` durations of
     its transits are removed and the search is repeated on the same grid,
-    until the SDE drops below ``sde_threshold``, ``max_planets`` signals are
-    found, or too few cadences remain.
+    until no peak is accepted, ``max_planets`` signals that count are found,
+    ``max_passes`` passes have run, or too few cadences remain.
 
     Parameters
     ----------
     lc : light curve
         One light curve (see :func:`prepare_batch`).
     max_planets : int
-        Most signals to return.
+        Most signals that count (see ``after_signal``) to return.
     sde_threshold : float
-        Minimum SDE of a reported signal (TLS uses 7 for a ~1 % false-alarm
-        probability on white noise).
+        Default acceptance: minimum SDE of a reported signal (TLS uses 7 for
+        a ~1 % false-alarm probability on white noise).
     mask_width : float
         Width of the removed window around each transit, in units of the
         signal's duration (default 2, as TLS).
     snr_threshold, snr_min_sde : float
-        Also accept a signal with SNR >= ``snr_threshold`` and SDE >=
-        ``snr_min_sde`` (strong signals saturate the SDE; see
-        :class:`exoray.config.SearchConfig`).  Off by default.
+        Default acceptance also takes a signal with SNR >= ``snr_threshold``
+        and SDE >= ``snr_min_sde`` (strong signals saturate the SDE).  Off
+        by default.
+    accept : callable, optional
+        ``accept(result, time, flux, ivar, keep) -> BLSResult, None or mask``
+        replaces the default rule: called on the top peak and then on the
+        next independent peaks (``n_peaks``), it returns the signal to
+        report (possibly re-measured), ``None`` to look at the next peak, or
+        a boolean array over ``time`` of cadences to veto (a single event
+        posing as a periodic signal): they are left out and the pass is
+        run again (at most ``max_vetoes`` times in all).  The pass that
+        accepts nothing ends the search.
+    n_peaks : int
+        Peaks per pass offered to ``accept`` (see :func:`bls_search`).
     after_signal : callable, optional
         ``after_signal(result, time, flux, keep) -> None or (new_flux,
-        also_mask)``, called with each accepted signal, all cadences and the
-        mask of those still searched (earlier signals' transits removed).
-        Returning an array (same length as ``time``) replaces the flux for the
-        next passes, with (``also_mask=True``) or instead of masking the
-        signal's transits: pre-whitening, for a periodic
-        variability signal that masking cannot remove (Kepler TPS removes
-        harmonics the same way; Jenkins et al. 2010).
+        also_mask[, counts])``, called with each accepted signal, all
+        cadences and the mask of those still searched (earlier signals'
+        transits removed).  Returning an array (same length as ``time``)
+        replaces the flux for the next passes, with (``also_mask=True``) or
+        instead of masking the signal's transits: pre-whitening, for a
+        periodic variability signal that masking cannot remove (Kepler TPS
+        removes harmonics the same way; Jenkins et al. 2010).
+        ``counts=False`` keeps the signal out of ``max_planets`` (stellar
+        variability does not use up a planet's place).
+    max_passes : int, optional
+        Most passes in all (default ``max_planets + 2``).
+    max_vetoes : int
+        Most vetoed events in all.
     periods, durations, **kwargs
         Passed to :func:`bls_search`.  The grid is fixed by the first pass.
 
     Returns
     -------
     list of BLSResult
-        Signals with SDE >= threshold, in order found (``candidate_index``
-        0, 1, ...).
+        Accepted signals in order found (``candidate_index`` 0, 1, ...).
     """
     if int(max_planets) != max_planets or max_planets < 1:
         raise ConfigError(f"max_planets must be an integer >= 1, got {max_planets!r}")
@@ -702,27 +859,53 @@ def iterative_search(
         raise InputError("iterative_search takes one light curve; loop (or use Ray) over many")
     periods, durations = _default_grid(batch, periods, durations, kwargs.pop("min_period", 0.5))
     t, y, iv, meta = batch.time[0], batch.flux[0], batch.ivar[0], batch.meta[0]
+    accept = accept or _default_accept(sde_threshold, snr_threshold, snr_min_sde)
+    max_passes = int(max_planets) + 2 if max_passes is None else int(max_passes)
     found: List[BLSResult] = []
     keep = np.ones(t.size, bool)
-    for k in range(int(max_planets)):
-        if keep.sum() < MIN_POINTS:
+    counted = 0
+    vetoes = 0
+    k = 0
+    while k < max_passes:
+        if counted >= max_planets or keep.sum() < MIN_POINTS:
             break
         sub = BLSBatch([t[keep]], [y[keep]], [iv[keep]], [meta])
-        res = bls_search(sub, periods, durations, **kwargs)[0]
+        res = bls_search(sub, periods, durations, n_peaks=n_peaks, **kwargs)[0]
         log.info("iterative search pass %d: P=%.5f d SDE=%.2f SNR=%.1f", k, res.period, res.sde, res.snr)
-        strong = res.snr >= snr_threshold and res.sde >= snr_min_sde
-        if not (res.sde >= sde_threshold or strong):
+        chosen = None
+        veto = None
+        for cand in [res] + list(res.get("alternatives", [])):
+            verdict = accept(cand, t, y, iv, keep.copy())
+            if isinstance(verdict, np.ndarray):
+                if vetoes < max_vetoes and (verdict & keep).any():
+                    veto = verdict
+                    break
+                continue  # no vetoes left: just not this peak
+            if verdict is not None:
+                chosen = verdict
+                break
+        if veto is not None:
+            vetoes += 1
+            keep &= ~veto
+            continue  # the same pass again, without the vetoed event
+        k += 1
+        if chosen is None:
             break
-        res["candidate_index"] = k
+        res = chosen
+        res["candidate_index"] = len(found)
         found.append(res)
         out = after_signal(res, t, y, keep.copy()) if after_signal is not None else None
-        also_mask = True
+        also_mask, counts = True, True
         if out is not None:
-            new_y, also_mask = out
-            new_y = np.asarray(new_y, dtype=np.float64)
-            if new_y.shape != y.shape or not np.all(np.isfinite(new_y[keep])):
-                raise InputError("after_signal must return finite flux for every cadence it was given")
-            y = new_y
+            new_y, also_mask = out[0], out[1]
+            if len(out) > 2:
+                counts = bool(out[2])
+            if new_y is not None:
+                new_y = np.asarray(new_y, dtype=np.float64)
+                if new_y.shape != y.shape or not np.all(np.isfinite(new_y[keep])):
+                    raise InputError("after_signal must return finite flux for every cadence it was given")
+                y = new_y
+        counted += int(counts)
         if also_mask:
             keep &= ~transit_mask(t, res.period, res.t0, mask_width * res.duration)
     return found

@@ -33,6 +33,9 @@ __all__ = [
     "stellar_params",
     "DEFAULT_STELLAR_MASS",
     "DEFAULT_STELLAR_RADIUS",
+    "roche_period",
+    "orbit_period",
+    "ROCKY_DENSITY",
 ]
 
 log = logging.getLogger(__name__)
@@ -104,7 +107,7 @@ def period_grid(
     *,
     min_period: float = 0.5,
     max_period: Optional[float] = None,
-    min_transits: int = 2,
+    min_transits: int = 1,
     oversampling: float = 3,
     stellar_mass: float = DEFAULT_STELLAR_MASS,
     stellar_radius: float = DEFAULT_STELLAR_RADIUS,
@@ -126,12 +129,14 @@ def period_grid(
         Time span of the data, max(time) - min(time), in days.
     min_period : float, optional
         Shortest trial period in days (default 0.5).  Raised to the Roche
-        limit period of the star if shorter.
+        limit of a rocky planet (:func:`roche_period`) if shorter.
     max_period : float or None, optional
         Longest trial period in days; by default and at most
         ``baseline_days / min_transits``.
     min_transits : int, optional
-        Minimum number of transits that must fit in the baseline (default 2).
+        The longest period is the baseline over this (default 1: the whole
+        baseline, where two transits can still fall at its two ends; the
+        search itself demands data from two transits per box).
     oversampling : float, optional
         Oversampling factor :math:`q` of the Ofir grid (default 3).
     stellar_mass, stellar_radius : float, optional
@@ -155,7 +160,7 @@ def period_grid(
     Examples
     --------
     >>> p = period_grid(27.0, min_period=1.0)
-    >>> bool(p[0] >= 1.0 and p[-1] <= 13.5 and np.all(np.diff(p) > 0))
+    >>> bool(p[0] >= 1.0 and p[-1] <= 27.0 and np.all(np.diff(p) > 0))
     True
     """
     m, r = _check_star(stellar_mass, stellar_radius)
@@ -177,9 +182,7 @@ def period_grid(
 
     gm = _G * m * _M_SUN
     r_m = r * _R_SUN
-    # Roche limit: no orbit shorter than P_roche = 2 pi sqrt((3 R)^3 / (G M))
-    p_roche = 2 * math.pi * math.sqrt((3 * r_m) ** 3 / gm) / _DAY
-    p_min = max(float(min_period), p_roche)
+    p_min = max(float(min_period), roche_period())
     if p_min >= p_max:
         raise ConfigError(
             f"empty period grid: minimum period {p_min:.4g} d >= maximum period {p_max:.4g} d "
@@ -200,6 +203,28 @@ def period_grid(
     periods[0], periods[-1] = p_min, p_max  # exact end points despite round-off
     log.debug("period grid: %d periods from %.4g to %.4g d", periods.size, p_min, p_max)
     return periods
+
+
+#: Bulk density of a rocky planet [g cm^-3] (Earth: 5.5) for the Roche floor.
+ROCKY_DENSITY = 5.5
+
+
+def roche_period(planet_density: float = ROCKY_DENSITY) -> float:
+    """Shortest orbital period [d] at which a planet of this density survives tides.
+
+    ``P_min ~ 12.6 h (rho_p / 1 g cm^-3)^-1/2`` (Rappaport et al. 2013, ApJL
+    773, L15, for a fluid body filling its Roche lobe): independent of the
+    star, so a wrong catalogue radius can never empty the period grid.
+    0.22 d for an Earth-like density.
+    """
+    return 12.6 / 24.0 / math.sqrt(float(planet_density))
+
+
+def orbit_period(a_rs: float, stellar_mass: float = 1.0, stellar_radius: float = 1.0) -> float:
+    """Orbital period [d] at ``a_rs`` stellar radii around a star (Kepler's third law)."""
+    m, r = _check_star(stellar_mass, stellar_radius)
+    a = float(a_rs) * r * _R_SUN
+    return 2 * math.pi * math.sqrt(a**3 / (_G * m * _M_SUN)) / _DAY
 
 
 def central_transit_duration(periods, stellar_mass: float = 1.0, stellar_radius: float = 1.0) -> np.ndarray:

@@ -59,9 +59,18 @@ def test_period_grid_properties():
     assert period_grid(27.0, max_period=5.0)[-1] == pytest.approx(5.0)
 
 
+def test_period_grid_roche_floor_does_not_depend_on_the_star():
+    """A giant's catalogue radius never empties the grid: the floor is a rocky planet's Roche limit."""
+    from exoray.search.period_grid import roche_period
+
+    assert roche_period() == pytest.approx(12.6 / 24 / 5.5**0.5)
+    p = period_grid(27.0, min_period=0.1, stellar_radius=20.0, stellar_mass=1.2)
+    assert p[0] == pytest.approx(roche_period()) and p[-1] == pytest.approx(27.0)
+
+
 def test_period_grid_bad_inputs():
     with pytest.raises(ConfigError):
-        period_grid(1.0, min_period=0.6)  # 1 d / 2 transits < min period
+        period_grid(1.0, min_period=0.6, min_transits=2)  # 1 d / 2 transits < min period
     with pytest.raises(ConfigError):
         period_grid(-3.0)
     with pytest.raises(ConfigError):
@@ -351,3 +360,91 @@ def test_folded_profile_recovers_periodic_shape():
     prof = folded_profile(t, sig + 1.0, 1.7)
     assert np.max(np.abs(prof - 1.0 - sig)) < 0.01 * 2 * np.pi / 50  # one bin of slope
     assert folded_profile(t, sig, 1.7, at=np.array([0.425])) == pytest.approx(0.01, rel=0.02)
+
+
+# --------------------------------------------------------------------------- red noise, minimum transits
+
+
+@pytest.mark.parametrize("objective", ["snr", "likelihood"])
+def test_noise_scale_and_min_points_match_reference(objective):
+    """The kernel's red-noise factor and minimum in-box data follow the slow reference exactly."""
+    from exoray.search._bls_torch import bls_kernel
+    from exoray.search._bls_reference import bls_reference
+    from exoray.search.bls import _resolve_grid, prepare_batch
+
+    lc = _lc(seed=4, n=400, span=12.0, uneven=False)
+    periods = np.linspace(1.5, 5.5, 25)
+    durations = np.array([0.06, 0.1, 0.15])
+    p, d, deltas, dbins = _resolve_grid(periods, durations, 3)
+    rng = np.random.default_rng(0)
+    scale = rng.uniform(0.8, 3.0, (1, p.size, durations.size))
+    minpts = rng.uniform(0.0, 20.0, (1, p.size, durations.size))
+    batch = prepare_batch(lc)
+    t_rel, wy, w, t_ref = batch.padded()
+    fast = bls_kernel(t_rel, wy, w, p, deltas, dbins, objective=objective, dtype=torch.float64,
+                      noise_scale=scale, min_points=minpts)
+    ref = bls_reference(batch.time[0], batch.flux[0], batch.ivar[0], p, deltas, dbins, objective, scale[0], minpts[0])
+    for k in ("power", "depth", "snr", "log_likelihood"):
+        np.testing.assert_allclose(fast[k][0], ref[k], rtol=1e-9, atol=1e-12, err_msg=k)
+    ok = np.isfinite(ref["depth_err"])
+    np.testing.assert_allclose(fast["depth_err"][0][ok], ref["depth_err"][ok], rtol=1e-9)
+
+
+def test_red_noise_factor_divides_snr_and_is_one_on_white_noise():
+    from exoray.search.noise import box_noise_factor
+
+    t, y, e = _tess_like(21, [(3.1, 0.4, 0.1, 2e-3)], cadence_min=2.0, noise=1e-3)
+    beta = box_noise_factor(t, y, 1.0 / e**2, [0.05, 0.1, 0.2])
+    assert np.all(np.abs(beta - 1.0) < 0.1)
+    # correlated noise on hour scales: the factor grows with duration
+    rng = np.random.default_rng(2)
+    red = np.convolve(rng.standard_normal(t.size), np.ones(60) / 60, mode="same") * 2e-3
+    beta_red = box_noise_factor(t, y + red, 1.0 / e**2, [0.05, 0.1, 0.2])
+    assert beta_red[0] > 1.5 and beta_red[2] > beta_red[0]
+    white = bls_search((t, y, e), min_period=1.0, red_noise=False)[0]
+    pink = bls_search((t, y + red, e), min_period=1.0)[0]
+    assert white.red_noise == 1.0 and pink.red_noise > 1.5
+    assert pink.snr == pytest.approx(pink.snr_white / pink.red_noise, rel=1e-6)
+
+
+def test_min_transits_keeps_a_single_event_from_posing_as_periodic():
+    """One deep event near the end of the data: at long periods only that one cycle has data."""
+    rng = np.random.default_rng(3)
+    t = np.arange(0, 13, 10 / 1440.0)
+    y = 1 + 5e-4 * rng.standard_normal(t.size)
+    y[np.abs(t - 10.3) < 0.06] -= 5e-3
+    e = np.full(t.size, 5e-4)
+    periods = period_grid(13.0, min_period=1.0)
+    loose = bls_search((t, y, e), periods, min_transits=None, red_noise=False)[0]
+    strict = bls_search((t, y, e), periods, min_transits=1.5, red_noise=False)[0]
+    assert loose.n_transits == 1 and loose.snr > 30  # the single event alone, at a long period
+    assert strict.n_transits >= 2 and strict.depth < 0.8 * loose.depth  # the other cycle dilutes it
+
+
+def test_independent_peaks_skip_harmonics():
+    from exoray.search.bls import _independent_peaks
+
+    periods = np.geomspace(0.5, 20, 2000)
+    power = np.zeros(periods.size)
+    for p0, h in ((3.0, 10.0), (6.0, 8.0), (1.5, 7.0), (4.7, 6.0)):
+        power += h * np.exp(-0.5 * ((periods - p0) / (0.002 * p0)) ** 2)
+    idx = _independent_peaks(power, periods, 3)
+    got = [round(periods[i], 1) for i in idx]
+    assert got[0] == 3.0 and 4.7 in got and 6.0 not in got and 1.5 not in got
+
+
+def test_transit_consistency_refuses_a_single_event_and_keeps_equal_transits():
+    from exoray.search.consistency import is_consistent, transit_consistency
+
+    rng = np.random.default_rng(5)
+    t = np.arange(0, 27, 2 / 1440.0)
+    iv = np.full(t.size, 1.0 / 1e-3**2)
+    y = 1 + 1e-3 * rng.standard_normal(t.size)
+    planet = y.copy()
+    planet[np.abs(np.mod(t - 2.0 + 2.5, 5.0) - 2.5) < 0.05] -= 1e-3
+    c = transit_consistency(t, planet, iv, 5.0, 2.0, 0.1)
+    assert c.n_transits == 5 and is_consistent(c)
+    single = y.copy()
+    single[np.abs(t - 12.0) < 0.05] -= 4e-3  # one event at epoch 2 of the same ephemeris
+    c1 = transit_consistency(t, single, iv, 5.0, 2.0, 0.1)
+    assert not is_consistent(c1) and c1.centres[c1.strongest] == pytest.approx(12.0)
