@@ -156,7 +156,10 @@ class PreprocessedLightCurve:
     centroids (pixels) on the kept cadences, or ``None``;
     ``momentum_dump_times`` are the times (same system as ``time``) of all
     cadences flagged as reaction-wheel desaturations, before masking, for the
-    vetting stage's systematics checks.
+    vetting stage's systematics checks.  ``detrend_method``,
+    ``detrend_window_days`` and ``rotation_period_days`` say how ``trend``
+    was made, so that the search can rebuild it with found transits masked
+    (:func:`exoray.preprocess.redetrend`).
     """
 
     tic_id: int
@@ -189,6 +192,7 @@ class PreprocessedLightCurve:
     noise_ppm: float = float("nan")
     detrend_method: str = "biweight"
     detrend_window_days: float = float("nan")
+    rotation_period_days: float = float("nan")
     preprocess_ms: float = float("nan")
     centroid_col: Optional[np.ndarray] = None
     centroid_row: Optional[np.ndarray] = None

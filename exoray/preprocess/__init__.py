@@ -3,6 +3,7 @@
 Reused by the Ray sweep and by Ray Serve.  The public API:
 
 * :func:`preprocess_lightcurve` -- the whole chain for one :class:`~exoray.lightcurve.LightCurve`;
+  :func:`redetrend` rebuilds its trend with cadences (found transits) masked;
 * detrending: :func:`detrend_biweight`, :func:`detrend_savgol`, :func:`flatten`;
 * gaps: :func:`find_segments`, :func:`segment_slices`;
 * normalisation and statistics: :func:`normalize_segments`, :func:`clip_upper_outliers`,
@@ -23,12 +24,13 @@ from .normalize import (
     robust_std,
     sort_by_time,
 )
-from .pipeline import MIN_USABLE_POINTS, preprocess_lightcurve
+from .pipeline import MIN_USABLE_POINTS, preprocess_lightcurve, redetrend
 from .views import global_view, local_view, median_bin
 from .windows import make_windows
 
 __all__ = [
     "preprocess_lightcurve",
+    "redetrend",
     "MIN_USABLE_POINTS",
     "detrend_biweight",
     "detrend_savgol",

@@ -8,10 +8,10 @@ Steps (all pure, no I/O):
 4. segments at gaps > ``break_tolerance_days``; segments with fewer than
    ``min_segment_points`` cadences are dropped;
 5. per-segment median normalisation of flux and flux_err;
-6. detrending (``biweight`` | ``savgol`` | ``none``) per segment; with
-   ``adaptive_window`` a strongly variable star (red-noise ratio above
-   ``adaptive_red_ratio``) gets a robust local-quadratic refit over a window
-   set by the longest plausible transit (see :func:`adaptive_window_days`);
+6. detrending (``biweight`` | ``savgol`` | ``none``) per segment; the
+   biweight's window, and for fast rotators a rotation model under it, are
+   chosen per star (:func:`exoray.preprocess.stellar.choose_detrend`) unless
+   ``window_days`` fixes the window;
 7. upper-outlier clipping on the residual from the trend (points more than
    ``sigma_upper`` robust sigmas above it).  The trend is *not* refitted: for
    the biweight a point more than ``cval * MAD`` (~3.4 sigma for cval = 5)
@@ -19,11 +19,17 @@ Steps (all pure, no I/O):
    influenced it; the savgol fit is itself iteratively clipped;
 8. optional edge cutoff (``edge_cutoff_days`` at each segment end);
 9. statistics (counts, point-to-point noise in ppm, wall time).
+
+:func:`redetrend` rebuilds the same trend with cadences masked (the
+transits of a signal the search found), so that their depth is measured
+without the share the detrender absorbed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 import time as _time
 from typing import Optional
 
@@ -32,7 +38,6 @@ import numpy as np
 from ..config import PreprocessConfig
 from ..errors import EmptyLightCurveError
 from ..lightcurve import STELLAR_KEYS, LightCurve, PreprocessedLightCurve
-from . import _kernels
 from .detrend import detrend_savgol
 from .gaps import drop_short_segments, find_segments, renumber, segment_starts
 from .normalize import (
@@ -40,17 +45,12 @@ from .normalize import (
     finite_mask,
     normalize_segments,
     quality_keep_mask,
-    red_noise_ratio,
     robust_std,
     sort_by_time,
 )
+from .stellar import choose_detrend
 
-__all__ = ["preprocess_lightcurve", "adaptive_window_days", "MIN_USABLE_POINTS"]
-
-#: ``detrend_method`` recorded when the adaptive refit replaced the biweight.
-ADAPTIVE_METHOD = "robust_poly{order}"
-#: Robustness passes of the adaptive refit (1 plain + 4 reweighted).
-ADAPTIVE_PASSES = 5
+__all__ = ["preprocess_lightcurve", "redetrend", "MIN_USABLE_POINTS"]
 
 log = logging.getLogger(__name__)
 
@@ -82,50 +82,49 @@ def _edge_keep(t: np.ndarray, segment: np.ndarray, edge_days: float) -> np.ndarr
     return (t >= lo + edge_days) & (t <= hi - edge_days)
 
 
-def adaptive_window_days(lc: LightCurve, baseline_days: float, cfg: PreprocessConfig) -> float:
-    """Window (days) of the variability-aware refit.
+def _star(lc):
+    from ..search.period_grid import stellar_params
 
-    ``adaptive_duration_factor`` times the duration of a central transit at
-    half the baseline (the longest period with two transits) around this
-    star (Kepler's law, TIC mass/radius/logg with solar fallbacks), bounded
-    to [``adaptive_min_window_days``, ``window_days``].
+    return stellar_params(lc.mass, lc.radius, lc.logg)
+
+
+def _biweight_choice(lc, t, f, segment, cfg: PreprocessConfig, mask=None, fixed=None):
+    mass, radius = _star(lc)
+    if cfg.window_days is not None:
+        windows, spacings = (cfg.window_days,), ()
+    else:
+        windows, spacings = cfg.candidate_windows_days, cfg.candidate_spline_spacings_days
+    return choose_detrend(t, f, segment, mass=mass, radius=radius, windows=windows, spacings=spacings,
+                          cval=cfg.biweight_cval,
+                          rotation=cfg.rotation_model, rotation_max_period=cfg.rotation_max_period_days,
+                          mask=mask, fixed=fixed)
+
+
+def redetrend(plc: PreprocessedLightCurve, mask: np.ndarray,
+              config: Optional[PreprocessConfig] = None) -> PreprocessedLightCurve:
+    """``plc`` with its trend rebuilt, learning only from the cadences not in ``mask``.
+
+    The method, window and rotation period recorded in ``plc`` are kept;
+    masked cadences get the trend interpolated across them, so a transit
+    masked here keeps its full depth in ``flux_flat``.  Light curves not
+    detrended with the biweight or the spline are returned unchanged.
     """
-    from ..search.period_grid import central_transit_duration, stellar_params
-
-    mass, radius = stellar_params(lc.mass, lc.radius, lc.logg)
-    t14 = float(central_transit_duration(max(baseline_days, 1.0) / 2.0, mass, radius))
-    w = cfg.adaptive_duration_factor * t14
-    return float(min(max(w, cfg.adaptive_min_window_days), cfg.window_days))
-
-
-#: Evaluate the adaptive refit with sliding moment sums (O(n)); False runs the
-#: reference direct evaluation (O(n * window), ~15x slower, same trend to ~1e-10).
-ADAPTIVE_FAST = True
-
-
-def _adaptive_refit(lc, t, f, segment, trend, cfg, fast=None):
-    """(trend, method, window, ratio) after the optional variability-aware refit.
-
-    ``fast`` (default :data:`ADAPTIVE_FAST`) selects the sliding-sum kernel;
-    ``False`` the reference evaluation (see ``_kernels.robust_poly_segment``)."""
-    if fast is None:
-        fast = ADAPTIVE_FAST
-    flat = f / trend
-    ratio = red_noise_ratio(t, flat, segment)
-    if not (np.isfinite(ratio) and ratio > cfg.adaptive_red_ratio):
-        return trend, "biweight", cfg.window_days, ratio
-    window = adaptive_window_days(lc, float(t[-1] - t[0]), cfg)
-    refit = np.empty(t.size)
-    _kernels.robust_poly_segments(t, f, segment_starts(segment), float(window),
-                                  int(cfg.adaptive_polyorder), float(cfg.biweight_cval),
-                                  ADAPTIVE_PASSES, refit, bool(fast))
-    good = np.isfinite(refit) & (refit > 0)
-    if not good.all():
-        refit = np.where(good, refit, trend)
-    ratio_new = red_noise_ratio(t, f / refit, segment)
-    if not ratio_new < ratio:
-        return trend, "biweight", cfg.window_days, ratio
-    return refit, ADAPTIVE_METHOD.format(order=cfg.adaptive_polyorder), window, ratio_new
+    cfg = config if config is not None else PreprocessConfig()
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != plc.time.shape or not mask.any():
+        return plc
+    method = plc.detrend_method or ""
+    window = plc.detrend_window_days
+    if not method.endswith(("biweight", "spline")) or window is None or not math.isfinite(float(window)):
+        return plc
+    prot = plc.rotation_period_days
+    prot = float(prot) if prot is not None and math.isfinite(float(prot)) else float("nan")
+    choice = _biweight_choice(plc, plc.time, plc.flux, plc.segment, cfg, mask=mask,
+                              fixed=(method, float(window), prot))
+    trend = choice.trend
+    good = np.isfinite(trend) & (trend > 0)
+    trend = np.where(good, trend, plc.trend)
+    return dataclasses.replace(plc, trend=trend, flux_flat=plc.flux / trend)
 
 
 def preprocess_lightcurve(lc: LightCurve,
@@ -218,16 +217,13 @@ def preprocess_lightcurve(lc: LightCurve,
     f = np.ascontiguousarray(f)
 
     method = cfg.detrend
+    rotation = float("nan")
     if method == "biweight":
-        window = cfg.window_days
-        trend = np.empty(t.size)
-        _kernels.biweight_segments(t, f, segment_starts(segment), float(window),
-                                   float(cfg.biweight_cval), 0.0, trend)
-        if cfg.adaptive_window:
-            trend, method, window, ratio = _adaptive_refit(lc, t, f, segment, trend, cfg)
-            log.debug("%s: red-noise ratio %.2f, detrend %s over %.3f d", src, ratio, method, window)
+        choice = _biweight_choice(lc, t, f, segment, cfg)
+        trend, method, window, rotation = choice.trend, choice.method, choice.window_days, choice.rotation_period_days
+        log.debug("%s: detrend %s, window %.2f d, rotation %.3f d", src, method, window, rotation)
     elif method == "savgol":
-        window = cfg.savgol_window_days
+        window = cfg.window_days if cfg.window_days is not None else cfg.savgol_window_days
         trend = detrend_savgol(t, f, window, cfg.savgol_polyorder,
                                break_tolerance_days=cfg.break_tolerance_days)
     else:
@@ -275,6 +271,7 @@ def preprocess_lightcurve(lc: LightCurve,
         noise_ppm=float(noise),
         detrend_method=method,
         detrend_window_days=float(window),
+        rotation_period_days=float(rotation),
         preprocess_ms=float(ms),
         centroid_col=cc,
         centroid_row=cr,
