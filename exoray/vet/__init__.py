@@ -2,7 +2,7 @@
 
 Public API::
 
-    odd_even_test, secondary_eclipse_test, transit_shape, trapezoid_model,
+    odd_even_test, secondary_eclipse_test, transit_shape, trapezoid_model, model_shift,
     single_event_domination, period_alias_checks, half_double_period_check,
     edge_transit_check, duration_plausibility, stellar_density,
     centroid_shift_test, load_catalogs, crossmatch, crossmatch_details,
@@ -23,6 +23,7 @@ from .odd_even import odd_even_test
 from .secondary_eclipse import secondary_eclipse_test
 from .shape import transit_shape, trapezoid_model
 from .single_event import single_event_domination
+from .uniqueness import model_shift
 
 __all__ = [
     "VetResult",
@@ -31,6 +32,7 @@ __all__ = [
     "transit_shape",
     "trapezoid_model",
     "single_event_domination",
+    "model_shift",
     "period_alias_checks",
     "half_double_period_check",
     "edge_transit_check",

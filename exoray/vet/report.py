@@ -565,8 +565,11 @@ def _stats_rows(lc, cand: Mapping[str, Any], eph: _Ephem, vet, bls_result, dispo
     else:
         rows.append(("score", "n/a", False))
     rows.append(("disposition", disposition, disposition != "planet_candidate"))
-    if vet.get("disposition") and vet["disposition"] != disposition:
-        rows.append(("disposition (vet)", vet["disposition"], vet["disposition"] != "planet_candidate"))
+    # The decision is the sweep's (rules reconciled with the score); the
+    # rules' own verdict is shown only where the score overruled it.
+    rule = cand.get("rule_disposition") or (vet.get("disposition") if cand.get("disposition") is None else None)
+    if rule and rule != disposition:
+        rows.append(("vetting rules alone", rule, rule != "planet_candidate"))
     return rows
 
 
