@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from .errors import ConfigError
 
@@ -46,10 +46,29 @@ class PreprocessConfig:
         (flares, cosmic rays); points below are kept so transits survive.
     detrend : {'biweight', 'savgol', 'none'}
         Trend model.  ``biweight`` is the time-windowed Tukey biweight of
-        Hippke et al. (2019, AJ 158, 143), the most robust choice for transits.
-    window_days : float
-        Biweight window (days).  Keep it ~3x the longest transit you search
-        for: 0.75 d preserves transits up to ~6 h.
+        Hippke et al. (2019, AJ 158, 143), the most robust choice for
+        transits; its window is chosen per star (see ``window_days``).
+    window_days : float or None
+        Biweight window (days).  ``None`` (default): chosen per star among
+        ``candidate_windows_days`` as the one under which this star's typical
+        transits are most detectable, weighing the depth a window keeps
+        against the red noise it leaves (:func:`exoray.preprocess.stellar.choose_detrend`).
+        A number fixes the window.
+    candidate_windows_days : tuple of float
+        Biweight windows offered to the per-star choice.  ~3x the longest
+        transit keeps transits: 0.5 d suits M dwarfs' short transits and
+        spotted stars, 1 d quiet Sun-like stars.
+    candidate_spline_spacings_days : tuple of float
+        Knot spacings of the robust cubic spline offered to the same choice
+        (it keeps as much of a transit as a biweight window of the same
+        length and follows smooth stellar variability far better).
+    rotation_model : bool
+        Also offer, for stars with strong periodic variability faster than
+        ``rotation_max_period_days``, a model of each rotation predicted from
+        the neighbouring rotations (Rizzuto et al. 2017), under the biweight.
+    rotation_max_period_days : float
+        Longest rotation period given a rotation model (slower rotators are
+        followed well by the spline).
     biweight_cval : float
         Tukey tuning constant in units of the median absolute deviation (5 as
         in wotan).
@@ -57,29 +76,6 @@ class PreprocessConfig:
         Drop this much from each segment edge after detrending (0 keeps all).
     savgol_window_days, savgol_polyorder
         Parameters of the Savitzky-Golay alternative.
-    adaptive_window : bool
-        Variability-aware refinement of ``detrend='biweight'``.  After the
-        fixed-window biweight, the residual red noise is measured as the
-        ratio of the 1-h binned scatter of the flattened flux to what white
-        noise would give (:func:`exoray.preprocess.normalize.red_noise_ratio`).
-        Where it exceeds ``adaptive_red_ratio`` (a fast, large-amplitude
-        rotator that a windowed location cannot follow: its curvature bias is
-        ~ A (2 pi / P_rot)^2 w^2 / 24), the trend is refitted with a robust
-        local polynomial (Tukey-biweight-weighted, order
-        ``adaptive_polyorder``) over a window shortened to
-        ``adaptive_duration_factor`` times the longest transit the star allows
-        at half the baseline (Kepler's law, central transit), bounded to
-        [``adaptive_min_window_days``, ``window_days``]; the refit is kept only
-        if it lowers the red-noise ratio.  ``False``, or a star below the
-        threshold, gives exactly the wotan-compatible fixed biweight.
-    adaptive_red_ratio : float
-        Red-noise ratio (1 = white) above which the refinement runs.
-    adaptive_duration_factor : float
-        Adaptive window in units of the longest plausible transit duration.
-    adaptive_min_window_days : float
-        Shortest adaptive window (days).
-    adaptive_polyorder : int
-        Order (0-2) of the robust local polynomial.
     """
 
     quality_mask: str = "default"
@@ -87,28 +83,32 @@ class PreprocessConfig:
     min_segment_points: int = 50
     sigma_upper: float = 4.0
     detrend: str = "biweight"
-    window_days: float = 0.75
+    window_days: Optional[float] = None
+    candidate_windows_days: Tuple[float, ...] = (0.3, 0.5, 0.75, 1.0)
+    candidate_spline_spacings_days: Tuple[float, ...] = (0.3, 0.5, 0.75, 1.0, 1.5)
+    rotation_model: bool = True
+    rotation_max_period_days: float = 3.0
     biweight_cval: float = 5.0
     edge_cutoff_days: float = 0.0
     savgol_window_days: float = 0.75
     savgol_polyorder: int = 2
-    adaptive_window: bool = True
-    adaptive_red_ratio: float = 2.0
-    adaptive_duration_factor: float = 2.5
-    adaptive_min_window_days: float = 0.3
-    adaptive_polyorder: int = 2
 
     def __post_init__(self):
         validate_choice("quality_mask", self.quality_mask, QUALITY_PRESETS)
-        for name in ("adaptive_red_ratio", "adaptive_duration_factor", "adaptive_min_window_days"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        if self.adaptive_polyorder not in (0, 1, 2):
-            raise ConfigError(f"adaptive_polyorder must be 0, 1 or 2, got {self.adaptive_polyorder!r}")
         validate_choice("detrend", self.detrend, DETREND_METHODS)
-        for name in ("break_tolerance_days", "window_days", "biweight_cval", "savgol_window_days"):
+        for name in ("break_tolerance_days", "biweight_cval", "savgol_window_days", "rotation_max_period_days"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.window_days is not None and not self.window_days > 0:
+            raise ConfigError(f"window_days must be > 0 (or None to choose per star), got {self.window_days!r}")
+        wins = tuple(float(w) for w in self.candidate_windows_days)
+        if not wins or not all(w > 0 for w in wins):
+            raise ConfigError(f"candidate_windows_days must be positive days, got {self.candidate_windows_days!r}")
+        object.__setattr__(self, "candidate_windows_days", wins)
+        spl = tuple(float(k) for k in self.candidate_spline_spacings_days)
+        if not all(k > 0 for k in spl):
+            raise ConfigError(f"candidate_spline_spacings_days must be positive days, got {spl!r}")
+        object.__setattr__(self, "candidate_spline_spacings_days", spl)
         if self.edge_cutoff_days < 0:
             raise ConfigError("edge_cutoff_days must be >= 0")
         if self.sigma_upper <= 0:
@@ -128,21 +128,50 @@ class SearchConfig:
     ----------
     max_planets : int
         Most signals reported per light curve (iterative BLS: search, mask
-        the transits found, search again).
+        the transits found, search again).  Signals vetted as stellar
+        variability are pre-whitened and do not count.
+    max_passes : int or None
+        Most search passes in all (default ``max_planets + 3``).
+    snr_threshold : float
+        A signal is reported when its SNR, measured against the noise on its
+        own duration (the red-noise factor of
+        :func:`exoray.search.noise.box_noise_factor`) after the light curve
+        is re-detrended with its transits masked, is at least this.  Set on
+        real light curves made signal-free (inverted and scrambled) for a
+        stated false-alarm rate; see ``benchmarks/README.md``.
     sde_threshold : float
-        A signal is reported while its signal detection efficiency is at least
-        this (7 gives ~1% false alarms per light curve on white noise,
-        Hippke & Heller 2019).
-    snr_threshold, snr_min_sde : float
-        A signal whose box SNR is at least ``snr_threshold`` is also reported
-        when its SDE is at least ``snr_min_sde``: a very strong transit (a hot
-        Jupiter at SNR > 100) fills the periodogram with harmonics and
-        sub-harmonics that inflate its scatter, so its SDE saturates near
-        6-7.  White noise does not reach a box SNR of 20; anything that does is
-        still vetted and ranked.  ``snr_threshold=inf`` turns this off.
+        A reported signal's peak must also stand this many standard
+        deviations out of its (detrended) periodogram.  Kept low: a very
+        strong transit fills the periodogram with harmonics and saturates
+        its own SDE, and the red-noise SNR already measures significance.
+    n_peaks : int
+        Independent periodogram peaks examined per pass (not harmonics of one
+        another): a rotation residual on top no longer hides a planet below.
+    red_noise : bool
+        Divide every box's SNR by the red-noise factor of its duration.
+        ``False`` gives white-noise SNRs (comparable with plain BLS).
+    min_transits : float
+        A trial box must hold at least this many transits' worth of data
+        (1.5: data from two transits; a single event cannot pose as a
+        periodic signal).
+    redetrend : bool
+        Before a peak is judged, rebuild the trend with its transits masked
+        so that the depth the detrender absorbed is measured back.
+    min_uniqueness : float or None
+        A kept signal's transit must stand this many sigma above the largest
+        other dip or bump its box finds at any other phase of the fold
+        (:func:`exoray.vet.uniqueness.model_shift`): a peak made by noise is
+        one of many alike events.  ``None`` turns the test off.
+    rest_fraction : float
+        A kept signal's transits other than the strongest must reach this
+        share of the SNR they would have if all transits were equal
+        (:func:`exoray.search.consistency.is_consistent`).  A peak that fails
+        is carried by one event, which is left out before the pass is run
+        again.
     min_period_days, max_period_days : float
-        Period range; ``max_period_days=None`` means half the baseline (two
-        transits needed).
+        Period range; ``max_period_days=None`` means the whole span of the
+        data (with two transits in data, by ``min_transits``).  The shortest
+        period is never below a rocky planet's Roche limit (0.22 d).
     oversample : int
         Phase bins per shortest duration in the BLS kernel.
     n_durations : int
@@ -176,9 +205,15 @@ class SearchConfig:
     """
 
     max_planets: int = 3
-    sde_threshold: float = 7.0
-    snr_threshold: float = 20.0
-    snr_min_sde: float = 5.0
+    max_passes: Optional[int] = None
+    snr_threshold: float = 7.1
+    sde_threshold: float = 0.0
+    n_peaks: int = 6
+    red_noise: bool = True
+    min_transits: float = 1.5
+    redetrend: bool = True
+    min_uniqueness: Optional[float] = 0.5
+    rest_fraction: float = 0.5
     min_period_days: float = 0.5
     max_period_days: Optional[float] = None
     oversample: int = 3
@@ -205,8 +240,16 @@ class SearchConfig:
         validate_choice("dtype", self.dtype, ("float32", "float64"))
         if self.oversample < 1:
             raise ConfigError("oversample must be >= 1")
-        if not self.snr_threshold > 0 or not self.snr_min_sde >= 0:
-            raise ConfigError("snr_threshold must be > 0 and snr_min_sde >= 0")
+        if not self.snr_threshold > 0 or not self.sde_threshold >= 0:
+            raise ConfigError("snr_threshold must be > 0 and sde_threshold >= 0")
+        if self.n_peaks < 1:
+            raise ConfigError("n_peaks must be >= 1")
+        if self.max_passes is not None and self.max_passes < 1:
+            raise ConfigError("max_passes must be >= 1 (or None)")
+        if not 0.0 <= self.rest_fraction < 1.0:
+            raise ConfigError("rest_fraction must be in [0, 1)")
+        if not self.min_transits >= 1.0:
+            raise ConfigError("min_transits must be >= 1")
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

@@ -105,6 +105,7 @@ PREPROCESSED_SCHEMA = pa.schema(
         pa.field("noise_ppm", _f64),
         pa.field("detrend_method", pa.string()),
         pa.field("detrend_window_days", _f64),
+        pa.field("rotation_period_days", _f64),
         pa.field("preprocess_ms", _f64),
         pa.field("centroid_col", _lf64),
         pa.field("centroid_row", _lf64),
@@ -130,6 +131,12 @@ QUARANTINE_SCHEMA = pa.schema(
 #: drawn from these (see :mod:`exoray.search.candidates` for definitions).
 CANDIDATE_FEATURES = (
     "bls_depth_ppm",
+    "snr_white",
+    "red_noise",
+    "transit_chi2_p",
+    "redetrend_gain",
+    "ms_primary_sigma",
+    "ms_uniqueness",
     "bls_power",
     "sde_raw",
     "mes",
@@ -148,6 +155,7 @@ CANDIDATE_FEATURES = (
     "companion_radius_earth",
     "phase_variability_sigma",
     "centroid_sigma",
+    "centroid_offset_px",
     "dump_coincidence",
     "edge_fraction",
     "noise_ppm",
@@ -184,6 +192,9 @@ CANDIDATES_SCHEMA = pa.schema(
         pa.field("depth_err_ppm", _f64),
         pa.field("duration_err_hours", _f64),
         pa.field("vet_flags", pa.string()),  # ';'-separated flags from exoray.vet
+        # what the vetting rules alone said; ``disposition`` is the final call
+        # reconciled with the score (exoray.vet.decision)
+        pa.field("rule_disposition", pa.string()),
     ]
     # vetting statistics and stellar context, the ranking features
     + [pa.field(name, _f64) for name in CANDIDATE_FEATURES],

@@ -23,16 +23,22 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
     q.add_argument("--flux-column", default=None, help="force a flux column (default: the product's best, e.g. PDCSAP_FLUX)")
     q.add_argument("--quality-mask", default="default", choices=["none", "default", "hard", "hardest"])
     q.add_argument("--detrend", default="biweight", choices=["biweight", "savgol", "none"])
-    q.add_argument("--window-days", type=float, default=0.75, help="detrending window in days (~3x the longest transit)")
+    q.add_argument("--window-days", type=float, default=None,
+                   help="fix the detrending window in days (default: chosen per star, 0.3-1.5 d, weighing the "
+                   "transit depth a window keeps against the red noise it leaves)")
     q.add_argument("--sigma-upper", type=float, default=4.0, help="clip points this many sigma above the trend")
     s = p.add_argument_group("transit search")
     s.add_argument("--no-search", action="store_true", help="preprocess only (no BLS search / vetting)")
     s.add_argument("--max-planets", type=int, default=3, help="signals searched per light curve")
-    s.add_argument("--sde-threshold", type=float, default=7.0, help="minimum SDE of a reported signal")
-    s.add_argument("--snr-threshold", type=float, default=20.0,
-                   help="also report signals with at least this SNR whose SDE is >= 5 (strong signals "
-                   "saturate the SDE; 'inf' turns this off)")
-    s.add_argument("--min-period", type=float, default=0.5, help="shortest period searched (days)")
+    s.add_argument("--snr-threshold", type=float, default=7.1,
+                   help="smallest SNR of a reported signal, measured against the light curve's own noise on "
+                   "the transit's duration (red noise included) (default 7.1)")
+    s.add_argument("--sde-threshold", type=float, default=0.0,
+                   help="smallest SDE of a reported signal's periodogram peak (default 0: the SNR decides)")
+    s.add_argument("--min-period", type=float, default=0.5, help="shortest period searched (days; default 0.5)")
+    s.add_argument("--max-period", type=float, default=None,
+                   help="longest period searched (days; default: the whole span of the data, two transits "
+                   "still needed)")
     s.add_argument("--toi-catalog", default=None, help="ExoFOP TOI CSV for the known-object cross-match")
     s.add_argument("--eb-catalog", default=None, help="TESS EB catalogue CSV (Prsa et al. 2022) for the cross-match")
     s.add_argument("--no-rank", action="store_true", help="do not score candidates (score columns stay empty)")
@@ -56,7 +62,7 @@ def _config_from_args(args):
         quality_mask=args.quality_mask,
         detrend=args.detrend,
         window_days=args.window_days,
-        savgol_window_days=args.window_days,
+        **({"savgol_window_days": args.window_days} if args.window_days else {}),
         sigma_upper=args.sigma_upper,
     )
     return SweepConfig(
@@ -73,6 +79,7 @@ def _config_from_args(args):
             sde_threshold=args.sde_threshold,
             snr_threshold=args.snr_threshold,
             min_period_days=args.min_period,
+            max_period_days=args.max_period,
             toi_catalog=args.toi_catalog,
             eb_catalog=args.eb_catalog,
             rank=not args.no_rank,

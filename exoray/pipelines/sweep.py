@@ -168,7 +168,7 @@ def process_batch(locations: Sequence[str], out_dir: str, config: SweepConfig) -
             continue
         t2 = time.perf_counter()
         try:
-            cands.extend(_search_one(plc, search, config.reports, out_dir))
+            cands.extend(_search_one(plc, search, config.reports, out_dir, preprocess))
         except Exception as exc:  # the curve stays preprocessed; the failure is recorded
             if not isinstance(exc, ExorayError):
                 log.error("unexpected error searching %s:\n%s", loc, traceback.format_exc())
@@ -217,18 +217,16 @@ def process_batch(locations: Sequence[str], out_dir: str, config: SweepConfig) -
 _CATALOG_CACHE: Dict[Any, Any] = {}
 
 
-def _search_one(plc, search: SearchConfig, reports: str, out_dir: str) -> List[Dict[str, Any]]:
-    """Search, rank, and render the reports the policy asks for, for one curve."""
-    from ..search.candidates import find_candidates, load_known_catalogs
+def _search_one(plc, search: SearchConfig, reports: str, out_dir: str, preprocess=None) -> List[Dict[str, Any]]:
+    """Search, rank, decide, and render the reports the policy asks for, for one curve."""
+    from ..chain import analyse_preprocessed
+    from ..search.candidates import load_known_catalogs
 
     key = (search.toi_catalog, search.eb_catalog)
     if key not in _CATALOG_CACHE:
         _CATALOG_CACHE[key] = load_known_catalogs(search)
-    rows, results, vets = find_candidates(plc, search, catalogs=_CATALOG_CACHE[key], return_details=True)
-    if rows and search.rank:
-        from ..rank.ranker import load_default_ranker, score_candidates
-
-        rows = score_candidates(rows, load_default_ranker(search.ranker_dir))
+    res = analyse_preprocessed(plc, search, catalogs=_CATALOG_CACHE[key], preprocess=preprocess)
+    rows, results, vets = res.rows, res.results, res.vets
     if reports != "none":
         from ..vet.report import make_report
 

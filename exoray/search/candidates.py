@@ -14,6 +14,12 @@ Feature columns (:data:`exoray.schemas.CANDIDATE_FEATURES`):
 
 ========================== ==================================================
 ``bls_depth_ppm``          box depth at the BLS peak (ppm)
+``snr_white``              the box SNR as white noise would have it
+``red_noise``              red-noise factor at the signal's duration (snr_white / snr)
+``transit_chi2_p``         probability of the per-transit depths' chi-square (do they agree?)
+``redetrend_gain``         SNR after / before re-detrending with the transits masked
+``ms_primary_sigma``       transit depth over the spread of the same box at other phases
+``ms_uniqueness``          that minus the largest other dip or bump (model-shift test)
 ``bls_power``              BLS objective at the peak
 ``sde_raw``                SDE before the periodogram was detrended
 ``mes``                    multiple-event statistic: combined SNR of the transits
@@ -32,6 +38,7 @@ Feature columns (:data:`exoray.schemas.CANDIDATE_FEATURES`):
 ``companion_radius_earth`` radius implied by the depth and stellar radius (R_earth)
 ``phase_variability_sigma`` strongest out-of-transit brightening (sigma)
 ``centroid_sigma``         in- vs out-of-transit centroid shift (sigma)
+``centroid_offset_px``     distance of the dimming source from the target (pixels)
 ``dump_coincidence``       fraction of transits on a momentum dump
 ``edge_fraction``          fraction of transits at segment edges or dumps
 ``noise_ppm``, ``tmag``, ``teff``, ``radius``, ``logg``: the star and its noise
@@ -111,48 +118,75 @@ def folded_profile(time, flux, period: float, n_bins: int = 50, at=None) -> np.n
     return np.interp(ph_at, xc, yc)
 
 
-def search_lightcurve(plc: PreprocessedLightCurve, config: Optional[SearchConfig] = None, after_signal=None):
-    """Iterative BLS on one preprocessed light curve; list of BLSResult.
+def search_grid(plc: PreprocessedLightCurve, cfg: SearchConfig):
+    """(periods, durations) searched for one light curve, or ``None`` when its span is too short.
 
-    ``after_signal`` is passed to :func:`~exoray.search.bls.iterative_search`.
+    Periods run from ``min_period_days`` (at least a rocky planet's Roche
+    limit) to ``max_period_days`` or the whole span of the data (a box must
+    still hold two transits' worth of data, see :func:`bls_power`); one
+    duration list spans what the star allows over that range (Kepler's law).
     """
-    from .bls import iterative_search
-    from .period_grid import duration_grid, period_grid, stellar_params
+    from .period_grid import (central_transit_duration, duration_grid, orbit_period, period_grid, roche_period,
+                              stellar_params)
 
-    cfg = config or SearchConfig()
     t = plc.time
     if t.size < 2:
-        return []
+        return None
     baseline = float(t[-1] - t[0])
-    max_p = cfg.max_period_days or baseline / 2.0
-    if max_p <= cfg.min_period_days:
-        log.info("%s: baseline %.2f d too short for periods >= %.2f d", plc.source_path, baseline, cfg.min_period_days)
-        return []
+    max_p = min(cfg.max_period_days or baseline, baseline)
     mass, radius = stellar_params(plc.mass, plc.radius, plc.logg)
-    periods = period_grid(
-        baseline,
-        min_period=cfg.min_period_days,
-        max_period=max_p,
-        stellar_mass=mass,
-        stellar_radius=radius,
-    )
+    # No orbit inside two stellar radii (a giant's planets orbit for days),
+    # but a wrong catalogue radius must never empty the grid: the star's
+    # floor is kept below a quarter of the span.
+    star_floor = min(orbit_period(2.0, mass, radius), 0.25 * baseline)
+    min_p = max(cfg.min_period_days, roche_period(), star_floor)
+    if max_p <= min_p:
+        log.info("%s: span %.2f d too short for periods >= %.2f d", plc.source_path, baseline, min_p)
+        return None
+    periods = period_grid(baseline, min_period=min_p, max_period=max_p, stellar_mass=mass, stellar_radius=radius)
     # One duration list for all periods, spanning what the star allows from
     # the shortest to the longest period: it lets the kernel use its
     # scatter-free binning (~1.7x faster than per-period duration rows).
-    per_period = duration_grid(periods, mass, radius)
-    durations = np.unique(np.geomspace(per_period.min(), per_period.max(), cfg.n_durations))
+    # Giants' transits last a day or more: the ceiling follows the star.
+    longest = float(np.clip(1.5 * central_transit_duration(max_p, mass, radius), 0.5, 1.5))
+    per_period = duration_grid(periods, mass, radius, max_duration_hours=24.0 * longest)
+    durations = np.unique(np.geomspace(per_period.min(), min(per_period.max(), 0.9 * periods[0]), cfg.n_durations))
+    return periods, durations
+
+
+def search_lightcurve(plc: PreprocessedLightCurve, config: Optional[SearchConfig] = None, after_signal=None,
+                      accept=None):
+    """Iterative BLS on one preprocessed light curve; list of BLSResult.
+
+    ``after_signal`` and ``accept`` are passed to
+    :func:`~exoray.search.bls.iterative_search`; without ``accept`` a signal
+    needs an SNR of at least ``snr_threshold`` and an SDE of at least
+    ``sde_threshold``.
+    """
+    from .bls import iterative_search
+
+    cfg = config or SearchConfig()
+    grid = search_grid(plc, cfg)
+    if grid is None:
+        return []
+    periods, durations = grid
+    if accept is None:
+        def accept(res, *_):
+            return res if res.snr >= cfg.snr_threshold and res.sde >= cfg.sde_threshold else None
     return iterative_search(
         plc,
         max_planets=cfg.max_planets,
-        sde_threshold=cfg.sde_threshold,
-        snr_threshold=cfg.snr_threshold,
-        snr_min_sde=cfg.snr_min_sde,
+        max_passes=cfg.max_passes if cfg.max_passes is not None else cfg.max_planets + 3,
         mask_width=cfg.mask_width,
         periods=periods,
         durations=durations,
         oversample=cfg.oversample,
         dtype=cfg.dtype,
         device=cfg.device,
+        red_noise=cfg.red_noise,
+        min_transits=cfg.min_transits,
+        n_peaks=cfg.n_peaks,
+        accept=accept,
         after_signal=after_signal,
     )
 
@@ -187,6 +221,12 @@ def _row(plc: PreprocessedLightCurve, k: int, res, vet: Dict[str, Any]) -> Dict[
         "source_path": plc.source_path,
         # features
         "bls_depth_ppm": 1e6 * float(res.depth),
+        "snr_white": _f(res.get("snr_white")),
+        "transit_chi2_p": _f(res.get("transit_chi2_p")),
+        "redetrend_gain": _f(res.snr / res["snr_before_redetrend"]) if res.get("snr_before_redetrend") else 1.0,
+        "ms_primary_sigma": _test(tests, "model_shift", "primary_sigma"),
+        "ms_uniqueness": _test(tests, "model_shift", "value"),
+        "red_noise": _f(res.get("red_noise")),
         "bls_power": float(res.power),
         "sde_raw": _f(res.get("sde_raw")),
         "mes": _test(tests, "single_event", "mes"),
@@ -207,6 +247,7 @@ def _row(plc: PreprocessedLightCurve, k: int, res, vet: Dict[str, Any]) -> Dict[
         "companion_radius_earth": _test(tests, "duration", "companion_radius_earth"),
         "phase_variability_sigma": _test(tests, "phase_variability", "significance"),
         "centroid_sigma": _test(tests, "centroid", "significance"),
+        "centroid_offset_px": _test(tests, "centroid", "source_offset_px"),
         "dump_coincidence": _test(tests, "aliases", "dump_coincidence"),
         "edge_fraction": _test(tests, "edges", "value"),
         "noise_ppm": _f(plc.noise_ppm),
@@ -260,14 +301,65 @@ def link_same_period(rows: List[Dict[str, Any]], rel_tol: float = 2e-3, min_phas
     return rows
 
 
+def _related_periods(p1: float, p2: float, tol: float = 0.01, max_ratio: int = 2) -> bool:
+    """Periods equal or in a 1:2 / 2:1 ratio (a binary's secondary, or the same signal at an alias)."""
+    for r in (1.0, 2.0, 0.5)[: 1 + 2 * (max_ratio >= 2)]:
+        if abs(p1 / (r * p2) - 1.0) < tol:
+            return True
+    return False
+
+
+def _subset(plc: PreprocessedLightCurve, keep: np.ndarray) -> PreprocessedLightCurve:
+    """``plc`` restricted to the cadences in ``keep`` (every per-cadence array)."""
+    import dataclasses
+
+    if keep.all():
+        return plc
+    kw = {name: getattr(plc, name)[keep] for name in ("time", "flux", "flux_err", "trend", "flux_flat", "segment")}
+    for name in ("centroid_col", "centroid_row"):
+        v = getattr(plc, name)
+        kw[name] = None if v is None else v[keep]
+    return dataclasses.replace(plc, **kw)
+
+
+def _is_variability(lc: PreprocessedLightCurve, res, thresholds=None) -> bool:
+    """The vetting rules' variability call (duty cycle, out-of-transit bumps), on their own."""
+    from ..vet import VET_THRESHOLDS, phase_variability_check
+
+    thr = dict(VET_THRESHOLDS, **(thresholds or {}))
+    if res.duration / res.period > thr["max_duty_cycle"]:
+        return True
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel_err = lc.flux_err / lc.flux * lc.flux_flat
+    pv = phase_variability_check(lc.time, lc.flux_flat, rel_err, res.period, res.t0, res.duration,
+                                 float(res.depth), bump_ratio=thr["bump_ratio"], bump_sigma=thr["bump_sigma"])
+    return bool(pv["flag"])
+
+
 def find_candidates(
     plc: PreprocessedLightCurve,
     config: Optional[SearchConfig] = None,
     *,
     catalogs=None,
     return_details: bool = False,
+    preprocess=None,
 ):
     """Search one preprocessed light curve and vet every signal found.
+
+    Each pass of the iterative search offers its strongest independent
+    periodogram peaks in turn; a peak whose red-noise SNR comes near the
+    threshold has the light curve re-detrended with its transits masked
+    (:func:`exoray.preprocess.redetrend`) and is re-measured there, and it
+    is kept when that SNR reaches ``config.snr_threshold``, its transit
+    stands out of its own folded light curve (model shift,
+    ``config.min_uniqueness``) and its transits agree with one another
+    (a peak carried by one event has that event vetoed).  A kept signal
+    that looks like stellar variability (long duty cycle, out-of-transit
+    bumps) is pre-whitened (its folded profile subtracted) and does not use
+    up a planet's place; any other is masked and the search goes on with the
+    re-detrended light curve.  Finally every signal is vetted with the
+    transits of the other, unrelated signals removed (a sibling planet's
+    transit is not a secondary eclipse).
 
     Parameters
     ----------
@@ -277,51 +369,145 @@ def find_candidates(
         From :func:`load_known_catalogs`; ``None`` skips the cross-match.
     return_details : bool
         Also return the BLS results and full vetting output (for reports).
+    preprocess : PreprocessConfig, optional
+        How ``plc`` was preprocessed (for the re-detrend); default settings
+        otherwise.
 
     Returns
     -------
     list of dict
         One row per signal (``candidate_index`` 0, 1, ... in order found);
-        empty when nothing passes the SDE threshold.  With
-        ``return_details``: ``(rows, bls_results, vets)``.
+        empty when nothing passes.  With ``return_details``: ``(rows,
+        bls_results, vets)``.
     """
-    from ..vet import vet_candidate
-
     import dataclasses
 
+    from ..preprocess import redetrend
+    from ..vet import vet_candidate
+    from .bls import BLSBatch, BLSResult, bls_search, transit_mask
+    from ..vet.uniqueness import model_shift
+    from .consistency import is_consistent, transit_consistency
+
     cfg = config or SearchConfig()
+    grid = search_grid(plc, cfg)
+    if grid is None:
+        return ([], [], []) if return_details else []
+    periods, durations = grid
+    n = plc.time.size
+    state = {"lc": plc, "whiten": np.zeros(n), "mask": np.zeros(n, bool), "pending": None}
+    kinds: List[str] = []
+    early_vets: Dict[int, Dict[str, Any]] = {}
     centroids = None
     if plc.centroid_col is not None and plc.centroid_row is not None:
         centroids = (plc.time, plc.centroid_col, plc.centroid_row)
-    vets: List[Dict[str, Any]] = []
-    lc = plc  # the light curve the next signal is vetted on (pre-whitened after variability)
 
-    def vet_and_whiten(res, t, y, keep):
-        nonlocal lc
-        vet = vet_candidate(
-            lc,
-            {"period": res.period, "t0": res.t0, "duration": res.duration, "depth": res.depth, "snr": res.snr},
-            catalogs=catalogs,
-            dump_times=plc.momentum_dump_times,
-            centroids=centroids,
-        )
-        vets.append(vet)
-        # Starspot modulation that survived detrending (fast rotators) comes
-        # back pass after pass at the rotation period whatever is masked, and
-        # masking a wide trough throws away much of the data: subtract its
-        # folded profile instead, so the next pass sees what lies beneath
-        # (e.g. a planet at another period).  Eclipsing binaries and planet
-        # candidates are masked: subtracting their folded profile as well
-        # was measured to pass more EBs as planets (6% vs 4%) and to find
-        # fewer second planets (0.66 vs 0.69) on the injection benchmark.
-        if vet.get("disposition") != "variability" or t.size != lc.time.size:
+    def aligned(t) -> bool:
+        return t.size == n and bool(np.all(t == plc.time))
+
+    def remeasure(cand, t, iv, keep):
+        """The candidate re-measured on the light curve re-detrended with its transits masked."""
+        m = state["mask"] | transit_mask(plc.time, cand.period, cand.t0, 1.5 * cand.duration)
+        lc2 = redetrend(plc, m, preprocess)
+        y2 = lc2.flux_flat - state["whiten"]
+        i = int(np.clip(np.searchsorted(periods, cand.period), 1, periods.size - 1))
+        lo, hi = periods[max(i - 2, 0)], periods[min(i + 1, periods.size - 1)]
+        fine = np.unique(np.concatenate([1.0 / np.linspace(1.0 / hi, 1.0 / lo, 41), [cand.period]]))
+        sub = BLSBatch([t[keep]], [y2[keep]], [iv[keep]], [{}])
+        r2 = bls_search(sub, fine, durations, oversample=cfg.oversample, dtype=cfg.dtype, device=cfg.device,
+                        red_noise=cfg.red_noise, min_transits=cfg.min_transits, refine=False)[0]
+        out = BLSResult(cand)
+        for k in ("period", "t0", "duration", "depth", "depth_err", "snr", "snr_white", "red_noise", "power",
+                  "log_likelihood", "n_transits", "n_points_in_transit"):
+            out[k] = r2[k]
+        out["snr_before_redetrend"] = float(cand.snr)
+        return out, lc2
+
+    def accept(cand, t, y, iv, keep):
+        pre = cfg.snr_threshold * (0.8 if cfg.redetrend else 1.0)
+        if not (cand.snr >= pre and cand.sde >= cfg.sde_threshold):
             return None
-        n_bins = int(np.clip(round(3.0 * res.period / res.duration), 50, 500))
-        y_new = y - folded_profile(t[keep], y[keep], res.period, n_bins=n_bins, at=t) + float(np.median(y[keep]))
-        lc = dataclasses.replace(lc, flux_flat=y_new)
-        return y_new, False
+        lc2 = None
+        y_now = y
+        if cfg.redetrend and aligned(t):
+            cand2, lc2 = remeasure(cand, t, iv, keep)
+            # A detrender that kept a share (1 - D/w) of a transit gives it
+            # back when the transit is masked; a far larger gain means the
+            # trend, interpolated across the mask on a variable star, dug a
+            # dip of its own, and the re-detrended light curve is not used.
+            window = plc.detrend_window_days if np.isfinite(plc.detrend_window_days) else 1.0
+            kept = max(0.2, 1.0 - cand.duration / window)
+            if cand2.snr <= 1.2 * cand.snr / kept:
+                cand = cand2
+                y_now = lc2.flux_flat - state["whiten"]
+            else:
+                lc2 = None
+        if cand.snr < cfg.snr_threshold:
+            return None
+        if cfg.min_uniqueness is not None:
+            ms = model_shift(t[keep], y_now[keep], 1.0 / np.sqrt(iv[keep]), cand.period, cand.t0, cand.duration)
+            if np.isfinite(ms["value"]) and ms["value"] < cfg.min_uniqueness:
+                return None  # one of many alike events in its own fold: noise, look at the next peak
+        c = transit_consistency(t[keep], y_now[keep], iv[keep], cand.period, cand.t0, cand.duration,
+                                noise_factor=float(cand.get("red_noise", 1.0)))
+        cand["transit_chi2_p"] = c.p_value
+        if not is_consistent(c, cfg.rest_fraction):
+            if c.n_transits >= 1:
+                # one event carries the signal: leave it out, with a margin
+                # for the artefacts (ramps, flare residuals) that last
+                # longer than the box, and search again
+                centre = float(c.centres[c.strongest])
+                return np.abs(t - centre) < cand.duration + 0.25
+            return None
+        state["pending"] = lc2
+        return cand
 
-    results = search_lightcurve(plc, cfg, after_signal=vet_and_whiten)
+    def after_signal(res, t, y, keep):
+        lc2 = state["pending"] if state["pending"] is not None else state["lc"]
+        state["pending"] = None
+        if not aligned(t):
+            kinds.append("signal")
+            return None
+        current = dataclasses.replace(lc2, flux_flat=lc2.flux_flat - state["whiten"])
+        if _is_variability(current, res):
+            # Starspot modulation that survived detrending comes back pass
+            # after pass at the rotation period whatever is masked, and
+            # masking a wide trough throws away much of the data: subtract
+            # its folded profile instead, so the next pass sees what lies
+            # beneath.  It does not take a planet's place.
+            kinds.append("variability")
+            base = dataclasses.replace(state["lc"], flux_flat=state["lc"].flux_flat - state["whiten"])
+            early_vets[len(kinds) - 1] = vet_candidate(
+                base, {"period": res.period, "t0": res.t0, "duration": res.duration, "depth": res.depth,
+                       "snr": res.snr}, catalogs=catalogs, dump_times=plc.momentum_dump_times, centroids=centroids)
+            yb = base.flux_flat
+            n_bins = int(np.clip(round(3.0 * res.period / res.duration), 50, 500))
+            prof = folded_profile(t[keep], yb[keep], res.period, n_bins=n_bins, at=t)
+            state["whiten"] = state["whiten"] + prof - float(np.median(yb[keep]))
+            return state["lc"].flux_flat - state["whiten"], False, False
+        # Eclipsing binaries and planet candidates are masked: subtracting
+        # their folded profile would also remove the secondary eclipse and
+        # odd/even differences the vetting needs.
+        kinds.append("signal")
+        state["lc"] = lc2
+        state["mask"] |= transit_mask(plc.time, res.period, res.t0, cfg.mask_width * res.duration)
+        return lc2.flux_flat - state["whiten"], True, True
+
+    results = search_lightcurve(plc, cfg, after_signal=after_signal, accept=accept)
+    final = dataclasses.replace(state["lc"], flux_flat=state["lc"].flux_flat - state["whiten"])
+    vets: List[Dict[str, Any]] = []
+    for k, res in enumerate(results):
+        if k in early_vets:
+            vets.append(early_vets[k])
+            continue
+        keep = np.ones(n, bool)
+        for j, other in enumerate(results):
+            if j != k and kinds[j] == "signal" and not _related_periods(other.period, res.period):
+                keep &= ~transit_mask(final.time, other.period, other.t0, cfg.mask_width * other.duration)
+        lc_k = _subset(final, keep)
+        cen = (lc_k.time, lc_k.centroid_col, lc_k.centroid_row) if centroids is not None else None
+        vets.append(vet_candidate(
+            lc_k, {"period": res.period, "t0": res.t0, "duration": res.duration, "depth": res.depth, "snr": res.snr},
+            catalogs=catalogs, dump_times=plc.momentum_dump_times, centroids=cen))
     rows = [_row(plc, k, res, vet) for k, (res, vet) in enumerate(zip(results, vets))]
     link_same_period(rows)
     if return_details:
