@@ -21,7 +21,14 @@ Features and transforms (:data:`FEATURE_COLUMNS`, in matrix order)
 ``log10_depth_ppm``       log10 depth [ppm] (fitted trapezoid when present)
 ``log10_density_ratio``   log10(stellar density implied by the transit /
                           catalogue density)
-``snr``                   BLS depth / depth error
+``snr``                   BLS depth / depth error, the error measured against
+                          the light curve's red noise on the transit's duration
+``log10_snr_white``       log10 of the SNR white noise would give
+``log10_red_noise``       log10 red-noise factor at the transit's duration
+``log10_transit_chi2_p``  log10 probability of the per-transit depths' chi^2
+``redetrend_gain``        SNR after / before re-detrending with the transits masked
+``ms_primary_sigma``      depth over the spread of the same box at other phases
+``ms_uniqueness``         that minus the largest other dip or bump (model shift)
 ``sde``, ``sde_raw``      signal detection efficiency of the periodogram peak
                           (detrended / raw periodogram)
 ``mes``                   multiple-event statistic (combined transit SNR)
@@ -37,6 +44,8 @@ Features and transforms (:data:`FEATURE_COLUMNS`, in matrix order)
 ``log10_shape_chi2``      log10 reduced chi^2 of the trapezoid fit
 ``single_event_fraction`` share of the strongest transit in the total SNR
 ``centroid_sigma``        in/out-of-transit centroid shift [sigma]
+``log10_centroid_offset_px``  log10 distance of the dimming source from the
+                          target implied by the shift and the depth [pixel]
 ``log10_noise_ppm``       log10 robust per-cadence scatter [ppm]
 ``tmag``, ``teff``,       star (TIC): magnitude, K, R_sun, cgs
 ``radius``, ``logg``
@@ -52,9 +61,6 @@ Features and transforms (:data:`FEATURE_COLUMNS`, in matrix order)
 ``period_may_be_2p``      (``vet_flags``)
 ``low_snr_flag``,         1 if the vetting flagged low SNR / an
 ``v_shaped_flag``         V-shaped eclipse (``vet_flags``)
-``candidate_index``       order of discovery in the iterative search
-``disp_<name>``           one-hot of the vetting disposition (5 columns;
-                          all 0 when the row has none)
 ========================  =====================================================
 """
 
@@ -67,8 +73,10 @@ import numpy as np
 
 __all__ = ["FEATURE_COLUMNS", "DISPOSITION_NAMES", "SOURCE_KEYS", "FLAG_FEATURES", "candidate_features", "feature_frame"]
 
-#: vetting dispositions (same order as :data:`exoray.vet.DISPOSITIONS`)
-DISPOSITION_NAMES = ("planet_candidate", "eclipsing_binary", "variability", "instrumental", "false_alarm")
+#: Dispositions a candidate row may carry (:data:`exoray.vet.DISPOSITIONS`).  The
+#: rules' disposition is not a feature: the ranker learns from the statistics
+#: behind it, and :mod:`exoray.vet.decision` reconciles the two afterwards.
+from ..vet.disposition import DISPOSITIONS as DISPOSITION_NAMES  # noqa: E402
 
 #: accepted source keys per quantity, first present wins
 SOURCE_KEYS = {
@@ -77,6 +85,12 @@ SOURCE_KEYS = {
     "duration_ratio": ("duration_ratio",),
     "depth_ppm": ("depth_ppm",),
     "snr": ("snr",),
+    "snr_white": ("snr_white",),
+    "red_noise": ("red_noise",),
+    "transit_chi2_p": ("transit_chi2_p",),
+    "redetrend_gain": ("redetrend_gain",),
+    "ms_primary_sigma": ("ms_primary_sigma",),
+    "ms_uniqueness": ("ms_uniqueness",),
     "sde": ("sde",),
     "n_transits": ("n_transits",),
     "density_ratio": ("implied_density_ratio",),
@@ -95,6 +109,7 @@ SOURCE_KEYS = {
     "ingress_fraction": ("ingress_fraction",),
     "single_event_fraction": ("single_event_fraction",),
     "centroid_sigma": ("centroid_sigma", "centroid_shift_sigma"),
+    "centroid_offset_px": ("centroid_offset_px",),
     "noise_ppm": ("noise_ppm",),
     "tmag": ("tmag",),
     "teff": ("teff",),
@@ -105,7 +120,7 @@ SOURCE_KEYS = {
     "phase_variability_sigma": ("phase_variability_sigma",),
     "edge_fraction": ("edge_fraction",),
     "candidate_index": ("candidate_index",),
-    "disposition": ("disposition",),
+    "disposition": ("rule_disposition", "disposition"),
 }
 
 _R_SUN_EARTH = 109.2
@@ -126,6 +141,12 @@ FEATURE_COLUMNS: Tuple[str, ...] = (
     "log10_density_ratio",
     "log10_depth_ppm",
     "snr",
+    "log10_snr_white",
+    "log10_red_noise",
+    "log10_transit_chi2_p",
+    "redetrend_gain",
+    "ms_primary_sigma",
+    "ms_uniqueness",
     "sde",
     "sde_raw",
     "mes",
@@ -141,6 +162,7 @@ FEATURE_COLUMNS: Tuple[str, ...] = (
     "log10_shape_chi2",
     "single_event_fraction",
     "centroid_sigma",
+    "log10_centroid_offset_px",
     "log10_noise_ppm",
     "tmag",
     "teff",
@@ -151,9 +173,7 @@ FEATURE_COLUMNS: Tuple[str, ...] = (
     "phase_variability_sigma",
     "dump_coincidence",
     "edge_fraction",
-) + tuple(FLAG_FEATURES) + (
-    "candidate_index",
-) + tuple(f"disp_{d}" for d in DISPOSITION_NAMES)
+) + tuple(FLAG_FEATURES)
 
 
 def _num(v: Any) -> float:
@@ -203,6 +223,12 @@ def _row_features(row: Mapping) -> List[float]:
         _log10_pos(g("density_ratio")),
         _log10_pos(depth),
         g("snr"),
+        _log10_pos(g("snr_white")),
+        _log10_pos(g("red_noise")),
+        max(_log10_pos(g("transit_chi2_p")), -30.0) if math.isfinite(g("transit_chi2_p")) else math.nan,
+        g("redetrend_gain"),
+        g("ms_primary_sigma"),
+        g("ms_uniqueness"),
         g("sde"),
         g("sde_raw"),
         g("mes"),
@@ -218,6 +244,7 @@ def _row_features(row: Mapping) -> List[float]:
         _log10_pos(g("shape_chi2_red")),
         g("single_event_fraction"),
         g("centroid_sigma"),
+        _log10_pos(g("centroid_offset_px")),
         _log10_pos(g("noise_ppm")),
         g("tmag"),
         g("teff"),
@@ -237,9 +264,6 @@ def _row_features(row: Mapping) -> List[float]:
         out += [float(any(str(f).startswith(p) for f in flags)) for p in FLAG_FEATURES.values()]
     else:  # no vetting flags at all: unknown, not "absent"
         out += [math.nan] * len(FLAG_FEATURES)
-    out.append(g("candidate_index"))
-    disp = _get(row, "disposition")
-    out += [float(disp == d) for d in DISPOSITION_NAMES]
     return out
 
 
@@ -270,9 +294,9 @@ def candidate_features(rows: Union[Sequence[Mapping], Any]) -> Tuple[np.ndarray,
 
     Examples
     --------
-    >>> X, names = candidate_features([{"period_days": 10.0, "snr": 12.0, "disposition": "planet_candidate"}])
-    >>> X.shape == (1, len(names)), float(X[0, 0]), float(X[0, names.index("disp_planet_candidate")])
-    (True, 1.0, 1.0)
+    >>> X, names = candidate_features([{"period_days": 10.0, "snr": 12.0}])
+    >>> X.shape == (1, len(names)), float(X[0, 0]), float(X[0, names.index("snr")])
+    (True, 1.0, 12.0)
     """
     feats = [_row_features(r) for r in _iter_rows(rows)]
     X = np.asarray(feats, dtype=np.float32).reshape(len(feats), len(FEATURE_COLUMNS))

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -199,6 +199,15 @@ class RankerConfig:
         Seeds the resamples and the models.
     feature_names : tuple of str
         Columns of ``X`` (default :data:`~exoray.rank.features.FEATURE_COLUMNS`).
+    prior : float or None
+        Share of planets among the candidates the scores are meant for.  The
+        calibrated probabilities, which follow the training set's share
+        (``train_prevalence``), are moved to this prior by Bayes' rule
+        (odds scaled by the ratio of prior odds), so that ``score`` is the
+        probability that a candidate is a planet in a population where a
+        ``prior`` share are.  ``None``: the training share.
+    train_prevalence : float or None
+        Share of planets in the training set (set by :meth:`Ranker.fit`).
     """
 
     model: str = "lightgbm"
@@ -208,8 +217,12 @@ class RankerConfig:
     quantiles: Tuple[float, float] = (0.05, 0.95)
     seed: int = 0
     feature_names: Tuple[str, ...] = tuple(FEATURE_COLUMNS)
+    prior: Optional[float] = None
+    train_prevalence: Optional[float] = None
 
     def __post_init__(self):
+        if self.prior is not None and not 0.0 < float(self.prior) < 1.0:
+            raise ConfigError(f"prior must be in (0, 1), got {self.prior!r}")
         if self.model not in MODEL_REGISTRY:
             raise ConfigError(f"model={self.model!r}; choose one of {', '.join(MODEL_REGISTRY)}")
         if self.calibration not in CALIBRATIONS:
@@ -283,8 +296,18 @@ class Ranker:
                 cal = _fit_calibrator(self.backend.predict(model, X[oob]), y[oob], self.config.calibration)
             self.members.append(model)
             self.calibrators.append(cal)
+        self.config = replace(self.config, train_prevalence=float(pos.size / n))
         log.info("trained %d %s members on %d rows (%d planets)", len(self.members), self.config.model, n, pos.size)
         return self
+
+    def _to_prior(self, p: np.ndarray) -> np.ndarray:
+        """Probabilities calibrated at the training prevalence, moved to ``config.prior``."""
+        prior, prev = self.config.prior, self.config.train_prevalence
+        if prior is None or prev is None or not 0.0 < prev < 1.0:
+            return p
+        ratio = (prior / (1.0 - prior)) / (prev / (1.0 - prev))
+        odds = p / np.clip(1.0 - p, 1e-12, None) * ratio
+        return odds / (1.0 + odds)
 
     # ------------------------------------------------------------------ scoring
     def member_scores(self, X, calibrated: bool = True) -> np.ndarray:
@@ -297,7 +320,7 @@ class Ranker:
             return out
         for i, (m, c) in enumerate(zip(self.members, self.calibrators)):
             raw = self.backend.predict(m, X)
-            out[i] = _apply_calibrator(c, raw) if calibrated else raw
+            out[i] = self._to_prior(_apply_calibrator(c, raw)) if calibrated else raw
         return out
 
     def predict(self, X, calibrated: bool = True) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -359,7 +382,8 @@ class Ranker:
         if not cfg_path.exists():
             raise FileNotFoundError(f"{cfg_path}: not a ranker directory (config.json missing)")
         cfg = json.loads(cfg_path.read_text())
-        known = {k: cfg[k] for k in ("model", "params", "n_bootstrap", "calibration", "seed") if k in cfg}
+        known = {k: cfg[k] for k in ("model", "params", "n_bootstrap", "calibration", "seed", "prior",
+                                     "train_prevalence") if k in cfg}
         config = RankerConfig(quantiles=tuple(cfg.get("quantiles", (0.05, 0.95))),
                               feature_names=tuple(cfg.get("feature_names", FEATURE_COLUMNS)), **known)
         r = cls(config=config)
