@@ -70,6 +70,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 SNR_BINS = [(0.0, 7.1, "<7.1"), (7.1, 10.0, "7.1-10"), (10.0, 15.0, "10-15"), (15.0, 25.0, "15-25"),
             (25.0, math.inf, ">=25")]
 DEFAULT_MIX = "planet=0.55,multi_planet=0.08,eb=0.12,blended_eb=0.08,none=0.17"
@@ -313,72 +315,24 @@ def evaluate_exoray(cands, truth, has_ranker: bool):
 # --------------------------------------------------------------------------- peers
 
 
-def _grid_for(time_days, meta):
-    """exoray's period grid and duration list for this star (as its search builds them)."""
-    from exoray.config import SearchConfig
-    from exoray.search.period_grid import duration_grid, period_grid, stellar_params
-
-    cfg = SearchConfig()
-
-    def _m(key):
-        v = meta.get(key)
-        try:
-            v = float(v)
-        except (TypeError, ValueError):
-            return None
-        return v if math.isfinite(v) else None
-
-    baseline = float(time_days[-1] - time_days[0])
-    mass, radius = stellar_params(None, _m("RADIUS"), _m("LOGG"))
-    periods = period_grid(baseline, min_period=cfg.min_period_days, max_period=baseline / 2.0,
-                          stellar_mass=mass, stellar_radius=radius)
-    per = duration_grid(periods, mass, radius)
-    # astropy's BLS needs every duration shorter than the shortest period
-    durations = np.unique(np.geomspace(per.min(), min(per.max(), 0.9 * periods.min()), cfg.n_durations))
-    return periods, durations
-
-
-def _sde(power):
-    p = np.asarray(power, float)
-    p = p[np.isfinite(p)]
-    if p.size < 3 or np.std(p) == 0:
-        return float("nan")
-    return float((p.max() - p.mean()) / p.std())
-
-
-def run_lightkurve(files, tic_of):
-    import lightkurve as lk
+def _peer_rows(files, tic_of, fn):
+    """One peer (see ``benchmarks/_peers.py``) on every file, read by exoray's reader."""
+    from exoray.ingest import read_lightcurve
 
     out = []
     for f in files:
-        t0 = time.perf_counter()
         row = {"tic_id": tic_of[f.name], "file": f.name}
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                lc = lk.read(str(f), quality_bitmask="default").remove_nans().normalize()
-                dt = float(np.nanmedian(np.diff(lc.time.value)))
-                wl = int(round(0.75 / dt)) | 1
-                flat = lc.flatten(window_length=wl)
-                t1 = time.perf_counter()
-                periods, durations = _grid_for(flat.time.value, lc.meta)
-                pg = flat.to_periodogram(method="bls", period=periods, duration=durations)
-            row.update(
-                period_days=float(pg.period_at_max_power.value),
-                t0_btjd=float(pg.transit_time_at_max_power.value),
-                duration_hours=24.0 * float(pg.duration_at_max_power.value),
-                sde=_sde(pg.power.value),
-                n_periods=len(periods),
-                prep_ms=1e3 * (t1 - t0),
-                bls_ms=1e3 * (time.perf_counter() - t1),
-            )
-        except Exception as exc:  # a peer's failure is a miss, not a crash of the benchmark
-            log.warning("lightkurve recipe failed on %s: %s", f.name, exc)
-            row.update(period_days=float("nan"), t0_btjd=float("nan"), duration_hours=float("nan"),
-                       sde=float("nan"), error=repr(exc))
-        row["ms"] = 1e3 * (time.perf_counter() - t0)
+        row.update(fn(read_lightcurve(str(f))))
+        if "error" in row:
+            log.warning("%s failed on %s: %s", fn.__name__, f.name, row["error"])
         out.append(row)
     return out
+
+
+def run_lightkurve(files, tic_of):
+    from _peers import run_lightkurve as one
+
+    return _peer_rows(files, tic_of, one)
 
 
 def _tls_warmup():
@@ -394,36 +348,9 @@ def _tls_warmup():
 
 
 def run_tls(files, tic_of):
-    import contextlib
-    import io
+    from _peers import run_tls as one
 
-    import lightkurve as lk
-    from transitleastsquares import transitleastsquares
-    from wotan import flatten
-
-    out = []
-    for f in files:
-        t0 = time.perf_counter()
-        row = {"tic_id": tic_of[f.name], "file": f.name}
-        try:
-            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-                warnings.simplefilter("ignore")
-                lc = lk.read(str(f), quality_bitmask="default").remove_nans().normalize()
-                t = np.asarray(lc.time.value, float)
-                y = np.asarray(lc.flux.value, float)
-                e = np.asarray(lc.flux_err.value, float)
-                flat = flatten(t, y, method="biweight", window_length=0.75)
-                ok = np.isfinite(flat) & np.isfinite(e)
-                r = transitleastsquares(t[ok], flat[ok], e[ok]).power(use_threads=1, show_progress_bar=False)
-            row.update(period_days=float(r.period), t0_btjd=float(r.T0), duration_hours=24.0 * float(r.duration),
-                       sde=float(r.SDE))
-        except Exception as exc:
-            log.warning("TLS failed on %s: %s", f.name, exc)
-            row.update(period_days=float("nan"), t0_btjd=float("nan"), duration_hours=float("nan"),
-                       sde=float("nan"), error=repr(exc))
-        row["ms"] = 1e3 * (time.perf_counter() - t0)
-        out.append(row)
-    return out
+    return _peer_rows(files, tic_of, one)
 
 
 def tls_subset(truth, k: int, seed: int):
