@@ -116,6 +116,7 @@ def search_lightcurve(plc: PreprocessedLightCurve, config: Optional[SearchConfig
 
     ``after_signal`` is passed to :func:`~exoray.search.bls.iterative_search`.
     """
+    from ..limits import check_baseline, check_trial_periods
     from .bls import iterative_search
     from .period_grid import duration_grid, period_grid, stellar_params
 
@@ -124,6 +125,7 @@ def search_lightcurve(plc: PreprocessedLightCurve, config: Optional[SearchConfig
     if t.size < 2:
         return []
     baseline = float(t[-1] - t[0])
+    check_baseline(baseline, cfg.max_baseline_days, plc.source_path)  # before the grid can exhaust memory
     max_p = cfg.max_period_days or baseline / 2.0
     if max_p <= cfg.min_period_days:
         log.info("%s: baseline %.2f d too short for periods >= %.2f d", plc.source_path, baseline, cfg.min_period_days)
@@ -136,6 +138,7 @@ def search_lightcurve(plc: PreprocessedLightCurve, config: Optional[SearchConfig
         stellar_mass=mass,
         stellar_radius=radius,
     )
+    check_trial_periods(periods.size, cfg.max_trial_periods, plc.source_path)
     # One duration list for all periods, spanning what the star allows from
     # the shortest to the longest period: it lets the kernel use its
     # scatter-free binning (~1.7x faster than per-period duration rows).
