@@ -539,18 +539,19 @@ def _load(source: Source, name: Optional[str]) -> Tuple[bytes, str]:
     return bytes(raw), str(label)
 
 
-def _gunzip(raw: bytes, label: str) -> bytes:
-    """The decompressed bytes of a gzip-compressed file, at most :data:`MAX_GUNZIP_BYTES`."""
+def _gunzip(raw: bytes, label: str, limit: Optional[int] = None) -> bytes:
+    """The decompressed bytes of a gzip-compressed file, at most ``limit`` (:data:`MAX_GUNZIP_BYTES`)."""
+    limit = MAX_GUNZIP_BYTES if limit is None else int(limit)
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(raw)) as gz:
-            out = gz.read(MAX_GUNZIP_BYTES + 1)
+            out = gz.read(limit + 1)
     except (OSError, EOFError, zlib.error) as exc:
         raise CorruptProductError(
             label, f"gzip-compressed file cannot be decompressed ({type(exc).__name__}: {exc}); {_REDOWNLOAD}"
         ) from exc
-    if len(out) > MAX_GUNZIP_BYTES:
+    if len(out) > limit:
         raise CorruptProductError(
-            label, f"gzip-compressed file expands to more than {MAX_GUNZIP_BYTES} bytes, far more than any "
+            label, f"gzip-compressed file expands to more than {limit} bytes, far more than any "
             f"light curve; it is not a light-curve product or it is damaged; {_REDOWNLOAD}"
         )
     return out
@@ -707,7 +708,8 @@ def _pick_err_column(table: _Table, product: str, flux_col: str) -> Optional[str
 
 
 def read_lightcurve(
-    source: Source, *, flux_column: Optional[str] = None, name: Optional[str] = None, verify: bool = True
+    source: Source, *, flux_column: Optional[str] = None, name: Optional[str] = None, verify: bool = True,
+    max_gunzip_bytes: Optional[int] = None,
 ) -> LightCurve:
     """Read one TESS/Kepler light-curve FITS product.
 
@@ -729,6 +731,9 @@ def read_lightcurve(
         raw ones'-complement test, :mod:`exoray.ingest._fits_checksum`) and
         refuse a file whose bytes were altered.  The FITS structure is
         checked either way.
+    max_gunzip_bytes : int, optional
+        Largest size a gzip-compressed source may expand to (default
+        :data:`MAX_GUNZIP_BYTES`); a service reading uploads sets it lower.
 
     Returns
     -------
@@ -764,7 +769,7 @@ def read_lightcurve(
     """
     raw, label = _load(source, name)
     if raw[:2] == _GZIP_MAGIC:
-        raw = _gunzip(raw, label)
+        raw = _gunzip(raw, label, max_gunzip_bytes)
     if not raw:
         raise EmptyLightCurveError(label, f"file is empty (0 bytes); {_REDOWNLOAD}")
     if len(raw) % _BLOCK:
