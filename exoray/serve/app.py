@@ -53,7 +53,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import ValidationError
 from ray import serve
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -606,13 +606,14 @@ class Ingress:
 
     # ------------------------------------------------------------------ docs (offline)
     @fastapi_app.get("/docs", include_in_schema=False)
-    async def docs(self):
+    async def docs(self, request: Request):
         from fastapi.openapi.docs import get_swagger_ui_html
 
+        root = request.scope.get("root_path", "").rstrip("/")
         return get_swagger_ui_html(
-            openapi_url="openapi.json", title=f"{fastapi_app.title} - Swagger UI",
-            swagger_js_url="docs/swagger-ui-bundle.js", swagger_css_url="docs/swagger-ui.css",
-            swagger_favicon_url="docs/favicon-32x32.png",
+            openapi_url=f"{root}/openapi.json", title=f"{fastapi_app.title} - Swagger UI",
+            swagger_js_url=f"{root}/docs/swagger-ui-bundle.js", swagger_css_url=f"{root}/docs/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs/favicon-32x32.png",
             # no validator badge: Swagger UI would fetch it from validator.swagger.io
             swagger_ui_parameters={"validatorUrl": None},
         )

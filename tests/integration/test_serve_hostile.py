@@ -18,6 +18,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from _procs import LOOPBACK, cpu_seconds, descendants, listening
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(600)]
 
@@ -60,80 +61,10 @@ def service(ray_local, tmp_path_factory):
 
 
 # --------------------------------------------------------------------------- helpers
-def _processes():
-    """pid -> (parent pid, command line) of every process on this machine."""
-    out = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as fh:
-                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{d}/cmdline", "rb") as fh:
-                cmd = fh.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
-        except OSError:
-            continue
-        out[int(d)] = (ppid, cmd)
-    return out
-
-
-def _descendants(root: int):
-    procs = _processes()
-    kids = {}
-    for pid, (ppid, _) in procs.items():
-        kids.setdefault(ppid, []).append(pid)
-    out, todo = {}, [root]
-    while todo:
-        pid = todo.pop()
-        if pid in procs:
-            out[pid] = procs[pid][1]
-        todo.extend(kids.get(pid, []))
-    return out
-
-
 def _replica_pid(deployment: str) -> int:
-    pids = [p for p, cmd in _descendants(os.getpid()).items() if f"ServeReplica:{APP}:{deployment}" in cmd]
+    pids = [p for p, cmd in descendants(os.getpid()).items() if f"ServeReplica:{APP}:{deployment}" in cmd]
     assert len(pids) == 1, pids
     return pids[0]
-
-
-def _cpu_s(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
-def _listening(pids):
-    """(pid, ip, port) of every listening TCP socket of ``pids`` (from /proc, no tools needed)."""
-    inode_pid = {}
-    for pid in pids:
-        try:
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                try:
-                    link = os.readlink(f"/proc/{pid}/fd/{fd}")
-                except OSError:
-                    continue
-                if link.startswith("socket:["):
-                    inode_pid[link[8:-1]] = pid
-        except OSError:
-            continue
-    out = []
-    for table, v6 in (("/proc/net/tcp", False), ("/proc/net/tcp6", True)):
-        with open(table) as fh:
-            next(fh)
-            for line in fh:
-                f = line.split()
-                if f[3] != "0A" or f[9] not in inode_pid:  # 0A = LISTEN
-                    continue
-                hexip, hexport = f[1].split(":")
-                raw = bytes.fromhex(hexip)
-                if v6:
-                    raw = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
-                    ip = socket.inet_ntop(socket.AF_INET6, raw)
-                else:
-                    ip = socket.inet_ntop(socket.AF_INET, raw[::-1])
-                out.append((inode_pid[f[9]], ip, int(hexport, 16)))
-    return out
 
 
 def _long_search_body(days=27.0, jump=370.0, cadence_s=20.0, seed=3) -> bytes:
@@ -223,6 +154,13 @@ def _hostile_cases(spoc_files):
         raw(f"deep-object{path}", b'{"a":' * 100_000 + b"1" + b"}" * 100_000, path)
     raw("deep-in-field", b'{"time": ' + _nested(5000) + b', "flux": [1]}')
     # time jumps: +1000 d and +1e9 d as JSON and as FITS uploads
+    if spoc_files:  # the header values that aborted sweeps were accepted by the service with 200
+        import fitsdamage as fd
+
+        raw_spoc = spoc_files[0].read_bytes()
+        for key, value in (("CAMERA", 70000), ("SECTOR", 3e9), ("TICID", 2**63 + 1)):
+            cases.append((f"header-fits-{key}", "POST", "/v1/score",
+                          {"files": {"file": ("bad_lc.fits", fd.set_card(raw_spoc, 0, key, value))}}, {422}))
     for jump in (1000.0, 1e9):
         tt = list(t)
         tt[len(tt) // 2:] = [x + jump for x in tt[len(tt) // 2:]]
@@ -346,8 +284,9 @@ def test_docs_page_needs_nothing_off_the_machine(service):
     assert refs and not [r for r in refs if re.match(r"^(?:https?:)?//", r)], refs
     assert "validator.swagger.io" not in html and "cdn" not in html.lower()
     for ref in refs:
-        r = requests.get(f"{url}/{ref.lstrip('/')}", timeout=10)
+        r = requests.get(url + ref, timeout=10)
         assert r.status_code == 200, ref
+    assert requests.get(url + "/docs/", timeout=10).status_code in (200, 307, 404)  # never a 500
     js = requests.get(url + "/docs/swagger-ui-bundle.js", timeout=10)
     assert js.headers["content-type"].startswith("text/javascript") and len(js.content) > 500_000
     assert requests.get(url + "/docs/../app.py", timeout=10).status_code == 404
@@ -361,16 +300,16 @@ def test_cancelled_score_stops_its_search(service):
     body = _long_search_body()
     s = _open_request(port, "/v1/score", body)
     samples = []
-    t0, c0 = time.monotonic(), _cpu_s(pid)
+    t0, c0 = time.monotonic(), cpu_seconds(pid)
     while time.monotonic() - t0 < 4.0:  # the search runs
         time.sleep(0.25)
-        samples.append((time.monotonic() - t0, _cpu_s(pid) - c0))
+        samples.append((time.monotonic() - t0, cpu_seconds(pid) - c0))
     s.close()  # the client gives up
-    t_close, c_close = time.monotonic(), _cpu_s(pid)
+    t_close, c_close = time.monotonic(), cpu_seconds(pid)
     time.sleep(1.5)  # cancellation reaches the replica's thread
-    t1, c1 = time.monotonic(), _cpu_s(pid)
+    t1, c1 = time.monotonic(), cpu_seconds(pid)
     time.sleep(3.0)
-    t2, c2 = time.monotonic(), _cpu_s(pid)
+    t2, c2 = time.monotonic(), cpu_seconds(pid)
     busy = (c_close - c0) / (t_close - t0)
     after = (c2 - c1) / (t2 - t1)
     print(f"\nsearch replica CPU: {busy:.2f} cores while the search ran, {after:.3f} cores from 1.5 s to 4.5 s "
@@ -394,9 +333,9 @@ def test_search_past_its_time_limit_is_stopped_and_answered_503(service):
     body = r.json()
     assert body["error"] == "search_timeout" and f"{SEARCH_TIMEOUT_S:g} s" in body["message"]
     assert SEARCH_TIMEOUT_S <= elapsed < SEARCH_TIMEOUT_S + 15
-    c1 = _cpu_s(pid)
+    c1 = cpu_seconds(pid)
     time.sleep(2.0)
-    assert _cpu_s(pid) - c1 < 0.1  # stopped, not left running
+    assert cpu_seconds(pid) - c1 < 0.1  # stopped, not left running
 
 
 def test_overload_is_503_with_retry_after_and_queued_requests_are_dropped_when_clients_leave(service):
@@ -413,9 +352,9 @@ def test_overload_is_503_with_retry_after_and_queued_requests_are_dropped_when_c
             s.close()
     pid = _replica_pid("Searcher")
     time.sleep(2.0)
-    c1 = _cpu_s(pid)
+    c1 = cpu_seconds(pid)
     time.sleep(2.0)
-    assert _cpu_s(pid) - c1 < 0.1  # neither the running search nor the queued ones go on
+    assert cpu_seconds(pid) - c1 < 0.1  # neither the running search nor the queued ones go on
 
 
 def test_slow_body_gets_408_and_the_connection_is_closed(service):
@@ -452,10 +391,10 @@ def test_slow_body_gets_408_and_the_connection_is_closed(service):
 
 def test_every_port_of_the_service_listens_on_loopback_only(service):
     """Ray's own ports, the HTTP proxy and each replica's internal gRPC server: 127.0.0.1, never *."""
-    procs = {p: cmd for p, cmd in _descendants(os.getpid()).items() if "ray" in cmd or "gcs_server" in cmd}
-    socks = _listening(procs)
+    procs = {p: cmd for p, cmd in descendants(os.getpid()).items() if "ray" in cmd or "gcs_server" in cmd}
+    socks = listening(procs)
     assert socks
-    exposed = [(procs[p][:60], ip, port) for p, ip, port in socks if ip not in ("127.0.0.1", "::ffff:127.0.0.1", "::1")]
+    exposed = [(procs[p][:60], ip, port) for p, ip, port in socks if ip not in LOOPBACK]
     assert not exposed, exposed
     for deployment in ("Ingress", "Searcher", "RankerModel", "AnomalyModel"):
         pid = _replica_pid(deployment)
