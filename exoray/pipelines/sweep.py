@@ -48,7 +48,6 @@ from ..schemas import (
     CANDIDATES_SCHEMA,
     PREPROCESSED_SCHEMA,
     QUARANTINE_SCHEMA,
-    preprocessed_to_table,
     records_to_table,
     write_parquet_atomic,
 )

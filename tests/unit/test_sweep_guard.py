@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow.parquet as pq
-import pytest
 
 from exoray.config import SearchConfig, SweepConfig
 from exoray.lightcurve import LightCurve
