@@ -314,7 +314,7 @@ def test_cancelled_score_stops_its_search(service):
     after = (c2 - c1) / (t2 - t1)
     print(f"\nsearch replica CPU: {busy:.2f} cores while the search ran, {after:.3f} cores from 1.5 s to 4.5 s "
           f"after the client disconnected")
-    assert busy > 0.3, samples  # the search really ran (else the test shows nothing)
+    assert busy > 0.2, samples  # the search really ran (else the test shows nothing)
     assert after < 0.1 * busy and after < 0.05, (busy, after)
     # the replica's only search slot is free again: a small request is answered at once
     t, f = 1000.0 + np.arange(0, 3.0, 2.0 / 1440.0), 1000.0 + np.random.default_rng(2).normal(0, 1, 2160)
@@ -340,17 +340,25 @@ def test_search_past_its_time_limit_is_stopped_and_answered_503(service):
 
 def test_overload_is_503_with_retry_after_and_queued_requests_are_dropped_when_clients_leave(service):
     url, port = service
-    body = _long_search_body(seed=5)
-    held = [_open_request(port, "/v1/score", body) for _ in range(5)]  # one running + four queued
+    pid = _replica_pid("Searcher")
+    running = _open_request(port, "/v1/score", _long_search_body(seed=5))
+    c0, t0 = cpu_seconds(pid), time.monotonic()
+    while cpu_seconds(pid) - c0 < 0.5:  # the long search has reached the replica's only slot
+        assert time.monotonic() - t0 < 60, "the search never started"
+        time.sleep(0.1)
+    t = (1000.0 + np.arange(0, 3.0, 2.0 / 1440.0)).tolist()
+    small = json.dumps({"time": t, "flux": [1000.0 + (i % 7) for i in range(len(t))]}).encode()
+    queued = [_open_request(port, "/v1/score", small) for _ in range(4)]  # fill the queue of four
     try:
-        time.sleep(2.0)
-        r = requests.post(url + "/v1/score", data=body, headers={"content-type": "application/json"}, timeout=60)
+        time.sleep(1.5)
+        r = requests.post(url + "/v1/score", data=small, headers={"content-type": "application/json"}, timeout=60)
         assert r.status_code == 503, r.text
         assert r.json()["error"] == "busy" and r.headers.get("Retry-After")
     finally:
-        for s in held:
+        for s in queued:  # the queued clients leave first, then the running one
             s.close()
-    pid = _replica_pid("Searcher")
+        time.sleep(0.5)
+        running.close()
     time.sleep(2.0)
     c1 = cpu_seconds(pid)
     time.sleep(2.0)
