@@ -202,6 +202,20 @@ class SearchConfig:
     model_registry : str or None
         Model registry folder (default ``EXORAY_MODEL_REGISTRY`` or
         ``~/.exoray/models``).
+    max_baseline_days : float or None
+        Longest time span (days) a light curve may cover to be searched;
+        longer ones are refused before the search starts
+        (:class:`~exoray.errors.SearchBudgetError`).  The period grid, and so
+        the search's time and memory, grows with the span: one sector is
+        ~27 d, so the default 400 d leaves room for a year of stitched
+        sectors while a light curve with a time jump (+1000 d, +1e9 d) cannot
+        hold a worker for hours or exhaust its memory.  ``None``: no limit.
+    max_trial_periods : int or None
+        Most trial periods one search may use (the grid is sized from the
+        baseline and the star, see :func:`exoray.search.period_grid.period_grid`).
+        The default 300,000 admits any star over the default maximum baseline
+        (the densest grid, a 0.08 R_sun star over 400 d, has ~280,000);
+        lower it to bound the work per light curve more tightly.
     """
 
     max_planets: int = 3
@@ -228,8 +242,14 @@ class SearchConfig:
     single_events: bool = False
     anomaly_method: str = "combined"
     model_registry: Optional[str] = None
+    max_baseline_days: Optional[float] = 400.0
+    max_trial_periods: Optional[int] = 300_000
 
     def __post_init__(self):
+        if self.max_baseline_days is not None and not self.max_baseline_days > 0:
+            raise ConfigError(f"max_baseline_days must be > 0 (or None for no limit), got {self.max_baseline_days!r}")
+        if self.max_trial_periods is not None and not self.max_trial_periods >= 1:
+            raise ConfigError(f"max_trial_periods must be >= 1 (or None for no limit), got {self.max_trial_periods!r}")
         validate_choice("anomaly_method", self.anomaly_method, ("ocsvm", "autoencoder", "transformer", "combined"))
         if self.max_planets < 1:
             raise ConfigError("max_planets must be >= 1")
@@ -282,6 +302,15 @@ class SweepConfig:
         (``planets``: disposition planet_candidate).  A report costs ~1-2 s,
         so ``all`` is for small sweeps; ``exoray report`` renders any
         candidate later.
+    search_timeout_s : float or None
+        Wall-clock limit (seconds) on the search, vetting, ranking and
+        reports of one light curve; a curve that runs past it is stopped and
+        quarantined (stage ``search``) and the sweep goes on.  ``None``: no
+        limit.
+    verify_checksums : bool
+        Check each FITS file's ``CHECKSUM``/``DATASUM`` (when present) before
+        reading it; a file whose bytes were altered is quarantined.  ``False``
+        (``--no-verify``) reads such files anyway.
     """
 
     batch_size: Optional[int] = None
@@ -292,9 +321,13 @@ class SweepConfig:
     preprocess: PreprocessConfig = dataclasses.field(default_factory=PreprocessConfig)
     search: Optional[SearchConfig] = dataclasses.field(default_factory=SearchConfig)
     reports: str = "planets"
+    search_timeout_s: Optional[float] = 600.0
+    verify_checksums: bool = True
 
     def __post_init__(self):
         validate_choice("reports", self.reports, REPORT_POLICIES)
+        if self.search_timeout_s is not None and not self.search_timeout_s > 0:
+            raise ConfigError(f"search_timeout_s must be > 0 (or None for no limit), got {self.search_timeout_s!r}")
         if self.batch_size is not None and self.batch_size < 1:
             raise ConfigError("batch_size must be >= 1")
         if self.num_cpus is not None and self.num_cpus < 1:

@@ -19,6 +19,10 @@ __all__ = [
     "FetchError",
     "ConfigError",
     "InputError",
+    "LimitExceededError",
+    "SearchBudgetError",
+    "TimeLimitError",
+    "WorkCancelledError",
 ]
 
 
@@ -79,3 +83,40 @@ class FetchError(ExorayError):
 
     def __reduce__(self):
         return (type(self), (self.url, self.reason))
+
+
+class LimitExceededError(ExorayError):
+    """A stated resource limit (size, time, work) was reached.
+
+    ``limit`` names the setting that bounds it and ``option`` says where to
+    raise it, so the message can tell the user what to change.
+    """
+
+    def __init__(self, message: str, *, limit: str = "", option: str = ""):
+        self.limit = limit
+        self.option = option
+        super().__init__(message)
+
+    def __reduce__(self):
+        return (_rebuild_limit, (type(self), str(self), self.limit, self.option))
+
+
+def _rebuild_limit(cls, message, limit, option):
+    return cls(message, limit=limit, option=option)
+
+
+class SearchBudgetError(LimitExceededError):
+    """A light curve needs more search work than the configured budget allows.
+
+    Raised before the search starts (the period grid is bounded by a maximum
+    baseline and a maximum number of trial periods), so a light curve with a
+    time jump or an absurd span cannot exhaust memory or hold a worker for hours.
+    """
+
+
+class TimeLimitError(LimitExceededError):
+    """A piece of work ran past its wall-clock limit and was stopped."""
+
+
+class WorkCancelledError(ExorayError):
+    """Work was stopped because whoever asked for it is gone (a client disconnected)."""

@@ -24,16 +24,26 @@ several times more than the whole read.  Unusual tables (heap columns,
 unknown formats) fall back to astropy's column access.
 
 Every cadence is kept, NaNs included; masking is the preprocessing stage's job.
+
+Damaged files are refused before anything is read from them, each with a
+message that names the file, the HDU or keyword at fault and what to do:
+the FITS structure is checked first (every header ends in ``END``, sizes
+declared by ``NAXISn``/``PCOUNT`` fit the file), then ``CHECKSUM``/``DATASUM``
+when present (``verify=False`` skips that), then the value and range of every
+header keyword the reader uses (:data:`HEADER_RANGES`) and of the TIME column.
+Gzip-compressed files (``.fits.gz``) are decompressed in memory.
 """
 
 from __future__ import annotations
 
+import gzip
 import io
 import logging
 import math
 import os
 import re
 import warnings
+import zlib
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -49,10 +59,13 @@ from ..errors import (
     UnsupportedProductError,
 )
 from ..lightcurve import LightCurve
+from ._fits_checksum import ChecksumError, verify_fits
 
 __all__ = [
     "PRODUCTS",
     "DEFAULT_FLUX_COLUMNS",
+    "HEADER_RANGES",
+    "MAX_GUNZIP_BYTES",
     "detect_product",
     "read_lightcurve",
     "read_many",
@@ -64,6 +77,14 @@ Source = Union[str, os.PathLike, bytes, bytearray, memoryview, io.IOBase]
 
 _BLOCK = 2880  # FITS files are a whole number of 2880-byte blocks
 _REDOWNLOAD = "delete the file and download it again"
+_DAMAGED_HEADER = "the header is damaged; " + _REDOWNLOAD
+_GZIP_MAGIC = b"\x1f\x8b"
+#: Largest decompressed size accepted from a gzip-compressed file (a 20-s
+#: TESS sector is ~30 MB); a larger one is refused instead of filling memory.
+MAX_GUNZIP_BYTES = 1 << 30
+#: |TIME| beyond this many days from the product's reference epoch (BJDREFI)
+#: cannot come from an instrument: the column is damaged.
+MAX_ABS_TIME_DAYS = 1.0e6
 
 #: Products this module reads.
 PRODUCTS = (
@@ -141,6 +162,103 @@ def _get(headers: Sequence[Any], *keys: str, default=None):
     return default
 
 
+#: Valid ranges (inclusive) of the header keywords the reader uses.  A value
+#: outside its range, or of the wrong type, means a damaged header: the file
+#: is refused with a message naming the keyword, rather than stored (an int16
+#: CAMERA of 70000 or a TICID above 2**63 cannot be) or fed to the search.
+HEADER_RANGES: Dict[str, Tuple[float, float]] = {
+    "TICID": (0, 10**11 - 1),  # TIC IDs have at most 10 digits
+    "TIC_ID": (0, 10**11 - 1),
+    "TIC": (0, 10**11 - 1),
+    "KEPLERID": (0, 10**11 - 1),  # KIC IDs have at most 8
+    "SECTOR": (0, 9999),
+    "QUARTER": (0, 17),
+    "CAMERA": (1, 4),
+    "CCD": (1, 4),
+    "TIMEDEL": (1e-7, 1.0),  # days: 20 s ... 30 min in practice
+    "NUM_FRM": (1, 10**6),
+    "TFIELDS": (0, 999),  # FITS standard limit
+    # stellar parameters (non-finite = unknown; eleanor writes TMAG = 999 for unknown)
+    "TESSMAG": (-10.0, 1000.0),
+    "TMAG": (-10.0, 1000.0),
+    "TEFF": (0.0, 1.0e6),
+    "LOGG": (-5.0, 15.0),
+    "RADIUS": (0.0, 1.0e5),
+    "MASS": (0.0, 1.0e4),
+    "MH": (-10.0, 10.0),
+    "FEH": (-10.0, 10.0),
+    "RA_OBJ": (0.0, 360.0),
+    "RA": (0.0, 360.0),
+    "DEC_OBJ": (-90.0, 90.0),
+    "DEC": (-90.0, 90.0),
+}
+_INTEGER_KEYS = {"TICID", "TIC_ID", "TIC", "KEPLERID", "SECTOR", "QUARTER", "CAMERA", "CCD", "NUM_FRM", "TFIELDS"}
+
+
+def _present(h, key) -> bool:
+    if h is None or key not in h:
+        return False
+    v = h[key]
+    if v is None or isinstance(v, fits.card.Undefined):
+        return False
+    return not (isinstance(v, str) and not v.strip())
+
+
+def _header_value(headers: Sequence[Any], keys: Sequence[str], label: str, *, unknown_ok: bool = False):
+    """The first present value of ``keys`` across ``headers``, checked against :data:`HEADER_RANGES`.
+
+    Returns ``None`` when no key is present (or, with ``unknown_ok``, when the
+    value is NaN, the usual "unknown" of a stellar parameter).  Raises
+    :class:`CorruptProductError` naming the keyword when the value is not a
+    number, not an integer where one is needed, or outside its range.
+    """
+    for key in keys:
+        for h in headers:
+            if _present(h, key):
+                return _checked_value(h[key], key, label, unknown_ok)
+    return None
+
+
+def _checked_value(v, key: str, label: str, unknown_ok: bool = False):
+    integer = key in _INTEGER_KEYS
+    lo, hi = HEADER_RANGES[key]
+    shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
+    kind = "an integer" if integer else "a number"
+
+    def bad(problem: str):
+        return CorruptProductError(label, f"header keyword {key} = {shown} {problem}; {_DAMAGED_HEADER}")
+
+    if isinstance(v, (bool, np.bool_)):
+        raise bad(f"is a logical (T/F), not {kind}")
+    if isinstance(v, str):
+        try:
+            v = int(v.strip()) if integer else float(v.strip())
+        except ValueError:
+            try:
+                v = float(v.strip())
+            except ValueError:
+                raise bad(f"is not {kind}") from None
+    try:
+        f = float(v)
+    except OverflowError:
+        raise bad(f"is outside the valid range {lo:g}..{hi:g}") from None
+    except (TypeError, ValueError):
+        raise bad(f"is not {kind}") from None
+    if math.isnan(f) and unknown_ok:
+        return None
+    if not math.isfinite(f):
+        raise bad(f"is not a finite {kind[2:] if integer else 'number'}")
+    if integer:
+        if f != int(f):
+            raise bad("is not an integer")
+        if not lo <= int(v) <= hi:
+            raise bad(f"is outside the valid range {lo:g}..{hi:g}")
+        return int(v)
+    if not lo <= f <= hi:
+        raise bad(f"is outside the valid range {lo:g}..{hi:g}")
+    return f
+
+
 def _as_float(v) -> Optional[float]:
     try:
         f = float(v)
@@ -154,10 +272,10 @@ def _as_int(v) -> Optional[int]:
     return None if f is None else int(f)
 
 
-def _column_names(header) -> List[str]:
+def _column_names(header, label: str = "<file>") -> List[str]:
     if header is None:
         return []
-    n = _as_int(header.get("TFIELDS")) or 0
+    n = _header_value((header,), ("TFIELDS",), label) or 0
     return [str(header.get(f"TTYPE{i}", "")).strip() for i in range(1, n + 1)]
 
 
@@ -165,11 +283,9 @@ def _is_bintable(header) -> bool:
     return header is not None and str(header.get("XTENSION", "")).strip().upper() == "BINTABLE"
 
 
-def _timedel_s(primary, ext) -> Optional[float]:
-    td = _as_float(_get((ext, primary), "TIMEDEL"))
-    if td is None or td <= 0:
-        return None
-    return td * 86400.0
+def _timedel_s(primary, ext, label: str = "<file>") -> Optional[float]:
+    td = _header_value((ext, primary), ("TIMEDEL",), label)
+    return None if td is None else td * 86400.0
 
 
 def _detect(primary, ext, label: str) -> str:
@@ -180,7 +296,7 @@ def _detect(primary, ext, label: str) -> str:
     hlsp = " ".join(
         str(primary.get(k, "") or "") for k in ("HLSPID", "HLSPNAME", "HLSPACRN", "HLSPTARG")
     ).lower()
-    cols = {c.upper() for c in _column_names(ext)}
+    cols = {c.upper() for c in _column_names(ext, label)}
 
     if "targetpixel" in creator or (ext is not None and "FLUX" in cols and "RAW_CNTS" in cols):
         raise UnsupportedProductError(
@@ -209,9 +325,9 @@ def _detect(primary, ext, label: str) -> str:
     if telescop == "tess" and lc_like:
         if "tess-spoc" in hlsp:
             return "tess_spoc_ffi"
-        cad = _timedel_s(primary, ext)
+        cad = _timedel_s(primary, ext, label)
         if cad is None:
-            nfrm = _as_int(_get((ext, primary), "NUM_FRM"))
+            nfrm = _header_value((ext, primary), ("NUM_FRM",), label)
             cad = None if nfrm is None else 2.0 * nfrm  # 2-s frames
         if cad is not None and cad <= 40.0:
             return "spoc_fast"
@@ -273,6 +389,7 @@ def _hdulist_label(hdulist) -> str:
 # table access without FITS_rec
 
 _TFORM_RE = re.compile(r"^\s*(\d*)\s*([LXBIJKAEDCMPQ])", re.IGNORECASE)
+_NUMERIC_TFORMS = set("LBIJKED")
 _TFORM_DTYPE = {
     "L": "i1",
     "B": "u1",
@@ -299,7 +416,7 @@ class _Table:
         self.raw = raw
         self.nrows = _as_int(header.get("NAXIS2")) or 0
         self.row_bytes = _as_int(header.get("NAXIS1")) or 0
-        self.names = _column_names(header)
+        self.names = _column_names(header, label)
         self.index = {n.upper(): i for i, n in reversed(list(enumerate(self.names)))}
         self.repeat: List[int] = []
         self.array = self._structured(data_offset)
@@ -307,14 +424,20 @@ class _Table:
     def _structured(self, offset: int) -> Optional[np.ndarray]:
         names, formats, offsets = [], [], []
         pos = 0
+        self.codes: List[str] = []
         for i in range(len(self.names)):
             tform = str(self.header.get(f"TFORM{i + 1}", ""))
             m = _TFORM_RE.match(tform)
             if m is None:
+                self.repeat, self.codes = [], []
                 return None
             r = int(m.group(1)) if m.group(1) else 1
+            if r > self.row_bytes * 8:  # no column can be wider than the row (X counts bits)
+                self.repeat, self.codes = [], []
+                return None
             code = m.group(2).upper()
             self.repeat.append(r)
+            self.codes.append(code)
             if code == "A":
                 fmt, size = f"S{max(r, 1)}", r
             elif code == "X":
@@ -333,6 +456,7 @@ class _Table:
                 offsets.append(pos)
             pos += size
         if pos != self.row_bytes:
+            self.repeat, self.codes = [], []
             return None
         dtype = np.dtype(
             {"names": names, "formats": formats, "offsets": offsets, "itemsize": max(pos, 1)}
@@ -345,14 +469,21 @@ class _Table:
     def column(self, name: str, dtype) -> np.ndarray:
         """One scalar column as a native-endian ``dtype`` array (scaling applied)."""
         i = self.index[name.upper()]
+        codes = getattr(self, "codes", [])
+        if self.array is not None and codes and codes[i] not in _NUMERIC_TFORMS:
+            raise SchemaMismatchError(
+                self.label,
+                f"column {self.names[i]!r} has TFORM{i + 1} = {self.header.get(f'TFORM{i + 1}')!r}, not a "
+                "real number; the table is damaged or not a light curve, " + _REDOWNLOAD,
+            )
         if self.repeat and self.repeat[i] != 1:
             raise SchemaMismatchError(
                 self.label,
                 f"column {self.names[i]!r} holds {self.repeat[i]} values per row; "
                 "a light-curve column must hold one",
             )
-        scale = _as_float(self.header.get(f"TSCAL{i + 1}"))
-        zero = _as_float(self.header.get(f"TZERO{i + 1}"))
+        scale = self._scaling(f"TSCAL{i + 1}")
+        zero = self._scaling(f"TZERO{i + 1}")
         if self.array is not None:
             col = self.array[f"c{i}"]
             if (scale not in (None, 1.0)) or (zero not in (None, 0.0)):
@@ -360,13 +491,26 @@ class _Table:
             return np.ascontiguousarray(col, dtype=dtype)
         return np.ascontiguousarray(self._astropy_column(i), dtype=dtype)
 
+    def _scaling(self, key: str) -> Optional[float]:
+        if not _present(self.header, key):
+            return None
+        v = self.header[key]
+        f = None if isinstance(v, (bool, np.bool_, str)) else _as_float(v)
+        if f is None:
+            raise CorruptProductError(self.label, f"header keyword {key} = {v!r} is not a finite number; "
+                                                  f"{_DAMAGED_HEADER}")
+        return f
+
     def _astropy_column(self, i: int) -> np.ndarray:
         try:
-            with fits.open(io.BytesIO(self.raw), memmap=False) as hdul:
-                return np.array(hdul[1].data.field(i))
-        except (OSError, ValueError, TypeError, IndexError) as exc:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with fits.open(io.BytesIO(self.raw), memmap=False) as hdul:
+                    return np.array(hdul[1].data.field(i), dtype=np.float64)
+        except Exception as exc:  # noqa: BLE001 - astropy on a damaged table raises anything
             raise CorruptProductError(
-                self.label, f"cannot read column {self.names[i]!r} ({exc}); {_REDOWNLOAD}"
+                self.label, f"cannot read column {self.names[i]!r} with TFORM{i + 1} = "
+                f"{self.header.get(f'TFORM{i + 1}')!r} ({type(exc).__name__}: {exc}); {_REDOWNLOAD}"
             ) from exc
 
 
@@ -393,6 +537,24 @@ def _load(source: Source, name: Optional[str]) -> Tuple[bytes, str]:
         raise TypeError("source file object is in text mode; open it with 'rb'")
     label = name or getattr(source, "name", None) or "<file object>"
     return bytes(raw), str(label)
+
+
+def _gunzip(raw: bytes, label: str, limit: Optional[int] = None) -> bytes:
+    """The decompressed bytes of a gzip-compressed file, at most ``limit`` (:data:`MAX_GUNZIP_BYTES`)."""
+    limit = MAX_GUNZIP_BYTES if limit is None else int(limit)
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as gz:
+            out = gz.read(limit + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise CorruptProductError(
+            label, f"gzip-compressed file cannot be decompressed ({type(exc).__name__}: {exc}); {_REDOWNLOAD}"
+        ) from exc
+    if len(out) > limit:
+        raise CorruptProductError(
+            label, f"gzip-compressed file expands to more than {limit} bytes, far more than any "
+            f"light curve; it is not a light-curve product or it is damaged; {_REDOWNLOAD}"
+        )
+    return out
 
 
 _STRING_VALUE = re.compile(r"'((?:[^']|'')*)'")
@@ -513,7 +675,7 @@ def _open_headers(raw: bytes, label: str):
                         return primary, None, None  # a genuine primary-only file
                     raise
                 return primary, hdu1.header, hdu1.fileinfo()["datLoc"]
-    except (OSError, ValueError, TypeError, IndexError, KeyError, EOFError) as exc:
+    except Exception as exc:  # noqa: BLE001 - astropy on damaged bytes raises anything
         raise CorruptProductError(
             label, f"not a readable FITS file ({type(exc).__name__}: {exc}); {_REDOWNLOAD}"
         ) from exc
@@ -546,7 +708,8 @@ def _pick_err_column(table: _Table, product: str, flux_col: str) -> Optional[str
 
 
 def read_lightcurve(
-    source: Source, *, flux_column: Optional[str] = None, name: Optional[str] = None
+    source: Source, *, flux_column: Optional[str] = None, name: Optional[str] = None, verify: bool = True,
+    max_gunzip_bytes: Optional[int] = None,
 ) -> LightCurve:
     """Read one TESS/Kepler light-curve FITS product.
 
@@ -563,6 +726,14 @@ def read_lightcurve(
     name : str, optional
         Label used in error messages and as ``source_path`` (default: the
         path, or ``'<bytes>'``).
+    verify : bool
+        Check ``CHECKSUM``/``DATASUM`` of every HDU that carries them (the
+        raw ones'-complement test, :mod:`exoray.ingest._fits_checksum`) and
+        refuse a file whose bytes were altered.  The FITS structure is
+        checked either way.
+    max_gunzip_bytes : int, optional
+        Largest size a gzip-compressed source may expand to (default
+        :data:`MAX_GUNZIP_BYTES`); a service reading uploads sets it lower.
 
     Returns
     -------
@@ -576,7 +747,11 @@ def read_lightcurve(
     FileNotFoundError
         ``source`` is a path that does not exist.
     CorruptProductError
-        Not FITS, truncated or structurally broken; delete and re-download.
+        Not FITS, truncated or structurally broken, a checksum fails
+        (:class:`~exoray.ingest._fits_checksum.ChecksumError`), a header value
+        is not valid (:data:`HEADER_RANGES`) or TIME is not strictly
+        increasing; the message names the keyword or column.  Delete and
+        re-download.
     UnsupportedProductError
         Valid FITS but not a supported light-curve product.
     SchemaMismatchError
@@ -593,6 +768,8 @@ def read_lightcurve(
     ('TIC 261136679 s1', 'spoc_2min', 120.0)
     """
     raw, label = _load(source, name)
+    if raw[:2] == _GZIP_MAGIC:
+        raw = _gunzip(raw, label, max_gunzip_bytes)
     if not raw:
         raise EmptyLightCurveError(label, f"file is empty (0 bytes); {_REDOWNLOAD}")
     if len(raw) % _BLOCK:
@@ -601,6 +778,7 @@ def read_lightcurve(
             f"size {len(raw)} bytes is not a multiple of the {_BLOCK}-byte FITS block, so the "
             f"file is truncated or not FITS; {_REDOWNLOAD}",
         )
+    _check_structure(raw, label, verify)
     primary, ext, data_offset = _open_headers(raw, label)
     product = _detect(primary, ext, label)
     headers = (primary, ext)
@@ -631,6 +809,7 @@ def read_lightcurve(
             label, f"column {flux_col} has no finite value in {nrows} rows (all NaN)"
         )
     time = table.column("TIME", np.float64)
+    _check_time(time, label)
     flux_err = table.column(err_col, np.float64) if err_col else None
     q_col = next((c for c in ("QUALITY", "SAP_QUALITY") if table.has(c)), None)
     quality = table.column(q_col, np.int32) if q_col else None
@@ -639,11 +818,11 @@ def read_lightcurve(
 
     mission = "Kepler" if product == "kepler_lc" else "TESS"
     if mission == "Kepler":
-        target = _as_int(_get(headers, "KEPLERID"))
-        sector = _as_int(_get(headers, "QUARTER"))
+        target = _header_value(headers, ("KEPLERID",), label)
+        sector = _header_value(headers, ("QUARTER",), label)
     else:
-        target = _as_int(_get(headers, *_TIC_KEYS))
-        sector = _as_int(_get(headers, "SECTOR"))
+        target = _header_value(headers, _TIC_KEYS, label)
+        sector = _header_value(headers, ("SECTOR",), label)
     if target is None:
         target = _target_from_object(_get(headers, "OBJECT"))
     if target is None or sector is None:
@@ -652,13 +831,14 @@ def read_lightcurve(
         )
         raise SchemaMismatchError(label, f"required header keyword {missing} is missing")
 
-    cadence = _timedel_s(primary, ext)
+    timedel_s = _timedel_s(primary, ext, label)
+    cadence = timedel_s
     if cadence is None:
         dt = np.diff(time[np.isfinite(time)])
         cadence = float(np.median(dt)) * 86400.0 if dt.size else float("nan")
     cadence = round(cadence, 3)
 
-    stellar = {k: _as_float(_get(headers, *keys)) for k, keys in _STELLAR_HEADER_KEYS.items()}
+    stellar = {k: _header_value(headers, keys, label, unknown_ok=True) for k, keys in _STELLAR_HEADER_KEYS.items()}
     if mission == "Kepler":
         stellar["tmag"] = None  # Kepler magnitude goes to meta["kepmag"]
     if stellar["tmag"] is not None and stellar["tmag"] >= 99.0:
@@ -668,7 +848,7 @@ def read_lightcurve(
     meta.update(
         flux_err_column=err_col,
         quality_column=q_col,
-        timedel_s=_timedel_s(primary, ext),
+        timedel_s=timedel_s,
         time_system="BKJD" if mission == "Kepler" else "BTJD",
     )
 
@@ -680,8 +860,8 @@ def read_lightcurve(
         flux_err=flux_err,
         quality=quality,
         mission=mission,
-        camera=None if mission == "Kepler" else _as_int(_get(headers, "CAMERA")),
-        ccd=None if mission == "Kepler" else _as_int(_get(headers, "CCD")),
+        camera=None if mission == "Kepler" else _header_value(headers, ("CAMERA",), label),
+        ccd=None if mission == "Kepler" else _header_value(headers, ("CCD",), label),
         cadence_s=cadence,
         product=product,
         flux_column=flux_col,
@@ -691,6 +871,47 @@ def read_lightcurve(
         meta=meta,
         **stellar,
     )
+
+
+def _check_structure(raw: bytes, label: str, verify: bool) -> None:
+    """Refuse a file whose FITS structure is broken or (``verify``) whose checksums fail."""
+    check = verify_fits(raw, checksum=verify)
+    if check.ok:
+        return
+    if check.error == "ChecksumError":
+        raise ChecksumError(
+            label, f"{check.reason}; {_REDOWNLOAD} (or, to read it anyway, turn verification off: "
+            "exoray sweep --no-verify, read_lightcurve(..., verify=False))"
+        )
+    raise CorruptProductError(label, f"broken FITS structure: {check.reason}; {_REDOWNLOAD}")
+
+
+def _check_time(time: np.ndarray, label: str) -> None:
+    """TIME must hold finite, strictly increasing, plausible values (NaN rows are allowed)."""
+    finite = np.isfinite(time)
+    n = int(finite.sum())
+    if n < 2:
+        raise EmptyLightCurveError(
+            label, f"column TIME has {n} finite value{'s' if n != 1 else ''} in {time.size} rows; "
+            "a light curve needs at least two timestamps"
+        )
+    rows = np.flatnonzero(finite)
+    t = time[rows]
+    far = np.flatnonzero(np.abs(t) > MAX_ABS_TIME_DAYS)
+    if far.size:
+        i = int(rows[far[0]])
+        raise CorruptProductError(
+            label, f"column TIME holds {float(time[i])!r} d at row {i}, more than {MAX_ABS_TIME_DAYS:g} d from the "
+            f"product's reference epoch (BJDREFI); the column is damaged; {_REDOWNLOAD}"
+        )
+    back = np.flatnonzero(np.diff(t) <= 0)
+    if back.size:
+        i, j = int(rows[back[0]]), int(rows[back[0] + 1])
+        what = "is constant" if t[0] == t[-1] else "is not strictly increasing"
+        raise CorruptProductError(
+            label, f"column TIME {what}: row {j} (TIME = {float(time[j])!r}) does not come after row {i} "
+            f"(TIME = {float(time[i])!r}); the table is damaged; {_REDOWNLOAD}"
+        )
 
 
 def _target_from_object(obj) -> Optional[int]:

@@ -19,6 +19,8 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--address", default=None, help="Ray cluster address ('auto' joins a running cluster)")
     g.add_argument("--no-ray", action="store_true", help="run in this process without Ray (debugging, benchmarks)")
     g.add_argument("--no-resume", action="store_true", help="refuse to reuse an OUT that already has results")
+    g.add_argument("--no-verify", action="store_true",
+                   help="read FITS files whose CHECKSUM/DATASUM fails instead of quarantining them")
     q = p.add_argument_group("preprocessing")
     q.add_argument("--flux-column", default=None, help="force a flux column (default: the product's best, e.g. PDCSAP_FLUX)")
     q.add_argument("--quality-mask", default="default", choices=["none", "default", "hard", "hardest"])
@@ -39,6 +41,14 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
     s.add_argument("--max-period", type=float, default=None,
                    help="longest period searched (days; default: the whole span of the data, two transits "
                    "still needed)")
+    s.add_argument("--search-timeout", type=float, default=600.0, metavar="SECONDS",
+                   help="wall-clock limit on the search of one light curve; a curve that runs past it is "
+                   "quarantined (stage 'search') and the sweep goes on (default 600)")
+    s.add_argument("--max-baseline-days", type=float, default=400.0,
+                   help="longest time span searched; longer light curves are quarantined (stage 'search') "
+                   "before the search starts (default 400)")
+    s.add_argument("--max-trial-periods", type=int, default=300_000,
+                   help="most trial periods one search may use (default 300000)")
     s.add_argument("--toi-catalog", default=None, help="ExoFOP TOI CSV for the known-object cross-match")
     s.add_argument("--eb-catalog", default=None, help="TESS EB catalogue CSV (Prsa et al. 2022) for the cross-match")
     s.add_argument("--no-rank", action="store_true", help="do not score candidates (score columns stay empty)")
@@ -71,6 +81,8 @@ def _config_from_args(args):
         address=args.address,
         flux_column=args.flux_column,
         resume=not args.no_resume,
+        verify_checksums=not args.no_verify,
+        search_timeout_s=args.search_timeout,
         preprocess=pre,
         search=None
         if args.no_search
@@ -87,6 +99,8 @@ def _config_from_args(args):
             single_events=args.single_events,
             anomaly_method=args.anomaly_method,
             model_registry=args.model_registry,
+            max_baseline_days=args.max_baseline_days,
+            max_trial_periods=args.max_trial_periods,
         ),
         reports=args.reports,
     )

@@ -16,7 +16,7 @@ WORKER_ENV = {
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
-    # keep a local cluster's services on loopback (seen needed with Ray 2.5x)
+    # keep a local cluster's services on loopback (see _loopback_only)
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
 }
 
@@ -40,8 +40,33 @@ def worker_env_for_driver() -> dict:
     return env
 
 
+def _loopback_only() -> None:
+    """Make the local instance Ray is about to start use 127.0.0.1 as its node address.
+
+    On Linux, Ray 2.60 turns ``_node_ip_address="127.0.0.1"`` into the
+    machine's outward address (``services.resolve_ip_for_localhost``) unless
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, and it reads that variable once,
+    when ``ray`` is first imported.  So the variable is set for the processes
+    Ray spawns (GCS, raylet, agents, workers), and the driver's copy of the
+    flag is cleared too in case ``ray`` was imported before (``exoray serve``
+    imports Ray Serve first); otherwise the GCS, raylet and agents would
+    listen on every interface.
+    """
+    from ray._private import ray_constants
+
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+
+
 def init_ray(address: Optional[str] = None, num_cpus: Optional[int] = None, **kwargs):
-    """Connect to ``address`` or start a local Ray bound to 127.0.0.1.
+    """Connect to ``address`` (or ``RAY_ADDRESS``), or else start a local Ray of our own on 127.0.0.1.
+
+    Without an address, ``ray.init()`` would join whatever cluster this
+    machine last started (``/tmp/ray/ray_current_cluster``): someone else's,
+    which can go away mid-sweep, and whose Serve ``exoray serve`` would
+    deploy into and shut down.  So the local case asks for ``address="local"``:
+    always a fresh instance, owned and ended by this process.  Pass
+    ``address="auto"`` to join the machine's running cluster on purpose.
 
     Does nothing if Ray is already initialised in this process.  Returns the
     ``ray`` module.
@@ -53,6 +78,8 @@ def init_ray(address: Optional[str] = None, num_cpus: Optional[int] = None, **kw
     if ray.is_initialized():
         return ray
     address = address or os.environ.get("RAY_ADDRESS") or None
+    if not address:
+        _loopback_only()
     opts = dict(
         ignore_reinit_error=True,
         log_to_driver=kwargs.pop("log_to_driver", True),
@@ -64,6 +91,7 @@ def init_ray(address: Optional[str] = None, num_cpus: Optional[int] = None, **kw
     else:
         log.info("starting local Ray with num_cpus=%s on 127.0.0.1", num_cpus)
         ray.init(
+            address="local",
             num_cpus=num_cpus,
             include_dashboard=kwargs.pop("include_dashboard", False),
             _node_ip_address="127.0.0.1",

@@ -43,12 +43,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..config import SearchConfig, SweepConfig
-from ..errors import ExorayError
+from ..errors import ExorayError, InputError
 from ..schemas import (
     CANDIDATES_SCHEMA,
     PREPROCESSED_SCHEMA,
     QUARANTINE_SCHEMA,
-    preprocessed_to_table,
     records_to_table,
     write_parquet_atomic,
 )
@@ -74,8 +73,12 @@ REPORTS_DIR = "reports"
 QUARANTINE_DIR = "quarantine"
 QUARANTINE_FILE = "quarantine.parquet"
 CANDIDATES_FILE = "candidates.parquet"
-#: Stages whose failure means the input was not preprocessed.
-INPUT_STAGES = ("read", "preprocess")
+#: Stages whose failure means the input was not preprocessed: it could not be
+#: read, preprocessed, or stored as a row of PREPROCESSED_SCHEMA ("store").
+INPUT_STAGES = ("read", "preprocess", "store")
+#: Stages after preprocessing; a failure there leaves the curve preprocessed
+#: (and, for rank/report, keeps its candidates without scores or report).
+SEARCH_STAGES = ("search", "rank", "report", "single_events", "store_candidates")
 RUN_FILE = "run.json"
 
 
@@ -88,6 +91,9 @@ def _now() -> _dt.datetime:
 
 def _quarantine_row(path: str, stage: str, exc: BaseException) -> Dict[str, Any]:
     msg = str(exc) or repr(exc)
+    if isinstance(exc, MemoryError):
+        msg = f"{path}: ran out of memory at the {stage} stage ({msg or 'MemoryError'}); the input is too large " \
+              "for this worker's memory: check its size and TIME values, or give the workers more memory"
     return {
         "path": path,
         "stage": stage,
@@ -97,15 +103,53 @@ def _quarantine_row(path: str, stage: str, exc: BaseException) -> Dict[str, Any]
     }
 
 
-def _read_one(location: str, flux_column: Optional[str]):
+def _attempt(bad: List[Dict[str, Any]], loc: str, stage: str, fn, *args, **kwargs):
+    """``(True, fn(...))``, or ``(False, None)`` with a quarantine row for ``loc`` at ``stage``.
+
+    Every failure of one input is caught here, whatever its type (an
+    ``ArrowInvalid`` from a value that cannot be stored, ``MemoryError``,
+    ``RecursionError``...): one input must never take down its batch, and
+    with it the whole Ray Data job.  Failures that are not exoray's own
+    errors are logged with their traceback, since they point at a bug.
+    """
+    try:
+        return True, fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - see docstring
+        if not isinstance(exc, (ExorayError, OSError)):
+            log.error("unexpected error at stage %s of %s:\n%s", stage, loc, traceback.format_exc())
+        bad.append(_quarantine_row(loc, stage, exc))
+        return False, None
+
+
+def _read_one(location: str, flux_column: Optional[str], verify: bool = True):
     from ..ingest import read_lightcurve
 
     if is_uri(location):
-        lc = read_lightcurve(read_source_bytes(location), flux_column=flux_column, name=location)
+        lc = read_lightcurve(read_source_bytes(location), flux_column=flux_column, name=location, verify=verify)
     else:
-        lc = read_lightcurve(location, flux_column=flux_column)
+        lc = read_lightcurve(location, flux_column=flux_column, verify=verify)
     lc.source_path = location  # resume and quarantine key on the INPUT spelling
     return lc
+
+
+def _to_table(rows: List[Dict[str, Any]], schema: pa.Schema, what: str, loc: str) -> pa.Table:
+    """``records_to_table`` that names the field and value an output table cannot hold."""
+    try:
+        return records_to_table(rows, schema)
+    except (pa.ArrowException, OverflowError, ValueError, TypeError) as exc:
+        for f in schema:
+            for r in rows:
+                try:
+                    records_to_table([{f.name: r.get(f.name)}], pa.schema([f.with_nullable(True)]))
+                except Exception:  # noqa: BLE001 - locating the culprit
+                    value = repr(r.get(f.name))
+                    value = value if len(value) <= 60 else value[:57] + "..."
+                    raise InputError(
+                        f"{loc}: the {what} cannot be stored: field '{f.name}' = {value} does not fit its "
+                        f"type {f.type} ({type(exc).__name__}: {exc}); the input holds an impossible value, "
+                        "so check the file (or download it again)"
+                    ) from exc
+        raise InputError(f"{loc}: the {what} cannot be stored ({type(exc).__name__}: {exc})") from exc
 
 
 def batch_key(locations: Sequence[str]) -> str:
@@ -121,8 +165,13 @@ def process_batch(locations: Sequence[str], out_dir: str, config: SweepConfig) -
     """Read, preprocess, search and write one batch of light curves.
 
     Never raises for a bad input: each failure becomes a quarantine row with
-    the stage (``read``, ``preprocess`` or ``search``), the exception class
-    and message.  A curve whose search fails stays preprocessed.
+    the stage (``read``, ``preprocess``, ``store`` = the preprocessed curve
+    cannot be stored; then ``search``, ``rank``, ``report``,
+    ``single_events``, ``store_candidates``), the exception class and message.
+    A curve that fails after preprocessing stays preprocessed; one whose
+    ranking or reports fail keeps its candidates (unscored, or without a
+    report path).  The search of one curve is stopped after
+    ``config.search_timeout_s`` seconds.
 
     Returns
     -------
@@ -136,45 +185,37 @@ def process_batch(locations: Sequence[str], out_dir: str, config: SweepConfig) -
     t_start = time.perf_counter()
     locations = [str(x) for x in locations]
     key = batch_key(locations)
-    good, bad, cands = [], [], []
+    good: List[pa.Table] = []
+    bad: List[Dict[str, Any]] = []
+    cand_tables: List[pa.Table] = []
+    n_cands = 0
     read_ms = pre_ms = search_ms = 0.0
     for loc in locations:
         t0 = time.perf_counter()
-        try:
-            lc = _read_one(loc, flux_column)
-        except (ExorayError, OSError, ValueError) as exc:
-            bad.append(_quarantine_row(loc, "read", exc))
+        ok, lc = _attempt(bad, loc, "read", _read_one, loc, flux_column, config.verify_checksums)
+        read_ms += (time.perf_counter() - t0) * 1e3
+        if not ok:
             continue
-        except Exception as exc:  # unexpected: still account for the file, keep the traceback
-            log.error("unexpected error reading %s:\n%s", loc, traceback.format_exc())
-            bad.append(_quarantine_row(loc, "read", exc))
-            continue
-        finally:
-            read_ms += (time.perf_counter() - t0) * 1e3
         t1 = time.perf_counter()
-        try:
-            plc = preprocess_lightcurve(lc, preprocess)
-            good.append(plc)
-        except ExorayError as exc:
-            bad.append(_quarantine_row(loc, "preprocess", exc))
+        ok, plc = _attempt(bad, loc, "preprocess", preprocess_lightcurve, lc, preprocess)
+        if ok:
+            ok, table = _attempt(bad, loc, "store", _to_table, [plc.to_row()], PREPROCESSED_SCHEMA,
+                                 "preprocessed light curve", loc)
+        pre_ms += (time.perf_counter() - t1) * 1e3
+        if not ok:
             continue
-        except Exception as exc:
-            log.error("unexpected error preprocessing %s:\n%s", loc, traceback.format_exc())
-            bad.append(_quarantine_row(loc, "preprocess", exc))
-            continue
-        finally:
-            pre_ms += (time.perf_counter() - t1) * 1e3
+        good.append(table)
         if search is None:
             continue
         t2 = time.perf_counter()
-        try:
-            cands.extend(_search_one(plc, search, config.reports, out_dir, preprocess))
-        except Exception as exc:  # the curve stays preprocessed; the failure is recorded
-            if not isinstance(exc, ExorayError):
-                log.error("unexpected error searching %s:\n%s", loc, traceback.format_exc())
-            bad.append(_quarantine_row(loc, "search", exc))
-        finally:
-            search_ms += (time.perf_counter() - t2) * 1e3
+        rows = _search_one(plc, loc, config, out_dir, bad)
+        if rows:
+            ok, ctable = _attempt(bad, loc, "store_candidates", _to_table, rows, CANDIDATES_SCHEMA,
+                                  "candidate rows", loc)
+            if ok:
+                cand_tables.append(ctable)
+                n_cands += len(rows)
+        search_ms += (time.perf_counter() - t2) * 1e3
 
     t3 = time.perf_counter()
     # The light-curve part goes last: it commits the batch.  If the process
@@ -185,14 +226,14 @@ def process_batch(locations: Sequence[str], out_dir: str, config: SweepConfig) -
             records_to_table(bad, QUARANTINE_SCHEMA),
             os.path.join(out_dir, QUARANTINE_DIR, f"part-{key}.parquet"),
         )
-    if cands:
+    if cand_tables:
         write_parquet_atomic(
-            records_to_table(cands, CANDIDATES_SCHEMA),
+            pa.concat_tables(cand_tables),
             os.path.join(out_dir, CANDIDATES_DIR, f"part-{key}.parquet"),
         )
     if good:
         write_parquet_atomic(
-            preprocessed_to_table(good),
+            pa.concat_tables(good),
             os.path.join(out_dir, LIGHTCURVES_DIR, f"part-{key}.parquet"),
         )
     write_ms = (time.perf_counter() - t3) * 1e3
@@ -201,8 +242,8 @@ def process_batch(locations: Sequence[str], out_dir: str, config: SweepConfig) -
         "n_inputs": len(locations),
         "n_ok": len(good),
         "n_quarantined": sum(1 for b in bad if b["stage"] in INPUT_STAGES),
-        "n_search_failed": sum(1 for b in bad if b["stage"] == "search"),
-        "n_candidates": len(cands),
+        "n_search_failed": len({b["path"] for b in bad if b["stage"] not in INPUT_STAGES}),
+        "n_candidates": n_cands,
         "read_ms": read_ms,
         "preprocess_ms": pre_ms,
         "search_ms": search_ms,
@@ -217,29 +258,63 @@ def process_batch(locations: Sequence[str], out_dir: str, config: SweepConfig) -
 _CATALOG_CACHE: Dict[Any, Any] = {}
 
 
-def _search_one(plc, search: SearchConfig, reports: str, out_dir: str, preprocess=None) -> List[Dict[str, Any]]:
-    """Search, rank, decide, and render the reports the policy asks for, for one curve."""
-    from ..chain import analyse_preprocessed
+def _catalogs(search: SearchConfig):
     from ..search.candidates import load_known_catalogs
 
     key = (search.toi_catalog, search.eb_catalog)
     if key not in _CATALOG_CACHE:
         _CATALOG_CACHE[key] = load_known_catalogs(search)
-    res = analyse_preprocessed(plc, search, catalogs=_CATALOG_CACHE[key], preprocess=preprocess)
-    rows, results, vets = res.rows, res.results, res.vets
+    return _CATALOG_CACHE[key]
+
+
+def _search_one(plc, loc: str, config: SweepConfig, out_dir: str, bad: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Search, rank, decide, and render the reports the policy asks for, for one curve.
+
+    The steps are those of :func:`exoray.chain.analyse_preprocessed`, taken
+    one at a time so that each failure is a quarantine row of its own stage
+    (a ranker that fails leaves the candidates with the rules' decision);
+    the search is bounded by ``config.search_timeout_s`` of wall-clock time.
+    """
+    import dataclasses
+
+    from ..chain import analyse_preprocessed
+    from ..limits import call_with_time_limit
+    from ..vet.decision import decide_rows
+
+    search, reports = config.search, config.reports
+    ok, found = _attempt(
+        bad, loc, "search", call_with_time_limit, analyse_preprocessed, config.search_timeout_s,
+        f"{loc}: the transit search", "raise the limit with exoray sweep --search-timeout SECONDS "
+        "(SweepConfig.search_timeout_s), or check the light curve's length and TIME values",
+        plc, dataclasses.replace(search, rank=False), catalogs=_catalogs(search), preprocess=config.preprocess,
+    )
+    if not ok:
+        return []
+    rows, results, vets = found.rows, found.results, found.vets
+    if rows and search.rank:
+        from ..rank.ranker import load_default_ranker, score_candidates
+
+        ok, scored = _attempt(bad, loc, "rank",
+                              lambda: decide_rows(score_candidates(rows, load_default_ranker(search.ranker_dir))))
+        if ok:
+            rows = scored
     if reports != "none":
         from ..vet.report import make_report
 
         for row, res, vet in zip(rows, results, vets):
             if reports == "all" or row["disposition"] == "planet_candidate":
-                paths = make_report(plc, row, bls_result=res, vet=vet, out_dir=os.path.join(out_dir, REPORTS_DIR))
-                row["report_path"] = paths.get("pdf") or paths.get("png")
+                ok, paths = _attempt(bad, loc, "report", make_report, plc, row, bls_result=res, vet=vet,
+                                     out_dir=os.path.join(out_dir, REPORTS_DIR))
+                if ok:
+                    row["report_path"] = paths.get("pdf") or paths.get("png")
     if search.single_events:
         from ..anomaly.single_event import single_event_candidates
 
         # Not ranked: the ranker was trained on periodic candidates only.
-        rows = rows + single_event_candidates(plc, rows, method=search.anomaly_method,
-                                              registry=search.model_registry)
+        ok, singles = _attempt(bad, loc, "single_events", single_event_candidates, plc, rows,
+                               method=search.anomaly_method, registry=search.model_registry)
+        if ok:
+            rows = rows + singles
     return rows
 
 

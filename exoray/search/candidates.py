@@ -126,6 +126,7 @@ def search_grid(plc: PreprocessedLightCurve, cfg: SearchConfig):
     still hold two transits' worth of data, see :func:`bls_power`); one
     duration list spans what the star allows over that range (Kepler's law).
     """
+    from ..limits import check_baseline, check_trial_periods
     from .period_grid import (central_transit_duration, duration_grid, orbit_period, period_grid, roche_period,
                               stellar_params)
 
@@ -133,6 +134,7 @@ def search_grid(plc: PreprocessedLightCurve, cfg: SearchConfig):
     if t.size < 2:
         return None
     baseline = float(t[-1] - t[0])
+    check_baseline(baseline, cfg.max_baseline_days, plc.source_path)  # before the grid can exhaust memory
     max_p = min(cfg.max_period_days or baseline, baseline)
     mass, radius = stellar_params(plc.mass, plc.radius, plc.logg)
     # No orbit inside two stellar radii (a giant's planets orbit for days),
@@ -144,6 +146,7 @@ def search_grid(plc: PreprocessedLightCurve, cfg: SearchConfig):
         log.info("%s: span %.2f d too short for periods >= %.2f d", plc.source_path, baseline, min_p)
         return None
     periods = period_grid(baseline, min_period=min_p, max_period=max_p, stellar_mass=mass, stellar_radius=radius)
+    check_trial_periods(periods.size, cfg.max_trial_periods, plc.source_path)
     # One duration list for all periods, spanning what the star allows from
     # the shortest to the longest period: it lets the kernel use its
     # scatter-free binning (~1.7x faster than per-period duration rows).
@@ -155,18 +158,19 @@ def search_grid(plc: PreprocessedLightCurve, cfg: SearchConfig):
 
 
 def search_lightcurve(plc: PreprocessedLightCurve, config: Optional[SearchConfig] = None, after_signal=None,
-                      accept=None):
+                      accept=None, grid=None):
     """Iterative BLS on one preprocessed light curve; list of BLSResult.
 
     ``after_signal`` and ``accept`` are passed to
     :func:`~exoray.search.bls.iterative_search`; without ``accept`` a signal
     needs an SNR of at least ``snr_threshold`` and an SDE of at least
-    ``sde_threshold``.
+    ``sde_threshold``.  ``grid`` is :func:`search_grid`'s output when the
+    caller has it already.
     """
     from .bls import iterative_search
 
     cfg = config or SearchConfig()
-    grid = search_grid(plc, cfg)
+    grid = grid if grid is not None else search_grid(plc, cfg)
     if grid is None:
         return []
     periods, durations = grid
@@ -492,7 +496,7 @@ def find_candidates(
         state["mask"] |= transit_mask(plc.time, res.period, res.t0, cfg.mask_width * res.duration)
         return lc2.flux_flat - state["whiten"], True, True
 
-    results = search_lightcurve(plc, cfg, after_signal=after_signal, accept=accept)
+    results = search_lightcurve(plc, cfg, after_signal=after_signal, accept=accept, grid=grid)
     final = dataclasses.replace(state["lc"], flux_flat=state["lc"].flux_flat - state["whiten"])
     vets: List[Dict[str, Any]] = []
     for k, res in enumerate(results):

@@ -12,11 +12,23 @@ Endpoints: ``POST /v1/score``, ``POST /v1/rank``, ``POST /v1/anomaly``,
 ``GET /v1/models``, ``GET /healthz``, ``GET /readyz``; OpenAPI at ``/docs``.
 
 Bad input never gets a 5xx: malformed JSON 400, a body over
-``max_request_bytes`` 413, an unsupported ``Content-Type`` 415, and
-everything else wrong with a request 422, each with a JSON body
+``max_request_bytes`` 413 (declared or streamed), a body that does not
+arrive within ``body_timeout_s`` 408, an unsupported ``Content-Type`` 415,
+and everything else wrong with a request 422 (numbers outside the float64
+range and nesting deeper than the schema included), each with a JSON body
 ``{"error": kind, "message": what is wrong, "details": [...]}``.  A
-request that arrives while every search replica's queue is full gets 503
-(retry later).
+request that arrives while every search replica's queue is full, a search
+that runs past ``search_timeout_s`` and a replica out of memory get 503
+(``Retry-After`` when retrying can help).  Every other failure, a bug, is
+still a JSON 500 with its reason.
+
+A search runs in a worker thread of its replica that is stopped, not just
+abandoned, when its time limit passes or its client disconnects
+(:mod:`exoray.limits`).  Responses never show file-system paths.  ``/docs``
+serves Swagger UI from the ``swagger-ui-bundle-v2`` package's files, so it
+works offline.  Every replica's internal gRPC server listens on its node's
+address (loopback for exoray's own local Ray), not on every interface
+(``internal_grpc_host``).
 
 Build the application with :func:`build_app` (``serve run
 exoray.serve.app:build_app``, ``serve deploy exoray/serve/serve_config.yaml``
@@ -27,24 +39,29 @@ or ``exoray serve``).
 # of the ingress methods (Request, the body models) through Serve's wrapper.
 
 import asyncio
+import concurrent.futures
 import copy
 import json
 import logging
+import math
 import os
+import re
+import sys
 import time
 from typing import Any, Dict, List, Optional
 
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import ValidationError
 from ray import serve
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from ..errors import ExorayError, InputError
+from ..errors import ExorayError, InputError, LimitExceededError
 from .schemas import (
+    MAX_IGNORED_FIELDS,
     AnomalyRequest,
     AnomalyResponse,
     ErrorResponse,
@@ -79,6 +96,14 @@ DEFAULT_SETTINGS: Dict[str, Any] = {
     # per-request access log lines in every replica (the HTTP proxy keeps its own access log);
     # off by default: at 100 req/s the log writes cost about as much CPU as the ranking
     "replica_access_log": False,
+    # wall-clock limit on one light curve's search (read + preprocess + search + vet) in its replica;
+    # past it the search is stopped and the request answered 503
+    "search_timeout_s": 120.0,
+    # the whole request body must arrive within this many seconds (slow senders get 408)
+    "body_timeout_s": 30.0,
+    # where every replica's inter-deployment gRPC server listens: "node" = the address Ray uses for
+    # the replica's node (127.0.0.1 for exoray's own local Ray); "0.0.0.0" or "::" = every interface
+    "internal_grpc_host": "node",
     "deployments": {
         "Ingress": {"num_replicas": 1, "ray_actor_options": {"num_cpus": 0.1}, "max_ongoing_requests": 256},
         "Searcher": {
@@ -183,20 +208,99 @@ def _input_error(exc: ExorayError, kind: str = "invalid_input") -> JSONResponse:
     return error_response(422, kind, str(exc), details)
 
 
+# --------------------------------------------------------------------------- JSON bodies
+_FLOAT_MAX_INT = int(sys.float_info.max)
+_MAX_NUMBER_DIGITS = len(str(_FLOAT_MAX_INT))  # 309
+
+
+class _NumberOutOfRange(ValueError):
+    def __init__(self, text: str):
+        self.text = text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+        super().__init__(self.text)
+
+
+def _parse_int(text: str):
+    # Python ints are unbounded; one beyond the float64 range would raise
+    # OverflowError deep inside the scoring code (or, past 4300 digits, a
+    # ValueError in int() itself), so such a number is refused here.
+    if len(text.lstrip("-")) > _MAX_NUMBER_DIGITS:
+        raise _NumberOutOfRange(text)
+    value = int(text)
+    if abs(value) > _FLOAT_MAX_INT:
+        raise _NumberOutOfRange(text)
+    return value
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400 overflows to inf: outside float64, not "infinity"
+        raise _NumberOutOfRange(text)
+    return value
+
+
+def parse_json_body(raw: bytes):
+    """The decoded JSON body, or the JSON error response that says what is wrong with it.
+
+    Malformed JSON is 400; a number outside the float64 range and nesting too
+    deep for the decoder (far deeper than any request schema) are 422.
+    """
+    try:
+        return json.loads(raw, parse_int=_parse_int, parse_float=_parse_float)
+    except _NumberOutOfRange as exc:
+        return error_response(
+            422, "number_out_of_range",
+            f"the number {exc.text} is outside the range of a 64-bit float (magnitude up to 1.8e308); "
+            "send values within it", [{"loc": "body", "msg": "number out of range", "type": "number_out_of_range"}])
+    except RecursionError:
+        return error_response(
+            422, "nesting_too_deep",
+            "the JSON body is nested far deeper than the request schema allows (arrays of numbers, at most "
+            "two levels); send the documented shape (see /docs)",
+            [{"loc": "body", "msg": "nesting too deep", "type": "nesting_too_deep"}])
+    except (ValueError, UnicodeDecodeError) as exc:
+        return error_response(400, "malformed_json", f"the request body is not valid JSON ({exc})")
+
+
+_ABS_PATH = re.compile(r"(?<![\w.~-])/(?:[^\s'\"/,;()]+/)+([^\s'\"/,;()]*)")
+
+
+def redact_paths(value):
+    """``value`` with absolute file-system paths reduced to ``.../last-part`` (strings, lists, dicts).
+
+    Responses describe models and failures without showing where the service
+    keeps its files.
+    """
+    if isinstance(value, str):
+        return _ABS_PATH.sub(lambda m: ".../" + m.group(1), value)
+    if isinstance(value, dict):
+        return {k: redact_paths(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_paths(v) for v in value]
+    return value
+
+
 class _TooLarge(Exception):
     pass
 
 
+class _SlowBody(Exception):
+    pass
+
+
 class LimitsMiddleware:
-    """Pure ASGI middleware: media type (415) and body size (413) limits.
+    """Pure ASGI middleware: media type (415), body size (413) and body time (408) limits.
 
     The size is checked on ``Content-Length`` and again while the body
     streams in (chunked uploads), so an oversized body is never buffered.
+    The whole body must arrive within the body timeout: a client that sends
+    slowly (or stops sending) holds a replica's request slot for that long
+    at most.
     """
 
-    def __init__(self, app, max_bytes_getter):
+    def __init__(self, app, max_bytes_getter, body_timeout_getter=lambda: None):
         self.app = app
         self.max_bytes_getter = max_bytes_getter
+        self.body_timeout_getter = body_timeout_getter
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope.get("method") != "POST":
@@ -227,14 +331,25 @@ class LimitsMiddleware:
                 return await self._too_large(scope, receive, send, limit, n)
         seen = 0
         started = False
+        body_done = False
+        timeout = self.body_timeout_getter()
+        loop = asyncio.get_running_loop()
+        deadline = None if not timeout else loop.time() + float(timeout)
 
         async def limited_receive():
-            nonlocal seen
-            msg = await receive()
+            nonlocal seen, body_done
+            if body_done or deadline is None:
+                msg = await receive()  # after the body: only a disconnect can come, wait for it freely
+            else:
+                try:
+                    msg = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0.0))
+                except asyncio.TimeoutError:
+                    raise _SlowBody() from None
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
                 if seen > limit:
                     raise _TooLarge()
+                body_done = not msg.get("more_body", False)
             return msg
 
         async def tracking_send(msg):
@@ -248,6 +363,13 @@ class LimitsMiddleware:
         except _TooLarge:
             if not started:
                 await self._too_large(scope, receive, send, limit, None)
+        except _SlowBody:
+            if not started:
+                resp = error_response(
+                    408, "request_timeout",
+                    f"the request body did not arrive within {float(timeout):g} s; send the whole body at once "
+                    "(a light curve is at most a few MB)", headers={"Connection": "close"})
+                await resp(scope, receive, send)
 
     @staticmethod
     async def _too_large(scope, receive, send, limit, n):
@@ -266,12 +388,20 @@ fastapi_app = FastAPI(
     version=__version__,
     description=(
         "Transit search, vetting and ranking of TESS light curves (exoray).\n\n"
-        "Errors are JSON `{error, message, details}`: 400 malformed JSON, 413 body over the limit, "
-        "415 unsupported Content-Type, 422 invalid input, 503 model missing or service busy."
+        "Errors are JSON `{error, message, details}`: 400 malformed JSON, 408 body too slow, 413 body over "
+        "the limit, 415 unsupported Content-Type, 422 invalid input (numbers outside float64 and nesting "
+        "deeper than the schema included), 503 model missing, service busy, search over its time limit "
+        "or out of memory (with Retry-After when a retry can help)."
     ),
+    # Swagger UI is served from the package's own files (see /docs below): FastAPI's default pages
+    # load their JavaScript from a CDN and show a blank page offline.  ReDoc has no offline copy.
+    docs_url=None,
+    redoc_url=None,
 )
-_STATE: Dict[str, Any] = {"max_request_bytes": DEFAULT_SETTINGS["max_request_bytes"]}
-fastapi_app.add_middleware(LimitsMiddleware, max_bytes_getter=lambda: _STATE["max_request_bytes"])
+_STATE: Dict[str, Any] = {"max_request_bytes": DEFAULT_SETTINGS["max_request_bytes"],
+                          "body_timeout_s": DEFAULT_SETTINGS["body_timeout_s"]}
+fastapi_app.add_middleware(LimitsMiddleware, max_bytes_getter=lambda: _STATE["max_request_bytes"],
+                           body_timeout_getter=lambda: _STATE["body_timeout_s"])
 
 
 @fastapi_app.exception_handler(RequestValidationError)
@@ -286,10 +416,48 @@ async def _on_http(request: Request, exc: StarletteHTTPException):
                           headers=getattr(exc, "headers", None))
 
 
+@fastapi_app.exception_handler(RecursionError)
+async def _on_recursion(request: Request, exc: RecursionError):
+    return error_response(422, "nesting_too_deep", "the request is nested deeper than its schema allows")
+
+
+@fastapi_app.exception_handler(OverflowError)
+async def _on_overflow(request: Request, exc: OverflowError):
+    return error_response(422, "number_out_of_range",
+                          f"a number in the request is outside the float64 range ({exc}); send values within it")
+
+
+@fastapi_app.exception_handler(MemoryError)
+async def _on_memory(request: Request, exc: MemoryError):
+    log.error("out of memory on %s", request.url.path)
+    return _out_of_memory("the ingress")
+
+
+@fastapi_app.exception_handler(LimitExceededError)
+async def _on_limit(request: Request, exc: LimitExceededError):
+    return error_response(422, "limit_exceeded", redact_paths(str(exc)))
+
+
 @fastapi_app.exception_handler(Exception)
 async def _on_unexpected(request: Request, exc: Exception):  # pragma: no cover - a bug, not bad input
     log.exception("unexpected error on %s", request.url.path)
     return error_response(500, "internal_error", f"internal error ({type(exc).__name__}); the service logged it")
+
+
+def _out_of_memory(where: str) -> JSONResponse:
+    return error_response(503, "insufficient_memory",
+                          f"{where} ran out of memory on this request; retry later, or send a smaller light curve",
+                          headers={"Retry-After": "30"})
+
+
+def _swagger_dir() -> str:
+    from swagger_ui_bundle import swagger_ui_path
+
+    return str(swagger_ui_path)
+
+
+_DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css",
+                "favicon-32x32.png": "image/png"}
 
 
 _SCORE_OPENAPI = {
@@ -311,7 +479,14 @@ _SCORE_OPENAPI = {
         },
     },
 }
-_ERRS = {c: {"model": ErrorResponse} for c in (400, 413, 415, 422, 503)}
+_ERRS = {c: {"model": ErrorResponse} for c in (400, 408, 413, 415, 422, 503)}
+
+
+def _json_body_openapi(model) -> Dict[str, Any]:
+    # the handlers read and validate the body themselves (see parse_json_body), so its schema
+    # is declared here for the OpenAPI document
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
 
 
 def _custom_openapi():
@@ -322,9 +497,10 @@ def _custom_openapi():
     schema = get_openapi(title=fastapi_app.title, version=fastapi_app.version,
                          description=fastapi_app.description, routes=fastapi_app.routes)
     comps = schema.setdefault("components", {}).setdefault("schemas", {})
-    req = ScoreRequest.model_json_schema(ref_template="#/components/schemas/{model}")
-    comps.update(req.pop("$defs", {}))
-    comps["ScoreRequest"] = req
+    for model in (ScoreRequest, RankRequest, AnomalyRequest):
+        req = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        comps.update(req.pop("$defs", {}))
+        comps[model.__name__] = req
     fastapi_app.openapi_schema = schema
     return schema
 
@@ -336,10 +512,9 @@ def _lightcurve_from_json(raw: bytes):
     """``(LightCurve, anomaly flag)`` from a /v1/score JSON body, or the error response."""
     from .score import lightcurve_from_request
 
-    try:
-        payload = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return error_response(400, "malformed_json", f"the request body is not valid JSON ({exc})")
+    payload = parse_json_body(raw)
+    if isinstance(payload, JSONResponse):
+        return payload
     if not isinstance(payload, dict):
         return error_response(422, "validation_error",
                               f"the JSON body must be an object with 'time' and 'flux', got {type(payload).__name__}")
@@ -353,8 +528,67 @@ def _lightcurve_from_json(raw: bytes):
         return _input_error(exc)
 
 
+def _model_from_json(raw: bytes, model):
+    """A validated request ``model`` from a JSON body, or the error response."""
+    payload = parse_json_body(raw)
+    if isinstance(payload, JSONResponse):
+        return payload
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        return _validation_error(exc.errors())
+    except RecursionError:
+        return error_response(422, "nesting_too_deep", "the request is nested deeper than its schema allows")
+
+
 def _truthy(v) -> bool:
     return str(v).strip().lower() in ("1", "true", "yes", "on")
+
+
+async def _result_of(response):
+    return await response
+
+
+def bind_internal_grpc(host: str) -> Optional[str]:
+    """Make this replica's inter-deployment gRPC server listen on ``host``, not on every interface.
+
+    Ray Serve 2.60 starts that server in every replica on ``[::]:0``, a
+    hard-coded address with no setting (``ray.serve._private.replica``,
+    ``_on_initialized``), although by default it is not even used for
+    requests (``RAY_SERVE_USE_GRPC_BY_DEFAULT=0``).  The replica calls
+    ``add_port_to_grpc_server`` after the deployment's constructor returns,
+    so the constructor replaces that function in the replica module with one
+    that binds ``host``: ``"node"`` is the address Ray uses for this node
+    (``127.0.0.1`` for exoray's own local instance, the cluster interface on
+    a cluster, where other nodes' proxies may call in when gRPC is enabled).
+    ``"0.0.0.0"`` or ``"::"`` restores every interface.  Returns the address
+    bound, or None when this Ray has no such hook (a warning says so; the
+    Serve port test fails on it).
+    """
+    try:
+        from ray.serve._private import replica as replica_module
+    except ImportError:  # pragma: no cover - Ray moved its internals
+        log.warning("cannot restrict the replica's internal gRPC port: ray.serve._private.replica is gone")
+        return None
+    original = getattr(replica_module, "add_port_to_grpc_server", None)
+    if original is None:  # pragma: no cover - Ray moved its internals
+        log.warning("cannot restrict the replica's internal gRPC port: this Ray has no add_port_to_grpc_server")
+        return None
+    original = getattr(original, "_exoray_original", original)
+    if host == "node":
+        import ray
+
+        host = ray.util.get_node_ip_address()
+    bracketed = f"[{host}]" if ":" in host else host
+
+    def add_port(server, address):
+        if address.startswith("[::]:"):
+            address = f"{bracketed}:{address.rsplit(':', 1)[1]}"
+        return original(server, address)
+
+    add_port._exoray_original = original  # type: ignore[attr-defined]
+    replica_module.add_port_to_grpc_server = add_port
+    return host
 
 
 @serve.deployment(name="Ingress")
@@ -363,10 +597,33 @@ class Ingress:
     """HTTP front door: validates, reads FITS, fans out to the model deployments."""
 
     def __init__(self, searcher, ranker, anomaly, settings: Dict[str, Any]):
+        bind_internal_grpc(settings["internal_grpc_host"])
         self.searcher, self.ranker, self.anomaly = searcher, ranker, anomaly
         self.settings = settings
         _STATE["max_request_bytes"] = int(settings["max_request_bytes"])
+        _STATE["body_timeout_s"] = settings["body_timeout_s"]
         self.batching = bool(settings["batching"])
+
+    # ------------------------------------------------------------------ docs (offline)
+    @fastapi_app.get("/docs", include_in_schema=False)
+    async def docs(self, request: Request):
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}/openapi.json", title=f"{fastapi_app.title} - Swagger UI",
+            swagger_js_url=f"{root}/docs/swagger-ui-bundle.js", swagger_css_url=f"{root}/docs/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs/favicon-32x32.png",
+            # no validator badge: Swagger UI would fetch it from validator.swagger.io
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    @fastapi_app.get("/docs/{asset}", include_in_schema=False)
+    async def docs_asset(self, asset: str):
+        media = _DOCS_ASSETS.get(asset)
+        if media is None:
+            return error_response(404, "not_found", f"no documentation asset {asset!r}")
+        return FileResponse(os.path.join(_swagger_dir(), asset), media_type=media)
 
     # ------------------------------------------------------------------ health
     @fastapi_app.get("/healthz", summary="Liveness: the HTTP ingress answers")
@@ -380,7 +637,7 @@ class Ingress:
         required = {m["name"]: m for m in models if m["kind"] in ("search", "ranker")}
         ready = all(m["ready"] for m in required.values())
         body = {"ready": ready, "models": models}
-        return JSONResponse(body, status_code=200 if ready else 503)
+        return JSONResponse(body, status_code=200 if ready else 503, headers=None if ready else {"Retry-After": "5"})
 
     @fastapi_app.get("/v1/models", response_model=ModelsResponse, summary="Loaded models and their versions")
     async def models(self):
@@ -393,8 +650,9 @@ class Ingress:
             except Exception as exc:  # noqa: BLE001 - a replica that does not answer is "not ready"
                 return {"name": kind, "kind": kind, "ready": False, "message": f"no answer ({type(exc).__name__})"}
 
-        return list(await asyncio.gather(one(self.searcher, "search"), one(self.ranker, "ranker"),
-                                         one(self.anomaly, "anomaly")))
+        models = await asyncio.gather(one(self.searcher, "search"), one(self.ranker, "ranker"),
+                                      one(self.anomaly, "anomaly"))
+        return redact_paths(list(models))
 
     # ------------------------------------------------------------------ /v1/score
     @fastapi_app.post("/v1/score", response_model=ScoreResponse, openapi_extra=_SCORE_OPENAPI, responses=_ERRS,
@@ -423,12 +681,26 @@ class Ingress:
             anomaly_status = await self.anomaly.status.remote()
             if anomaly_status.get("ready"):
                 window_length = int(anomaly_status["details"]["window_length"])
+        # The Searcher stops its own work at search_timeout_s; the margin here covers a replica that
+        # cannot answer at all.  A cancelled request (client gone) cancels the search explicitly.
+        call = self.searcher.search.remote(lc, window_length, int(self.settings["anomaly_stride"]))
+        limit = float(self.settings["search_timeout_s"] or 0) or None
         try:
-            found = await self.searcher.search.remote(lc, window_length, int(self.settings["anomaly_stride"]))
+            found = await asyncio.wait_for(_result_of(call), None if limit is None else limit + 30.0)
+        except asyncio.TimeoutError:
+            call.cancel()
+            return error_response(503, "search_timeout",
+                                  f"the search did not answer within {limit + 30.0:g} s; retry later",
+                                  headers={"Retry-After": "30"})
+        except asyncio.CancelledError:
+            call.cancel()
+            raise
         except Exception as exc:  # noqa: BLE001
             return self._downstream_error(exc, "search")
         if "error" in found:
-            return error_response(422, found["error"], found["message"], found.get("details"))
+            headers = {"Retry-After": str(found["retry_after"])} if found.get("retry_after") else None
+            return error_response(int(found.get("status", 422)), found["error"], redact_paths(found["message"]),
+                                  found.get("details"), headers=headers)
         lc_info = found["lightcurve"]
         rows = found["rows"]
         t_search = time.perf_counter()
@@ -519,15 +791,24 @@ class Ingress:
         if "BackPressure" in name:
             return error_response(503, "busy", f"the {what} queue is full; retry shortly",
                                   headers={"Retry-After": "1"})
+        if isinstance(exc, MemoryError):
+            return _out_of_memory(f"the {what} deployment")
+        if "Unavailable" in name or "ActorDied" in name or "ActorUnavailable" in name:
+            return error_response(503, "unavailable", f"the {what} deployment is restarting; retry shortly",
+                                  headers={"Retry-After": "5"})
         log.error("%s deployment failed: %r", what, exc)
         return error_response(500, "internal_error", f"the {what} deployment failed ({name}); the service logged it")
 
     # ------------------------------------------------------------------ /v1/rank
     @fastapi_app.post("/v1/rank", response_model=RankResponse, responses=_ERRS,
+                      openapi_extra=_json_body_openapi(RankRequest),
                       summary="Score candidate feature records; sorted by planet probability")
-    async def rank(self, body: RankRequest):
+    async def rank(self, request: Request):
         from .score import validate_rank_records
 
+        body = await self._json_model(request, RankRequest)
+        if isinstance(body, JSONResponse):
+            return body
         try:
             records, ignored = validate_rank_records(body.candidates)
         except ExorayError as exc:
@@ -537,19 +818,32 @@ class Ingress:
             out = await call.remote(records)
         except Exception as exc:  # noqa: BLE001
             return self._downstream_error(exc, "ranker")
-        return {"results": out["results"], "ignored_fields": ignored, "model": out["model"]}
+        # the echo is bounded: a request may carry up to ~a million unknown keys
+        shown = [k if len(k) <= 64 else k[:61] + "..." for k in ignored[:MAX_IGNORED_FIELDS]]
+        return {"results": out["results"], "ignored_fields": shown, "n_ignored_fields": len(ignored),
+                "model": out["model"]}
+
+    @staticmethod
+    async def _json_model(request: Request, model):
+        raw = await request.body()
+        # a 16 MiB body takes a moment to decode: off the event loop
+        return await asyncio.to_thread(_model_from_json, raw, model)
 
     # ------------------------------------------------------------------ /v1/anomaly
     @fastapi_app.post("/v1/anomaly", response_model=AnomalyResponse, responses=_ERRS,
+                      openapi_extra=_json_body_openapi(AnomalyRequest),
                       summary="Anomaly scores of flux windows (needs a registered anomaly model)")
-    async def anomaly_scores(self, body: AnomalyRequest):
+    async def anomaly_scores(self, request: Request):
+        body = await self._json_model(request, AnomalyRequest)
+        if isinstance(body, JSONResponse):
+            return body
         status = await self.anomaly.status.remote()
         if body.model != status.get("name"):
             return error_response(422, "validation_error",
                                   f"model {body.model!r} is not served; this service serves {status.get('name')!r}",
                                   [{"loc": "model", "msg": "not served", "type": "value_error"}])
         if not status.get("ready"):
-            return error_response(503, "model_missing", status.get("message") or "anomaly model not loaded")
+            return error_response(503, "model_missing", redact_paths(status.get("message") or "anomaly model not loaded"))
         length = int(status["details"]["window_length"])
         lengths = {len(w) for w in body.windows}
         if lengths != {length}:
@@ -579,7 +873,11 @@ class Ingress:
 class Searcher:
     """Preprocess, search and vet one light curve (CPU or GPU torch BLS)."""
 
-    def __init__(self, preprocess: Dict[str, Any], search: Dict[str, Any]):
+    def __init__(self, preprocess: Dict[str, Any], search: Dict[str, Any], search_timeout_s: Optional[float] = None,
+                 workers: int = 2, internal_grpc_host: str = "node",
+                 max_upload_bytes: int = DEFAULT_SETTINGS["max_request_bytes"]):
+        bind_internal_grpc(internal_grpc_host)
+        self.max_upload_bytes = int(max_upload_bytes)
         for k, v in _THREAD_ENV.items():
             os.environ.setdefault(k, v)
         import torch
@@ -589,6 +887,10 @@ class Searcher:
         torch.set_num_threads(1)
         self.preprocess = PreprocessConfig(**preprocess)
         self.search_cfg = SearchConfig(**{**search, "rank": False})
+        self.timeout_s = float(search_timeout_s) if search_timeout_s else None
+        # one thread per request the replica takes on; a stopped search frees its thread
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, int(workers)),
+                                                          thread_name_prefix="exoray-search")
         self.ready = False
         self.message = None
         try:  # warm up: numba kernels compile and torch allocates on first use
@@ -609,16 +911,38 @@ class Searcher:
                           self.preprocess, self.search_cfg)
 
     def status(self) -> Dict[str, Any]:
+        search = {k: (os.path.basename(v) if isinstance(v, str) and os.path.isabs(v) else v)
+                  for k, v in self.search_cfg.to_dict().items()}
         return {"name": "search", "kind": "search", "ready": self.ready, "version": __version__,
                 "source": "exoray.search.candidates.find_candidates", "message": self.message,
-                "details": {"search": self.search_cfg.to_dict(), "device": self.search_cfg.device}}
+                "details": {"search": search, "device": self.search_cfg.device, "search_timeout_s": self.timeout_s}}
 
-    def search(self, lc, window_length: Optional[int] = None, stride: int = 96) -> Dict[str, Any]:
+    async def search(self, lc, window_length: Optional[int] = None, stride: int = 96) -> Dict[str, Any]:
         """Search one light curve: a LightCurve, or ``(fits_bytes, file_name)`` to read first.
 
-        Bad input comes back as ``{"error", "message"}`` (never raised), so
-        the ingress answers it with a 422.
+        The work runs in a thread of this replica that is stopped when it
+        runs past ``search_timeout_s`` (answer: ``search_timeout``, 503) or
+        when the request is cancelled (its client disconnected).  Bad input
+        comes back as ``{"error", "message", "status"}`` (never raised), so
+        the ingress answers it with that status (422 by default).
         """
+        from ..errors import TimeLimitError
+        from ..limits import run_interruptible
+
+        name = lc[1] if isinstance(lc, tuple) else getattr(lc, "source_path", "") or "the light curve"
+        try:
+            return await run_interruptible(
+                self._search_sync, lc, window_length, stride, limit_s=self.timeout_s,
+                what=f"the search of {name}", executor=self.pool,
+                hint="a light curve this long or irregular needs more time than the service allows; "
+                     "send one sector at a time, or raise the service's search_timeout_s setting")
+        except TimeLimitError as exc:
+            return {"error": "search_timeout", "status": 503, "message": str(exc)}
+        except MemoryError:
+            return {"error": "insufficient_memory", "status": 503, "retry_after": 30,
+                    "message": f"the search of {name} ran out of memory; send a smaller light curve, or retry later"}
+
+    def _search_sync(self, lc, window_length: Optional[int] = None, stride: int = 96) -> Dict[str, Any]:
         from .score import check_lightcurve, search_candidates
 
         t0 = time.perf_counter()
@@ -627,7 +951,8 @@ class Searcher:
 
             data, name = lc
             try:
-                lc = read_lightcurve(data, name=name)
+                # an upload expands at most 4x past the request limit (a gzip "bomb" is refused)
+                lc = read_lightcurve(data, name=name, max_gunzip_bytes=4 * self.max_upload_bytes)
                 check_lightcurve(lc)
             except ExorayError as exc:
                 return {"error": "unreadable_file" if not isinstance(exc, InputError) else "invalid_input",
@@ -638,6 +963,9 @@ class Searcher:
         read_ms = (time.perf_counter() - t0) * 1e3
         try:
             plc, rows, timings = search_candidates(lc, self.preprocess, self.search_cfg)
+        except LimitExceededError as exc:
+            return {"error": "limit_exceeded", "message": str(exc), "details": [{"loc": exc.limit, "msg": str(exc),
+                                                                                    "type": "limit_exceeded"}]}
         except ExorayError as exc:
             return {"error": "invalid_input", "message": str(exc), "details": list(getattr(exc, "details", []) or [])}
         timings["read"] = read_ms
@@ -667,13 +995,16 @@ class Searcher:
 class RankerModel:
     """The calibrated ranker; ``*_batched`` methods coalesce concurrent requests."""
 
-    def __init__(self, ranker_dir: Optional[str], batch: Dict[str, Any]):
+    def __init__(self, ranker_dir: Optional[str], batch: Dict[str, Any], internal_grpc_host: str = "node"):
+        bind_internal_grpc(internal_grpc_host)
         from ..rank.ranker import DEFAULT_MODEL_DIR, load_default_ranker
 
         self.dir = str(ranker_dir or os.environ.get("EXORAY_RANKER_DIR") or DEFAULT_MODEL_DIR)
         self.ranker = load_default_ranker(self.dir)
+        shipped = os.path.realpath(self.dir) == os.path.realpath(str(DEFAULT_MODEL_DIR))
         self.info = {"name": "ranker", "kind": "ranker", "ready": True,
-                     "version": _ranker_version(self.dir), "source": self.dir,
+                     "version": _ranker_version(self.dir),
+                     "source": "shipped with exoray" if shipped else f"ranker folder {os.path.basename(self.dir)}",
                      "details": {"model": self.ranker.config.model, "members": len(self.ranker.members),
                                  "quantiles": list(self.ranker.config.quantiles),
                                  "held_out": {k: self.ranker.metrics.get(k) for k in ("auc", "pr_auc", "ece")
@@ -755,7 +1086,8 @@ class AnomalyModel:
     RETRY_S = 30.0
 
     def __init__(self, name: str, registry: Optional[str], batch: Dict[str, Any], use_gpu: bool = False,
-                 retry_s: float = RETRY_S):
+                 retry_s: float = RETRY_S, internal_grpc_host: str = "node"):
+        bind_internal_grpc(internal_grpc_host)
         self.name, self.registry = name, registry
         self.retry_s = float(retry_s)
         self.device = "cuda" if use_gpu else "cpu"
@@ -797,15 +1129,16 @@ class AnomalyModel:
         length = int(cfg.get("window_length") or cfg.get("input_length") or WINDOW_LENGTH)
         self.model, self.normalize = module, normalize_windows
         self.version = folder.name
-        self.details = {"window_length": length, "registry": str(where or reg.default_registry()), "path": str(folder),
+        self.details = {"window_length": length, "registry": os.path.basename(str(where or reg.default_registry())),
                         "config": {k: v for k, v in cfg.items() if isinstance(v, (int, float, str, bool))}}
         self.message = None
 
     def status(self) -> Dict[str, Any]:
         if self.model is None and time.monotonic() - self.last_try > self.retry_s:
             self._load()
-        return {"name": self.name, "kind": "anomaly", "ready": self.model is not None, "version": self.version,
-                "source": "exoray.models.registry", "message": self.message, "details": self.details}
+        return redact_paths({"name": self.name, "kind": "anomaly", "ready": self.model is not None,
+                             "version": self.version, "source": "exoray.models.registry", "message": self.message,
+                             "details": self.details})
 
     def _scores(self, arrays: List[np.ndarray]) -> List[np.ndarray]:
         import torch
@@ -854,8 +1187,12 @@ def build_app(args: Optional[Dict[str, Any]] = None):
     for name in deps:
         deps[name].setdefault("ray_actor_options", {}).setdefault("runtime_env", env)
         deps[name].setdefault("logging_config", {"enable_access_log": bool(s["replica_access_log"])})
-    searcher = Searcher.options(**deps["Searcher"]).bind(s["preprocess"], search_kw)
-    ranker = RankerModel.options(**deps["RankerModel"]).bind(s["ranker_dir"], s["ranker_batch"])
+    grpc_host = str(s["internal_grpc_host"])
+    workers = int(deps["Searcher"].get("max_ongoing_requests", 2))
+    searcher = Searcher.options(**deps["Searcher"]).bind(s["preprocess"], search_kw, s["search_timeout_s"], workers,
+                                                         grpc_host, int(s["max_request_bytes"]))
+    ranker = RankerModel.options(**deps["RankerModel"]).bind(s["ranker_dir"], s["ranker_batch"], grpc_host)
     anomaly = AnomalyModel.options(**deps["AnomalyModel"]).bind(
-        s["anomaly_model"], s["model_registry"], s["anomaly_batch"], bool(s["use_gpu"]), float(s["anomaly_retry_s"]))
+        s["anomaly_model"], s["model_registry"], s["anomaly_batch"], bool(s["use_gpu"]), float(s["anomaly_retry_s"]),
+        grpc_host)
     return Ingress.options(**deps["Ingress"]).bind(searcher, ranker, anomaly, s)

@@ -32,7 +32,17 @@ def register(subparsers) -> None:
     p.add_argument("--config", metavar="YAML",
                    help=f"Serve config whose first application's 'args' override the settings (e.g. {CONFIG_PATH.name})")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)")
-    p.add_argument("--address", default=None, help="join a running Ray cluster instead of starting one")
+    p.add_argument("--address", default=None,
+                   help="join this running Ray cluster ('auto': the one on this machine) instead of starting a "
+                   "local instance of exoray's own (also RAY_ADDRESS); exoray then deploys only its own "
+                   "application and, on exit, deletes only that")
+    p.add_argument("--app-name", default="exoray", help="Serve application name (default exoray)")
+    p.add_argument("--search-timeout", type=float, default=None, metavar="SECONDS",
+                   help="wall-clock limit on one /v1/score search; past it the search is stopped and the "
+                   "request answered 503 (default 120)")
+    p.add_argument("--internal-grpc-host", default=None, metavar="ADDR",
+                   help="where each replica's internal gRPC server listens: 'node' (default: the node's Ray "
+                   "address, loopback for the local instance) or e.g. 0.0.0.0 for every interface")
     p.add_argument("--search-replicas", type=int, default=None,
                    help="fixed number of search replicas (default: autoscale 1..2)")
     p.add_argument("--no-batching", action="store_true", help="score each request alone (no @serve.batch)")
@@ -86,18 +96,75 @@ def settings_from_args(args) -> Dict[str, Any]:
         settings["use_gpu"] = True
     if args.search_replicas is not None:
         settings.setdefault("deployments", {}).setdefault("Searcher", {})["num_replicas"] = args.search_replicas
+    if args.search_timeout is not None:
+        settings["search_timeout_s"] = args.search_timeout
+    if args.internal_grpc_host is not None:
+        settings["internal_grpc_host"] = args.internal_grpc_host
     return settings
+
+
+def http_options(settings: Optional[Dict[str, Any]], host: str, port: int) -> Dict[str, Any]:
+    """Serve HTTP proxy options: the address, and time limits that close stuck requests and idle connections."""
+    from .app import merge_settings
+
+    s = merge_settings(settings)
+    # End-to-end bound at the proxy, above the ingress' own limits (body, then search), so that it
+    # only ends requests whose replica cannot answer at all.
+    limits = [s["body_timeout_s"], s["search_timeout_s"]]
+    request_timeout = None if any(x is None for x in limits) else float(sum(limits)) + 60.0
+    return {"host": host, "port": int(port), "request_timeout_s": request_timeout, "keep_alive_timeout_s": 5}
+
+
+def running_applications() -> Optional[set]:
+    """Names of the Serve applications on the connected cluster, or None when Serve is not running there."""
+    import ray
+    from ray import serve
+    from ray.serve._private.constants import SERVE_CONTROLLER_NAME, SERVE_NAMESPACE
+
+    try:
+        ray.get_actor(SERVE_CONTROLLER_NAME, namespace=SERVE_NAMESPACE)
+    except ValueError:
+        return None
+    return set(serve.status().applications)
 
 
 def start_service(settings: Optional[Dict[str, Any]] = None, host: str = "127.0.0.1", port: int = 8000,
                   name: str = "exoray"):
-    """Start Serve's HTTP proxy on ``host:port`` and deploy the app (Ray must be initialised)."""
+    """Start Serve's HTTP proxy on ``host:port`` and deploy the app (Ray must be initialised).
+
+    Refuses (:class:`~exoray.errors.ConfigError`) to replace an application of
+    the same name that is already running: it may belong to someone else.
+    """
     from ray import serve
 
+    from ..errors import ConfigError
     from .app import build_app
 
-    serve.start(http_options={"host": host, "port": int(port)})
+    apps = running_applications()
+    if apps is not None and name in apps:
+        raise ConfigError(
+            f"a Serve application named {name!r} is already running on this Ray cluster; it is not exoray's to "
+            "replace: stop it first, or deploy under another name (exoray serve --app-name NAME)"
+        )
+    serve.start(http_options=http_options(settings, host, port))
     return serve.run(build_app(settings), name=name, route_prefix="/", blocking=False)
+
+
+def stop_service(name: str, serve_was_running: bool) -> None:
+    """Delete application ``name``; shut Serve down only if this process started it and nothing else runs."""
+    from ray import serve
+
+    try:
+        serve.delete(name)
+    except Exception as exc:  # noqa: BLE001 - stopping: report and go on
+        log.warning("could not delete Serve application %r: %s", name, exc)
+    if serve_was_running:
+        return  # someone else's Serve: leave it (and their applications) alone
+    remaining = running_applications() or set()
+    if remaining:
+        log.warning("Serve left running: it now also serves %s", ", ".join(sorted(remaining)))
+        return
+    serve.shutdown()
 
 
 def wait_ready(url: str, timeout_s: float = 120.0) -> Dict[str, Any]:
@@ -121,6 +188,7 @@ def wait_ready(url: str, timeout_s: float = 120.0) -> Dict[str, Any]:
 
 
 def _cmd_serve(args) -> int:
+    from ..errors import ConfigError
     from ..pipelines.ray_env import init_ray
 
     settings = settings_from_args(args)
@@ -128,11 +196,21 @@ def _cmd_serve(args) -> int:
 
     merge_settings(settings)  # fail on a bad setting before starting Ray
     ray = init_ray(address=args.address, num_cpus=args.num_cpus)
-    from ray import serve
 
     url = f"http://{args.host}:{args.port}"
+    apps = running_applications()
+    serve_was_running = apps is not None
+    started = False
     try:
-        start_service(settings, args.host, args.port)
+        if serve_was_running:
+            if args.app_name in apps:
+                raise ConfigError(
+                    f"a Serve application named {args.app_name!r} is already running on this Ray cluster; it is "
+                    "not exoray's to replace: stop it first, or use exoray serve --app-name NAME")
+            print(f"exoray serve: Serve already runs on this cluster; adding application {args.app_name!r} to it "
+                  "(its HTTP proxy keeps its own host and port)", file=sys.stderr)
+        started = True  # from here on our application may exist, partly deployed or not
+        start_service(settings, args.host, args.port, name=args.app_name)
         status = wait_ready(url)
         print(f"exoray serve: ready at {url}  (docs: {url}/docs)")
         for m in status["models"]:
@@ -144,7 +222,8 @@ def _cmd_serve(args) -> int:
     except KeyboardInterrupt:
         print("stopping", file=sys.stderr)
     finally:
-        serve.shutdown()
+        if started:
+            stop_service(args.app_name, serve_was_running)
         ray.shutdown()
     return 0
 

@@ -20,6 +20,8 @@ __all__ = [
     "MAX_CADENCES",
     "MAX_RANK_RECORDS",
     "MAX_WINDOWS",
+    "MAX_RECORD_KEYS",
+    "MAX_IGNORED_FIELDS",
     "ScoreRequest",
     "Candidate",
     "AnomalyWindow",
@@ -41,6 +43,12 @@ MAX_CADENCES = 250_000
 MAX_RANK_RECORDS = 1_000
 #: Most windows in one ``/v1/anomaly`` request.
 MAX_WINDOWS = 1_024
+#: Most keys in one ``/v1/rank`` record (a candidate row has ~50 columns).
+MAX_RECORD_KEYS = 256
+#: Most unknown keys ``/v1/rank`` lists back (``n_ignored_fields`` counts them all).
+MAX_IGNORED_FIELDS = 50
+#: Longest string value in a ``/v1/rank`` record (ids, dispositions, vetting flags).
+MAX_TEXT = 1_000
 
 Number = Union[StrictInt, StrictFloat]
 
@@ -64,8 +72,8 @@ class ScoreRequest(_Strict):
     quality: Optional[List[Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]]] = Field(
         None, description="SPOC quality bit flags per cadence (0 = good); flagged cadences are masked."
     )
-    tic_id: StrictInt = Field(0, ge=0, description="TESS Input Catalog ID (0 if unknown).")
-    sector: StrictInt = Field(0, ge=0, description="TESS sector (0 if unknown).")
+    tic_id: StrictInt = Field(0, ge=0, le=2**63 - 1, description="TESS Input Catalog ID (0 if unknown).")
+    sector: StrictInt = Field(0, ge=0, le=2**31 - 1, description="TESS sector (0 if unknown).")
     cadence_s: Optional[Number] = Field(None, gt=0, description="Cadence in seconds (default: from the time steps).")
     tmag: Optional[Number] = None
     teff: Optional[Number] = Field(None, description="Effective temperature [K].")
@@ -130,12 +138,17 @@ class RankRequest(_Strict):
     (:data:`exoray.rank.features.SOURCE_KEYS` names the keys used); it needs
     at least ``period_days``, ``duration_hours``, ``depth_ppm`` and ``snr``.
     Identifier keys (``id``, ``tic_id``, ``sector``, ``candidate_index``) are
-    echoed back; other unknown keys are ignored and listed in the response.
+    echoed back; other unknown keys are ignored and listed in the response
+    (the first :data:`MAX_IGNORED_FIELDS`).  A record holds at most
+    :data:`MAX_RECORD_KEYS` keys and strings of at most :data:`MAX_TEXT` characters.
     """
 
-    candidates: List[Dict[str, Union[StrictBool, StrictInt, StrictFloat, StrictStr, List[StrictStr], None]]] = Field(
-        ..., min_length=1, max_length=MAX_RANK_RECORDS
-    )
+    candidates: List[Annotated[
+        Dict[Annotated[str, Field(max_length=MAX_TEXT)],
+             Union[StrictBool, StrictInt, StrictFloat, Annotated[StrictStr, Field(max_length=MAX_TEXT)],
+                   Annotated[List[Annotated[StrictStr, Field(max_length=MAX_TEXT)]], Field(max_length=64)], None]],
+        Field(max_length=MAX_RECORD_KEYS),
+    ]] = Field(..., min_length=1, max_length=MAX_RANK_RECORDS)
 
 
 class RankedCandidate(BaseModel):
@@ -151,7 +164,9 @@ class RankedCandidate(BaseModel):
 
 class RankResponse(BaseModel):
     results: List[RankedCandidate] = Field(..., description="Sorted by score, highest first.")
-    ignored_fields: List[str] = Field(default_factory=list)
+    ignored_fields: List[str] = Field(default_factory=list,
+                                      description=f"Unknown keys of the records (the first {MAX_IGNORED_FIELDS}).")
+    n_ignored_fields: int = Field(0, description="How many unknown keys there were in all.")
     model: Dict[str, Any]
 
 

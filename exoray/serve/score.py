@@ -245,6 +245,8 @@ def validate_rank_records(records: Sequence[Mapping[str, Any]]) -> Tuple[List[Di
                     problems.append({"loc": loc, "msg": "must be finite (use null for unknown)"})
                 elif k in ("tic_id", "sector", "candidate_index") and (float(v) != int(v) or v < 0):
                     problems.append({"loc": loc, "msg": "must be a non-negative integer"})
+                elif k in ("period_days", "duration_hours") and not v > 0:
+                    problems.append({"loc": loc, "msg": f"must be > 0, got {v!r}"})
     if problems:
         err = InputError(f"{len(problems)} problem(s) in the candidate records: "
                          + "; ".join(f"{p['loc']}: {p['msg']}" for p in problems[:5]))

@@ -38,6 +38,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import tempfile
 import textwrap
 import time as _time
 import warnings
@@ -118,9 +119,25 @@ def _first(mapping: Mapping[str, Any], *keys, scale: float = 1.0):
     return None
 
 
-def report_basename(tic_id, sector, index) -> str:
-    """File stem used for reports: ``tic{tic_id}_s{sector:03d}_c{index}``."""
-    return f"tic{int(tic_id)}_s{int(sector):03d}_c{int(index)}"
+def report_basename(tic_id, sector, index, product=None, cadence_s=None, source=None) -> str:
+    """File stem used for reports.
+
+    ``tic{tic_id}_s{sector:03d}_c{index}``, with the product, cadence and a
+    short hash of the source path inserted when given
+    (``tic{T}_s{S:03d}_{product}_{cadence}s_{hash6}_c{index}``): one star and
+    sector can come as several inputs (a 2-min and a 20-s product, or two
+    copies), and each must get reports of its own.
+    """
+    parts = [f"tic{int(tic_id)}", f"s{int(sector):03d}"]
+    if product:
+        parts.append("".join(c if c.isalnum() or c in "-_" else "-" for c in str(product)))
+    if cadence_s is not None and math.isfinite(float(cadence_s)):
+        parts.append(f"{float(cadence_s):g}s")
+    if source:
+        import hashlib
+
+        parts.append(hashlib.sha1(str(source).encode("utf-8")).hexdigest()[:6])
+    return "_".join(parts + [f"c{int(index)}"])
 
 
 def _bin(x: np.ndarray, y: np.ndarray, lo: float, hi: float, width: float):
@@ -685,8 +702,9 @@ def make_report(
     out_dir : str or path-like
         Folder to write into (created if missing).
     basename : str, optional
-        File stem; default :func:`report_basename` =
-        ``tic{tic_id}_s{sector:03d}_c{index}``.
+        File stem; default :func:`report_basename` of the star, sector,
+        candidate, product, cadence and source path, so that two inputs of one
+        star and sector never write the same file.
     formats : sequence of {'png', 'pdf'}
         Files to write.
     raw_flux : LightCurve or (time, flux), optional
@@ -727,7 +745,7 @@ def make_report(
     if index is None:
         index = int(candidate.get("candidate_index") or 0) if _ok(candidate.get("candidate_index")) else 0
     if basename is None:
-        basename = report_basename(lc.tic_id, lc.sector, index)
+        basename = report_basename(lc.tic_id, lc.sector, index, lc.product, lc.cadence_s, lc.source_path or None)
     disposition = str(candidate.get("disposition") or vet.get("disposition") or "unvetted")
 
     fig = Figure(figsize=PAGE_SIZE_IN, dpi=dpi)
@@ -737,10 +755,16 @@ def make_report(
         paths: Dict[str, str] = {}
         for f in fmts:
             path = os.path.join(os.fspath(out_dir), f"{basename}.{f}")
-            tmp = f"{path}.tmp"
-            kw = {"pil_kwargs": {"compress_level": 3}} if f == "png" else {}
-            fig.savefig(tmp, format=f, dpi=dpi, metadata=_metadata(f, lc, index), **kw)
-            os.replace(tmp, path)
+            # a temporary name of its own: concurrent writers of one report never share it
+            fd, tmp = tempfile.mkstemp(prefix=f".{basename}.", suffix=f".{f}.tmp", dir=os.fspath(out_dir))
+            try:
+                kw = {"pil_kwargs": {"compress_level": 3}} if f == "png" else {}
+                with os.fdopen(fd, "wb") as fh:
+                    fig.savefig(fh, format=f, dpi=dpi, metadata=_metadata(f, lc, index), **kw)
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
             paths[f] = path
     finally:
         fig.clear()

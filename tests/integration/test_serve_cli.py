@@ -14,6 +14,7 @@ import sys
 import time
 
 import pytest
+from _procs import LOOPBACK, descendants, listening
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -57,6 +58,12 @@ def test_exoray_serve_scores_wasp4_over_http(spoc_files, tmp_path):
         best = r.json()["candidates"][0]
         assert best["period_days"] == pytest.approx(1.338231, rel=1e-3)  # WASP-4 b
         assert best["disposition"] == "planet_candidate"
+        # every port of the CLI's own Ray and service listens on loopback (Ray Serve is imported before
+        # Ray starts here, the order that used to put the GCS, raylet and agents on every interface)
+        procs = descendants(proc.pid)
+        socks = listening(procs)
+        assert len(socks) > 10, socks
+        assert not [(procs[p][:60], ip, port_) for p, ip, port_ in socks if ip not in LOOPBACK]
     finally:
         proc.send_signal(signal.SIGINT)
         try:

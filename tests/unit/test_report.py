@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 import struct
 import sys
 import warnings
@@ -68,6 +69,10 @@ def synth():
     return lc, res
 
 
+def _stem(lc, index):
+    return report_basename(lc.tic_id, lc.sector, index, lc.product, lc.cadence_s, lc.source_path or None)
+
+
 @pytest.fixture(autouse=True)
 def _resource_warnings_are_errors():
     with warnings.catch_warnings():
@@ -83,16 +88,37 @@ def test_report_png_and_pdf_synthetic(synth, tmp_path):
     cand.update(score=0.91, score_lo=0.85, score_hi=0.95)
     paths = make_report(lc, cand, bls_result=res, out_dir=tmp_path / "rep")
     assert set(paths) == {"png", "pdf"}
-    stem = report_basename(lc.tic_id, lc.sector, 0)
-    assert stem == "tic123456789_s005_c0"
+    assert report_basename(lc.tic_id, lc.sector, 0) == "tic123456789_s005_c0"
+    stem = _stem(lc, 0)
+    assert stem.startswith("tic123456789_s005_") and stem.endswith("_c0")
     assert paths["png"].endswith(stem + ".png") and paths["pdf"].endswith(stem + ".pdf")
     w, h = _png_size(paths["png"])
     assert (w, h) == (1755, 1240) == (int(PAGE_SIZE_IN[0] * DEFAULT_DPI), int(PAGE_SIZE_IN[1] * DEFAULT_DPI))
     _check_pdf(paths["pdf"])
-    assert not list((tmp_path / "rep").glob("*.tmp"))
+    assert not [p for p in os.listdir(tmp_path / "rep") if p.endswith(".tmp")]
     # No pyplot figure was opened (no global state leaked).
     if "matplotlib.pyplot" in sys.modules:
         assert sys.modules["matplotlib.pyplot"].get_fignums() == []
+
+
+def test_two_inputs_of_one_star_and_sector_write_their_own_reports(synth, tmp_path):
+    """A 2-min and a 20-s product of one star and sector (and a second copy of one) never share a file."""
+    import concurrent.futures as cf
+    import dataclasses
+
+    lc, res = synth
+    cand = res.to_candidate()
+    variants = [dataclasses.replace(lc, product="spoc_2min", cadence_s=120.0, source_path="a/x_lc.fits"),
+                dataclasses.replace(lc, product="spoc_fast", cadence_s=20.0, source_path="a/x_fast-lc.fits"),
+                dataclasses.replace(lc, product="spoc_2min", cadence_s=120.0, source_path="b/x_lc.fits")]
+    out = tmp_path / "rep"
+    # each variant twice, all at once: same-name writers must not trip over a shared temporary file
+    with cf.ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lambda v: make_report(v, cand, bls_result=res, out_dir=out, formats=("png",)),
+                                variants * 2))
+    names = {r["png"] for r in results}
+    assert len(names) == 3 and all(os.path.exists(n) for n in names)
+    assert sorted(os.listdir(out)) == sorted(os.path.basename(n) for n in names)  # no temporary left behind
 
 
 def test_report_without_bls_result_and_given_vet(synth, tmp_path):
@@ -103,7 +129,7 @@ def test_report_without_bls_result_and_given_vet(synth, tmp_path):
     paths = make_report(lc, cand, vet=vet, out_dir=tmp_path, formats=("png",), dpi=60,
                         raw_flux=(lc.time, lc.flux * 1.5e4))
     assert set(paths) == {"png"}
-    assert paths["png"].endswith("tic123456789_s005_c2.png")
+    assert paths["png"].endswith(_stem(lc, 2) + ".png")
     assert _png_size(paths["png"]) == (int(PAGE_SIZE_IN[0] * 60), int(PAGE_SIZE_IN[1] * 60))
     assert not list(tmp_path.glob("*.pdf"))
 
@@ -125,7 +151,7 @@ def test_make_reports_names_and_alignment(synth, tmp_path):
     c0 = res.to_candidate(candidate_index=0)
     c1 = dict(c0, candidate_index=3, period_days=2 * res.period)
     out = make_reports(lc, [c0, c1], tmp_path, bls_results=res, formats=("png",), dpi=40)
-    assert [o["png"].rsplit("/", 1)[-1] for o in out] == ["tic123456789_s005_c0.png", "tic123456789_s005_c3.png"]
+    assert [o["png"].rsplit("/", 1)[-1] for o in out] == [_stem(lc, 0) + ".png", _stem(lc, 3) + ".png"]
     with pytest.raises(InputError, match="bls_results"):
         make_reports(lc, [c0, c1], tmp_path, bls_results=[res])
 
@@ -150,5 +176,6 @@ def test_report_real_pi_men(real_dir, tmp_path):
     res = bls_search(lc, periods=np.linspace(6.0, 6.5, 120), durations=np.array([0.08, 0.12]))[0]
     assert abs(res.period - 6.2679) < 0.01
     paths = make_report(lc, res.to_candidate(), bls_result=res, out_dir=tmp_path, raw_flux=raw, formats=("png",))
-    assert paths["png"].endswith("tic261136679_s001_c0.png")
+    assert paths["png"].endswith(_stem(lc, 0) + ".png")
+    assert os.path.basename(paths["png"]).startswith("tic261136679_s001_spoc_2min_120s_")
     assert _png_size(paths["png"]) == (1755, 1240)
