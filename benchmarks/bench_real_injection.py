@@ -247,7 +247,10 @@ def equal_far_threshold(fa_recs, tool, far_target):
 
 def analyse(records, tools, half=None):
     recs = [r for r in records if half is None or r["probe"]["half"] == half]
-    planets = [r for r in recs if r["probe"]["kind"] == "planet" and r["truth"] is not None]
+    giants = [r for r in recs if r["probe"]["kind"] == "planet" and r["truth"] is not None
+              and "-giant" in r["probe"]["probe_id"]]
+    planets = [r for r in recs if r["probe"]["kind"] == "planet" and r["truth"] is not None
+               and "-giant" not in r["probe"]["probe_id"]]
     fa = [r for r in recs if r["probe"]["kind"] in ("inverted", "scrambled", "inverted_scrambled")]
     ebs = [r for r in recs if r["probe"]["kind"] in ("eb", "blended_eb") and r["truth"] is not None]
     for r in planets:
@@ -290,6 +293,9 @@ def analyse(records, tools, half=None):
             res["tools"]["exoray"]["recall_duration"][name] = {"n": len(sel), "recall": _frac(sum(det[id(r)]["passed"] for r in sel), len(sel))}
         long = [r for r in planets if not r["_short"] and r["_snr"] >= 10]
         res["tools"]["exoray"]["recall_long_period_snr>=10"] = {"n": len(long), "recall": _frac(sum(det[id(r)]["passed"] for r in long), len(long))}
+        gdet = [exoray_detect(r) for r in giants]
+        res["tools"]["exoray"]["giant_planets"] = {"n": len(giants), "found": sum(g["any"] for g in gdet),
+                                                   "passed": sum(g["passed"] for g in gdet)}
         # score AUC: the candidate matching an injection vs every other candidate
         s, y = [], []
         for r in recs:
@@ -337,6 +343,7 @@ def analyse(records, tools, half=None):
             o["recall_snr"]["snr>=10"] = {"n": len(ge10), "k": kk, "recall": _frac(kk, len(ge10))}
             ebp = sum(peer_alarm(r, tool, thr) and _matches(r["tools"].get(tool, {}), r["truth"], (1.0, 0.5, 2.0))
                       for r in ebs)
+            o["giant_planets"] = {"n": len(giants), "passed": sum(peer_detect(r, tool, thr)["passed"] for r in giants)}
             o["eb_passed"] = {"n": len(ebs), "passed": int(ebp), "fraction": _frac(ebp, len(ebs))}
             out[label] = o
         ms = [r["tools"][tool].get("ms") for r in recs if tool in r["tools"]]
@@ -488,6 +495,11 @@ def print_report(res, file=sys.stdout):
     print(f"{'n':<34}{n_row}", file=file)
     if "exoray" in res["tools"]:
         e = res["tools"]["exoray"]
+        g = e.get("giant_planets", {})
+        print(f"giant planets (radius ratio 0.06-0.16): exoray found {g.get('found')}/{g.get('n')}, passed "
+              f"{g.get('passed')}; " + "; ".join(
+                  f"{t} {res['tools'][t]['equal_far']['giant_planets']['passed']}/{g.get('n')} (equal FAR)"
+                  for t in tools if t != "exoray" and "equal_far" in res["tools"][t]), file=file)
         print(f"exoray: any candidate at the period (no score cut): "
               + ", ".join(f"{k} {v:.2f}" for k, v in e["recall_snr_any_candidate"].items() if v is not None), file=file)
         print(f"exoray: recall SNR>=10 by period: " + ", ".join(
@@ -530,6 +542,7 @@ def main(argv=None):
     ap.add_argument("--half", choices=("A", "B", "both"), default="B")
     ap.add_argument("--tools", default="exoray,lightkurve,tls")
     ap.add_argument("--n-planets", type=int, default=12, help="planet injections per host")
+    ap.add_argument("--n-giants", type=int, default=2, help="giant-planet (percent-deep) injections per host")
     ap.add_argument("--n-eb", type=int, default=1)
     ap.add_argument("--n-blended-eb", type=int, default=1)
     ap.add_argument("--n-inverted", type=int, default=1)
@@ -555,7 +568,8 @@ def main(argv=None):
         return 1
     halves = ("A", "B") if args.half == "both" else (args.half,)
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
-    probes = plan_probes(files, n_planets=args.n_planets, n_eb=args.n_eb, n_blended_eb=args.n_blended_eb,
+    probes = plan_probes(files, n_planets=args.n_planets, n_giants=args.n_giants, n_eb=args.n_eb,
+                         n_blended_eb=args.n_blended_eb,
                          n_inverted=args.n_inverted, n_scrambled=args.n_scrambled,
                          n_inverted_scrambled=args.n_inverted_scrambled, seed=args.seed, halves=halves)
     if args.limit:

@@ -218,11 +218,11 @@ class SearchConfig:
         lower it to bound the work per light curve more tightly.
     """
 
-    max_planets: int = 3
+    max_planets: int = 5
     max_passes: Optional[int] = None
     snr_threshold: float = 7.1
     sde_threshold: float = 0.0
-    n_peaks: int = 6
+    n_peaks: int = 8
     red_noise: bool = True
     min_transits: float = 1.5
     redetrend: bool = True

@@ -31,7 +31,8 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
     q.add_argument("--sigma-upper", type=float, default=4.0, help="clip points this many sigma above the trend")
     s = p.add_argument_group("transit search")
     s.add_argument("--no-search", action="store_true", help="preprocess only (no BLS search / vetting)")
-    s.add_argument("--max-planets", type=int, default=3, help="signals searched per light curve")
+    s.add_argument("--max-planets", type=int, default=5,
+                   help="most signals reported per light curve (stellar variability does not count; default 5)")
     s.add_argument("--snr-threshold", type=float, default=7.1,
                    help="smallest SNR of a reported signal, measured against the light curve's own noise on "
                    "the transit's duration (red noise included) (default 7.1)")

@@ -39,6 +39,7 @@ def register(subparsers) -> None:
                    help="only the stars of this fixed half (exoray.simulate.real.star_half): train on one half, "
                    "benchmark on the other (default both)")
     p.add_argument("--real-planets", type=int, default=40, help="planet injections per real light curve")
+    p.add_argument("--real-giants", type=int, default=8, help="giant planets (percent-deep transits) per light curve")
     p.add_argument("--real-ebs", type=int, default=3, help="eclipsing binaries on target per light curve")
     p.add_argument("--real-blends", type=int, default=3, help="blended eclipsing binaries per light curve")
     p.add_argument("--real-inverted", type=int, default=1, help="inverted copies per light curve")
@@ -60,7 +61,8 @@ def register(subparsers) -> None:
     p.add_argument("--workers", type=int, default=None, help="Ray CPUs for the simulation (0: no Ray)")
     p.add_argument("--n-bootstrap", type=int, default=20, help="ensemble members (default 20)")
     p.add_argument("--calibration", default="isotonic", help="isotonic (default), sigmoid or none")
-    p.add_argument("--test-fraction", type=float, default=0.25, help="held-out share of stars")
+    p.add_argument("--test-fraction", type=float, default=0.25,
+                   help="held-out share of stars for the printed metrics (0: train on all, evaluate elsewhere)")
     p.set_defaults(func=cmd_train_ranker)
 
     q = subparsers.add_parser(
@@ -107,7 +109,8 @@ def cmd_train_ranker(args) -> int:
             real = pd.read_parquet(cache)
             print(f"read {len(real)} cached real-noise candidates from {cache}")
         else:
-            real, probes = real_training_set(files, halves=halves, n_planets=args.real_planets, n_eb=args.real_ebs,
+            real, probes = real_training_set(files, halves=halves, n_planets=args.real_planets,
+                                             n_giants=args.real_giants, n_eb=args.real_ebs,
                                              n_blended_eb=args.real_blends, n_inverted=args.real_inverted,
                                              n_scrambled=args.real_scrambled,
                                              n_inverted_scrambled=args.real_inverted_scrambled, seed=args.seed,
@@ -154,6 +157,10 @@ def cmd_train_ranker(args) -> int:
         ranker_kwargs={"n_bootstrap": args.n_bootstrap, "calibration": args.calibration, "prior": args.prior},
     )
     out = ranker.save(args.out)
+    if not metrics.get("n_test_stars"):
+        print(f"trained {args.model} on {metrics['n_train']} candidates ({metrics['n_train_pos']} planets) "
+              f"of every star (no held-out stars); model written to {out}")
+        return 0
     print(f"trained {args.model} on {metrics['n_train']} candidates ({metrics['n_train_pos']} planets); "
           f"held out {metrics['n']} candidates of {metrics['n_test_stars']} stars:")
     for k in ("auc", "pr_auc", "precision", "recall", "f1", "brier", "brier_uncalibrated", "ece",

@@ -62,10 +62,10 @@ class _LightGBM:
     """Gradient-boosted trees (LightGBM); missing values handled natively."""
 
     defaults: Dict[str, Any] = {
-        "num_boost_round": 80,
+        "num_boost_round": 120,
         "learning_rate": 0.08,
-        "num_leaves": 8,
-        "min_data_in_leaf": 10,
+        "num_leaves": 12,
+        "min_data_in_leaf": 20,
         "feature_fraction": 0.8,
         "lambda_l2": 1.0,
     }

@@ -439,6 +439,7 @@ def real_probe_candidates(probe, *, preprocess=None, search=None) -> Tuple[List[
         lc, truth = build_probe(probe)
         kind, pid, half = probe.kind, probe.probe_id, probe.half
     summary = {"probe_id": pid, "kind": kind, "tic_id": int(lc.tic_id), "half": half, "error": None,
+               "giant": bool(not isinstance(probe, tuple) and np.isfinite(probe.rp_rs)),
                "truth_snr": float(truth["snr"]) if truth and "snr" in truth else float("nan")}
     try:
         res = analyse_lightcurve(lc, preprocess, scfg)
@@ -474,7 +475,7 @@ def _run_real_batch(items, preprocess, search) -> Tuple[list, list]:
 
 
 def real_training_set(files: Sequence[os.PathLike], *, halves: Sequence[str] = ("A", "B"), n_planets: int = 40,
-                      n_eb: int = 3, n_blended_eb: int = 3, n_inverted: int = 1, n_scrambled: int = 3,
+                      n_giants: int = 8, n_eb: int = 3, n_blended_eb: int = 3, n_inverted: int = 1, n_scrambled: int = 3,
                       n_inverted_scrambled: int = 2, snr_range: Tuple[float, float] = (5.0, 60.0), seed: int = 0,
                       real_ebs: bool = True, preprocess=None, search=None, workers: Optional[int] = None,
                       batch_size: int = 8) -> Tuple[pd.DataFrame, pd.DataFrame]:
@@ -487,7 +488,7 @@ def real_training_set(files: Sequence[os.PathLike], *, halves: Sequence[str] = (
     halves : sequence of {"A", "B"}
         Which half of the stars (:func:`exoray.simulate.real.star_half`) to
         use: train on one, report on the other.
-    n_planets, n_eb, n_blended_eb, n_inverted, n_scrambled, n_inverted_scrambled : int
+    n_planets, n_giants, n_eb, n_blended_eb, n_inverted, n_scrambled, n_inverted_scrambled : int
         Probes per host (:func:`exoray.simulate.real.plan_probes`).
     real_ebs : bool
         Also search the files whose star is a catalogued eclipsing binary and
@@ -505,7 +506,8 @@ def real_training_set(files: Sequence[os.PathLike], *, halves: Sequence[str] = (
     from ..simulate.real import _host_is_eb, catalogue_signals, plan_probes, star_half
 
     files = [str(f) for f in files]
-    items: List[Any] = list(plan_probes(files, n_planets=n_planets, n_eb=n_eb, n_blended_eb=n_blended_eb,
+    items: List[Any] = list(plan_probes(files, n_planets=n_planets, n_giants=n_giants, n_eb=n_eb,
+                                        n_blended_eb=n_blended_eb,
                                         n_inverted=n_inverted, n_scrambled=n_scrambled,
                                         n_inverted_scrambled=n_inverted_scrambled, snr_range=snr_range, seed=seed,
                                         halves=halves))

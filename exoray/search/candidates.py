@@ -426,8 +426,13 @@ def find_candidates(
         out["snr_before_redetrend"] = float(cand.snr)
         return out, lc2
 
+    window = plc.detrend_window_days if np.isfinite(plc.detrend_window_days) else 1.0
+
     def accept(cand, t, y, iv, keep):
-        pre = cfg.snr_threshold * (0.8 if cfg.redetrend else 1.0)
+        # A short window keeps only 1 - D/w of a long shallow transit: such a
+        # peak is worth a re-detrend at a proportionally lower SNR.
+        kept = float(np.clip(1.0 - cand.duration / window, 0.3, 0.8))
+        pre = cfg.snr_threshold * (kept if cfg.redetrend else 1.0)
         if not (cand.snr >= pre and cand.sde >= cfg.sde_threshold):
             return None
         lc2 = None
@@ -438,9 +443,7 @@ def find_candidates(
             # back when the transit is masked; a far larger gain means the
             # trend, interpolated across the mask on a variable star, dug a
             # dip of its own, and the re-detrended light curve is not used.
-            window = plc.detrend_window_days if np.isfinite(plc.detrend_window_days) else 1.0
-            kept = max(0.2, 1.0 - cand.duration / window)
-            if cand2.snr <= 1.2 * cand.snr / kept:
+            if cand2.snr <= 1.2 * cand.snr / max(0.2, 1.0 - cand.duration / window):
                 cand = cand2
                 y_now = lc2.flux_flat - state["whiten"]
             else:
@@ -510,7 +513,8 @@ def find_candidates(
         lc_k = _subset(final, keep)
         cen = (lc_k.time, lc_k.centroid_col, lc_k.centroid_row) if centroids is not None else None
         vets.append(vet_candidate(
-            lc_k, {"period": res.period, "t0": res.t0, "duration": res.duration, "depth": res.depth, "snr": res.snr},
+            lc_k, {"period": res.period, "t0": res.t0, "duration": res.duration, "depth": res.depth, "snr": res.snr,
+                   "red_noise": res.get("red_noise", 1.0)},
             catalogs=catalogs, dump_times=plc.momentum_dump_times, centroids=cen))
     rows = [_row(plc, k, res, vet) for k, (res, vet) in enumerate(zip(results, vets))]
     link_same_period(rows)

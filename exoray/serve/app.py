@@ -523,9 +523,21 @@ def _lightcurve_from_json(raw: bytes):
     except ValidationError as exc:
         return _validation_error(exc.errors())
     try:
-        return lightcurve_from_request(req), req.anomaly
+        return lightcurve_from_request(req), req.anomaly, _period_range(req.min_period_days, req.max_period_days)
     except ExorayError as exc:
         return _input_error(exc)
+
+
+def _period_range(lo, hi) -> Dict[str, float]:
+    """The request's period range as SearchConfig fields (checked: the shortest below the longest)."""
+    out = {}
+    if lo is not None:
+        out["min_period_days"] = float(lo)
+    if hi is not None:
+        out["max_period_days"] = float(hi)
+    if lo is not None and hi is not None and not float(hi) > float(lo):
+        raise InputError(f"max_period_days ({hi}) must exceed min_period_days ({lo})")
+    return out
 
 
 def _model_from_json(raw: bytes, model):
@@ -665,14 +677,14 @@ class Ingress:
             got = await self._lightcurve_from_form(request)
             if isinstance(got, JSONResponse):
                 return got
-            lc, want_anomaly = got  # (bytes, file name): the Searcher reads the FITS file
+            lc, want_anomaly, periods = got  # (bytes, file name): the Searcher reads the FITS file
         else:
             raw = await request.body()
             # ~1 MB of JSON for a sector: parse and validate off the event loop
             got = await asyncio.to_thread(_lightcurve_from_json, raw)
             if isinstance(got, JSONResponse):
                 return got
-            lc, want_anomaly = got
+            lc, want_anomaly, periods = got
         t_read = time.perf_counter()
 
         window_length = None
@@ -683,7 +695,7 @@ class Ingress:
                 window_length = int(anomaly_status["details"]["window_length"])
         # The Searcher stops its own work at search_timeout_s; the margin here covers a replica that
         # cannot answer at all.  A cancelled request (client gone) cancels the search explicitly.
-        call = self.searcher.search.remote(lc, window_length, int(self.settings["anomaly_stride"]))
+        call = self.searcher.search.remote(lc, window_length, int(self.settings["anomaly_stride"]), periods)
         limit = float(self.settings["search_timeout_s"] or 0) or None
         try:
             found = await asyncio.wait_for(_result_of(call), None if limit is None else limit + 30.0)
@@ -711,10 +723,11 @@ class Ingress:
             return self._downstream_error(exc, "ranker")
         from .score import public_candidate
 
-        cands = []
-        for row, sc in zip(rows, scored):
-            row = dict(row, score=sc[0], score_lo=sc[1], score_hi=sc[2])
-            cands.append(public_candidate(row))
+        from ..vet.decision import decide_rows
+
+        # the one decision every exoray output makes: rules reconciled with the score
+        decided = decide_rows([dict(row, score=sc[0], score_lo=sc[1], score_hi=sc[2]) for row, sc in zip(rows, scored)])
+        cands = [public_candidate(row) for row in decided]
         t_rank = time.perf_counter()
         anomaly = None
         if want_anomaly:
@@ -752,18 +765,36 @@ class Ingress:
                         422, "validation_error",
                         f"multipart body needs a file field named 'file' (got fields: {', '.join(keys) or 'none'})",
                         [{"loc": "file", "msg": "field required", "type": "missing"}])
-                unknown = sorted(set(keys) - {"file", "anomaly"})
+                unknown = sorted(set(keys) - {"file", "anomaly", "min_period_days", "max_period_days"})
                 if unknown:
                     return error_response(422, "validation_error", f"unknown form field(s): {', '.join(unknown)}",
                                           [{"loc": k, "msg": "unknown field", "type": "extra_forbidden"} for k in unknown])
                 data = await upload.read()
                 name = os.path.basename(upload.filename or "upload.fits")
                 want_anomaly = _truthy(form.get("anomaly", "false"))
+                bounds = {}
+                for field in ("min_period_days", "max_period_days"):
+                    text = form.get(field)
+                    if text is None or text == "":
+                        continue
+                    try:
+                        v = float(str(text)[:64])
+                    except ValueError:
+                        v = float("nan")
+                    if not (math.isfinite(v) and 0 < v <= 1e4):
+                        return error_response(422, "validation_error", f"form field {field} must be a number of days "
+                                              f"in (0, 10000], got {str(text)[:40]!r}",
+                                              [{"loc": field, "msg": "not a period in days", "type": "value_error"}])
+                    bounds[field] = v
         except _TooLarge:
             raise
         except Exception as exc:  # noqa: BLE001 - python-multipart parse errors, too many files/fields
             return error_response(400, "malformed_multipart", f"the multipart body cannot be parsed ({exc})")
-        return (data, name), want_anomaly
+        try:
+            periods = _period_range(bounds.get("min_period_days"), bounds.get("max_period_days"))
+        except ExorayError as exc:
+            return _input_error(exc)
+        return (data, name), want_anomaly, periods
 
     async def _score_windows_for(self, found: Dict[str, Any], status: Dict[str, Any]) -> Dict[str, Any]:
         if not status.get("ready"):
@@ -917,7 +948,8 @@ class Searcher:
                 "source": "exoray.search.candidates.find_candidates", "message": self.message,
                 "details": {"search": search, "device": self.search_cfg.device, "search_timeout_s": self.timeout_s}}
 
-    async def search(self, lc, window_length: Optional[int] = None, stride: int = 96) -> Dict[str, Any]:
+    async def search(self, lc, window_length: Optional[int] = None, stride: int = 96,
+                     periods: Optional[Dict[str, float]] = None) -> Dict[str, Any]:
         """Search one light curve: a LightCurve, or ``(fits_bytes, file_name)`` to read first.
 
         The work runs in a thread of this replica that is stopped when it
@@ -925,6 +957,8 @@ class Searcher:
         when the request is cancelled (its client disconnected).  Bad input
         comes back as ``{"error", "message", "status"}`` (never raised), so
         the ingress answers it with that status (422 by default).
+        ``periods`` overrides the period range (``min_period_days``,
+        ``max_period_days``) for this request.
         """
         from ..errors import TimeLimitError
         from ..limits import run_interruptible
@@ -932,7 +966,7 @@ class Searcher:
         name = lc[1] if isinstance(lc, tuple) else getattr(lc, "source_path", "") or "the light curve"
         try:
             return await run_interruptible(
-                self._search_sync, lc, window_length, stride, limit_s=self.timeout_s,
+                self._search_sync, lc, window_length, stride, periods, limit_s=self.timeout_s,
                 what=f"the search of {name}", executor=self.pool,
                 hint="a light curve this long or irregular needs more time than the service allows; "
                      "send one sector at a time, or raise the service's search_timeout_s setting")
@@ -942,8 +976,16 @@ class Searcher:
             return {"error": "insufficient_memory", "status": 503, "retry_after": 30,
                     "message": f"the search of {name} ran out of memory; send a smaller light curve, or retry later"}
 
-    def _search_sync(self, lc, window_length: Optional[int] = None, stride: int = 96) -> Dict[str, Any]:
+    def _search_sync(self, lc, window_length: Optional[int] = None, stride: int = 96,
+                     periods: Optional[Dict[str, float]] = None) -> Dict[str, Any]:
+        import dataclasses
+
         from .score import check_lightcurve, search_candidates
+
+        try:
+            search_cfg = dataclasses.replace(self.search_cfg, **(periods or {}))
+        except ExorayError as exc:
+            return {"error": "invalid_input", "message": str(exc)}
 
         t0 = time.perf_counter()
         if isinstance(lc, tuple):
@@ -962,7 +1004,7 @@ class Searcher:
                         "message": f"{name}: not a readable FITS light curve ({type(exc).__name__}: {exc})"}
         read_ms = (time.perf_counter() - t0) * 1e3
         try:
-            plc, rows, timings = search_candidates(lc, self.preprocess, self.search_cfg)
+            plc, rows, timings = search_candidates(lc, self.preprocess, search_cfg)
         except LimitExceededError as exc:
             return {"error": "limit_exceeded", "message": str(exc), "details": [{"loc": exc.limit, "msg": str(exc),
                                                                                     "type": "limit_exceeded"}]}
@@ -973,8 +1015,8 @@ class Searcher:
             "lightcurve": {"tic_id": lc.tic_id, "sector": lc.sector, "n_cadences": len(lc)},
             "rows": rows, "timings_ms": timings, "n_used": len(plc),
             "noise_ppm": float(plc.noise_ppm) if np.isfinite(plc.noise_ppm) else None,
-            "search_config": {k: v for k, v in self.search_cfg.to_dict().items() if k in
-                              ("max_planets", "sde_threshold", "min_period_days", "max_period_days", "device")},
+            "search_config": {k: v for k, v in search_cfg.to_dict().items() if k in
+                              ("max_planets", "snr_threshold", "min_period_days", "max_period_days", "device")},
         }
         if window_length:
             from ..models.data import windows_from_lightcurve
@@ -1043,10 +1085,14 @@ class RankerModel:
 
         scored = self._score_groups(groups)
         out = []
+        from ..vet.decision import decide
+
         for recs, sc in zip(groups, scored):
             items = []
             for i, (rec, (s, lo, hi)) in enumerate(zip(recs, sc)):
-                item = {"index": i, "score": s, "score_lo": lo, "score_hi": hi}
+                rule = rec.get("rule_disposition") or rec.get("disposition")
+                item = {"index": i, "score": s, "score_lo": lo, "score_hi": hi,
+                        "disposition": decide(rule, s)["disposition"]}
                 for k in RANK_ID_KEYS:
                     if rec.get(k) is not None:
                         item[k] = rec[k] if k == "id" else int(rec[k])

@@ -84,6 +84,10 @@ class ScoreRequest(_Strict):
     ra: Optional[Number] = None
     dec: Optional[Number] = None
     anomaly: StrictBool = Field(False, description="Also score sliding windows with the anomaly model.")
+    min_period_days: Optional[Number] = Field(
+        None, gt=0, le=1e4, description="Shortest period searched [d] (default: the service's, 0.5 d).")
+    max_period_days: Optional[Number] = Field(
+        None, gt=0, le=1e4, description="Longest period searched [d] (default: the whole span of the data).")
 
 
 class Candidate(BaseModel):
@@ -156,6 +160,8 @@ class RankedCandidate(BaseModel):
     score: float
     score_lo: float
     score_hi: float
+    disposition: str = Field(..., description="The decision: planet_candidate when score >= 0.5, else the "
+                             "record's rule disposition when it names a non-planet class, else false_alarm.")
     id: Optional[Union[int, str]] = None
     tic_id: Optional[int] = None
     sector: Optional[int] = None

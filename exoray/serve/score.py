@@ -229,7 +229,7 @@ def validate_rank_records(records: Sequence[Mapping[str, Any]]) -> Tuple[List[Di
             if v is None:
                 continue
             loc = f"candidates[{i}].{k}"
-            if k in ("disposition",):
+            if k in SOURCE_KEYS["disposition"]:
                 if v not in DISPOSITION_NAMES:
                     problems.append({"loc": loc, "msg": f"must be one of {', '.join(DISPOSITION_NAMES)}, got {v!r}"})
             elif k in SOURCE_KEYS["vet_flags"]:

@@ -274,16 +274,17 @@ def inject_planet(lc: LightCurve, period: float, t0: float, rp_rs: float, b: flo
     return dataclasses.replace(lc, flux=flux, meta=meta), truth
 
 
-def draw_planet(rng: np.random.Generator, lc: LightCurve, *, snr: float,
-                period_range: Tuple[float, float] = (0.5, 20.0), min_transits: int = 2,
-                max_rp_rs: float = 0.3, tries: int = 40,
+def draw_planet(rng: np.random.Generator, lc: LightCurve, *, snr: Optional[float] = None,
+                rp_rs: Optional[float] = None, period_range: Tuple[float, float] = (0.5, 20.0),
+                min_transits: int = 2, max_rp_rs: float = 0.3, tries: int = 40,
                 density_scatter_dex: float = 0.15) -> Optional[Tuple[LightCurve, Dict[str, Any]]]:
     """Inject a planet of matched-filter SNR ~``snr`` at a random period, epoch and impact parameter.
 
     The period is log-uniform in ``period_range`` (the upper end is cut to
     the span of the data); the draw is repeated until at least
     ``min_transits`` transits fall in usable data.  The radius is scaled
-    (depth ~ rp^2) until the SNR is within 2 % of the request.  ``None``
+    (depth ~ rp^2) until the SNR is within 2 % of the request, or, with
+    ``rp_rs``, fixed (a giant planet, whatever SNR that gives).  ``None``
     when no valid draw is found (a star too noisy for ``max_rp_rs``, or too
     little data).
 
@@ -322,6 +323,10 @@ def draw_planet(rng: np.random.Generator, lc: LightCurve, *, snr: float,
         dur = float(transit_duration(period, a_rs, 0.05, b, ecc, w))
         if not dur > 0 or transits_with_data(lc.time, usable, period, t0, dur) < min_transits:
             continue
+        if rp_rs is not None:
+            if b > 1.0 - rp_rs:
+                continue  # a giant at this impact parameter would graze: draw again
+            return inject_planet(lc, period, t0, float(rp_rs), b, a_rs=a_rs, u=u, ecc=ecc, w=w)
         rp = 0.05
         for _ in range(8):
             model = transit_model(lc.time, period, t0, rp, a_rs, b, u[0], u[1], ecc=ecc, w=w, exptime=exptime,
@@ -510,7 +515,7 @@ def star_half(tic_id: int) -> str:
 # --------------------------------------------------------------------------- probe sets
 #: Changes whenever the same :class:`Probe` would build a different light
 #: curve (cached results of earlier builds are then stale).
-PROBE_VERSION = 2
+PROBE_VERSION = 3
 #: Kinds of probe built by :func:`build_probe`.
 PROBE_KINDS = ("planet", "eb", "blended_eb", "inverted", "scrambled", "inverted_scrambled")
 #: Probes made signal-free: anything found in them is a false alarm.
@@ -522,7 +527,8 @@ class Probe:
     """One light curve of an injection / false-alarm set, described without its arrays.
 
     ``seed`` makes :func:`build_probe` reproducible; ``snr`` is the requested
-    matched-filter SNR of a planet injection; ``half`` is :func:`star_half`.
+    matched-filter SNR of a planet injection, or ``rp_rs`` its fixed radius
+    ratio (a giant planet); ``half`` is :func:`star_half`.
     """
 
     probe_id: str
@@ -533,6 +539,7 @@ class Probe:
     half: str
     seed: int
     snr: float = float("nan")
+    rp_rs: float = float("nan")
 
 
 def _host_is_eb(signals: Sequence[KnownSignal], tic_id: int, toi_csv=None, yu_csv=None) -> bool:
@@ -574,14 +581,17 @@ def _host_is_eb(signals: Sequence[KnownSignal], tic_id: int, toi_csv=None, yu_cs
 def plan_probes(files: Sequence[os.PathLike], *, n_planets: int = 12, n_eb: int = 0, n_blended_eb: int = 0,
                 n_inverted: int = 1, n_scrambled: int = 2, n_inverted_scrambled: int = 1,
                 snr_range: Tuple[float, float] = (5.0, 40.0), seed: int = 0,
-                halves: Sequence[str] = ("A", "B")) -> List[Probe]:
+                halves: Sequence[str] = ("A", "B"), n_giants: int = 0,
+                giant_rp_rs: Tuple[float, float] = (0.06, 0.16)) -> List[Probe]:
     """Plan an injection / false-alarm set over real light-curve files.
 
     Every file is a host unless its star is a catalogued eclipsing binary
     (its own eclipses would dominate).  Per host: ``n_planets`` transits at
-    requested SNRs log-uniform in ``snr_range``, ``n_eb`` / ``n_blended_eb``
-    binaries, and the false-alarm probes.  Catalogued signals are masked in
-    every probe (see :func:`build_probe`).
+    requested SNRs log-uniform in ``snr_range``, ``n_giants`` giant planets
+    (radius ratio uniform in ``giant_rp_rs``: hot Jupiters' percent-deep
+    transits, at whatever SNR the star gives them), ``n_eb`` /
+    ``n_blended_eb`` binaries, and the false-alarm probes.  Catalogued
+    signals are masked in every probe (see :func:`build_probe`).
     """
     from ..ingest import read_lightcurve
 
@@ -605,6 +615,11 @@ def plan_probes(files: Sequence[os.PathLike], *, n_planets: int = 12, n_eb: int 
                 snr = float(np.exp(rng.uniform(math.log(lo), math.log(hi)))) if kind == "planet" else float("nan")
                 probes.append(Probe(f"{base}-{kind}{k}", kind, path, int(lc.tic_id), int(lc.sector), half,
                                     int(rng.integers(0, 2**31 - 1)), snr))
+        # drawn after the others so that adding giants leaves those probes unchanged
+        for k in range(int(n_giants)):
+            rp = float(rng.uniform(*giant_rp_rs))
+            probes.append(Probe(f"{base}-giant{k}", "planet", path, int(lc.tic_id), int(lc.sector), half,
+                                int(rng.integers(0, 2**31 - 1)), rp_rs=rp))
     del ss
     return probes
 
@@ -623,7 +638,10 @@ def build_probe(probe: Probe, *, mask: bool = True) -> Tuple[LightCurve, Optiona
     rng = np.random.default_rng(probe.seed)
     kind = probe.kind
     if kind == "planet":
-        got = draw_planet(rng, lc, snr=probe.snr)
+        if np.isfinite(probe.rp_rs):
+            got = draw_planet(rng, lc, rp_rs=probe.rp_rs, period_range=(0.5, 10.0))
+        else:
+            got = draw_planet(rng, lc, snr=probe.snr)
         if got is None:
             return lc, None
         return got

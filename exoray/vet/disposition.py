@@ -177,7 +177,9 @@ def vet_candidate(
     candidate : mapping
         ``period`` (d), ``t0`` (BTJD), ``duration`` (d), ``depth``
         (fractional), ``snr``; the schema names ``period_days``,
-        ``t0_btjd``, ``duration_hours``, ``depth_ppm`` are accepted too.
+        ``t0_btjd``, ``duration_hours``, ``depth_ppm`` are accepted too;
+        optional ``red_noise`` (the search's red-noise factor at the
+        duration) widens the per-transit errors of the odd/even test.
     centroids : optional
         ``(time, centroid_col, centroid_row)``, a dict with those keys or a
         raw :class:`~exoray.lightcurve.LightCurve` (MOM_CENTR1/2).
@@ -227,7 +229,8 @@ def vet_candidate(
 
     tests: Dict[str, VetResult] = {}
     tests["single_event"] = single_event_domination(time, flux, rel_err, period, t0, duration)
-    tests["odd_even"] = odd_even_test(time, flux, rel_err, period, t0, duration)
+    red = _cand_value(candidate, ("red_noise", 1.0)) or 1.0
+    tests["odd_even"] = odd_even_test(time, flux, rel_err, period, t0, duration, noise_factor=red)
     tests["shape"] = transit_shape(time, flux, rel_err, period, t0, duration)
     depth = tests["shape"]["depth"]
     depth_err = tests["shape"]["depth_err"]

@@ -29,6 +29,7 @@ def odd_even_test(
     *,
     threshold: float = 3.0,
     min_points: int = 3,
+    noise_factor: float = 1.0,
 ) -> VetResult:
     """Compare the depths of odd- and even-numbered transits.
 
@@ -59,6 +60,11 @@ def odd_even_test(
     min_points : int
         Minimum in-transit (and local out-of-transit) points for a transit to
         count.
+    noise_factor : float
+        Red-noise factor on the transit's time scale (the search's
+        ``red_noise``): each transit's error is multiplied by it, so that with
+        too few transits of a parity to measure their scatter, a spotted
+        star's correlated noise still does not pose as an odd/even difference.
 
     Returns
     -------
@@ -79,6 +85,8 @@ def odd_even_test(
     period, t0, duration = check_ephemeris(period, t0, duration)
     t, f, e = prepare(time, flux, flux_err)
     ev = per_epoch_contrast(t, f, e, period, t0, duration, min_in=min_points, min_oot=min_points)
+    if noise_factor and math.isfinite(noise_factor) and noise_factor > 1.0:
+        ev["error"] = ev["error"] * float(noise_factor)
     odd = (ev["epoch"] % 2) != 0
     n_odd, n_even = int(odd.sum()), int((~odd).sum())
     res = VetResult(

@@ -49,11 +49,12 @@ def test_features_shape_transforms_and_nan():
     assert f["log10_period"] == pytest.approx(np.log10(3.2))
     assert f["log10_depth_ppm"] == pytest.approx(np.log10(1500.0))
     assert f["odd_even_sigma"] == pytest.approx(0.4)  # |odd - even|
-    assert f["alias_flag"] == 1 and f["v_shaped_flag"] == 0 and f["disp_planet_candidate"] == 1
+    assert f["alias_flag"] == 1 and f["v_shaped_flag"] == 0
     assert np.isnan(f["centroid_sigma"])
     assert np.isnan(X[1, names.index("snr")]) and X[1, names.index("log10_period")] == 1.0
-    assert np.isnan(X[2, : names.index("candidate_index")]).all()  # nothing known -> NaN (flags too)
-    assert (X[2, names.index("disp_planet_candidate"):] == 0).all()
+    assert np.isnan(X[2]).all()  # nothing known -> NaN (flags too)
+    # the rules' disposition and the order of discovery are not features
+    assert not any(n.startswith("disp_") or n == "candidate_index" for n in names)
     # a DataFrame gives the same matrix
     X2, _ = candidate_features(pd.DataFrame(rows[:1]))
     np.testing.assert_array_equal(X2, X[:1])
