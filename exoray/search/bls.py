@@ -795,8 +795,10 @@ def iterative_search(
 ) -> List[BLSResult]:
     """Find several transiting signals by searching, masking and searching again.
 
-    After each detection the cadences within ``mask_width / 2`` durations of
-    its transits are removed and the search is repeated on the same grid,
+    After each detection the cadences within ``mask_width / 2`` durations
+    (the result's ``mask_duration`` when ``accept`` set one, else its box
+    duration) of its transits are removed and the search is repeated on the
+    same grid,
     until no peak is accepted, ``max_planets`` signals that count are found,
     ``max_passes`` passes have run, or too few cadences remain.
 
@@ -907,5 +909,5 @@ def iterative_search(
                 y = new_y
         counted += int(counts)
         if also_mask:
-            keep &= ~transit_mask(t, res.period, res.t0, mask_width * res.duration)
+            keep &= ~transit_mask(t, res.period, res.t0, mask_width * res.get("mask_duration", res.duration))
     return found

@@ -391,6 +391,7 @@ def find_candidates(
     from .bls import BLSBatch, BLSResult, bls_search, transit_mask
     from ..vet.uniqueness import model_shift
     from .consistency import is_consistent, transit_consistency
+    from .period_grid import central_transit_duration, stellar_params
 
     cfg = config or SearchConfig()
     grid = search_grid(plc, cfg)
@@ -427,6 +428,7 @@ def find_candidates(
         return out, lc2
 
     window = plc.detrend_window_days if np.isfinite(plc.detrend_window_days) else 1.0
+    star = stellar_params(plc.mass, plc.radius, plc.logg)
 
     def accept(cand, t, y, iv, keep):
         # A short window keeps only 1 - D/w of a long shallow transit: such a
@@ -465,6 +467,11 @@ def find_candidates(
                 centre = float(c.centres[c.strongest])
                 return np.abs(t - centre) < cand.duration + 0.25
             return None
+        # In red noise the best box is the transit's core, shorter than the
+        # transit: mask at least most of a central transit for this star, or
+        # the transit's wings come back as a second signal.
+        cand["mask_duration"] = float(min(max(cand.duration, 0.75 * central_transit_duration(cand.period, *star)),
+                                          0.25 * cand.period))
         state["pending"] = lc2
         return cand
 
@@ -496,7 +503,7 @@ def find_candidates(
         # odd/even differences the vetting needs.
         kinds.append("signal")
         state["lc"] = lc2
-        state["mask"] |= transit_mask(plc.time, res.period, res.t0, cfg.mask_width * res.duration)
+        state["mask"] |= transit_mask(plc.time, res.period, res.t0, cfg.mask_width * res.get("mask_duration", res.duration))
         return lc2.flux_flat - state["whiten"], True, True
 
     results = search_lightcurve(plc, cfg, after_signal=after_signal, accept=accept, grid=grid)
@@ -509,12 +516,13 @@ def find_candidates(
         keep = np.ones(n, bool)
         for j, other in enumerate(results):
             if j != k and kinds[j] == "signal" and not _related_periods(other.period, res.period):
-                keep &= ~transit_mask(final.time, other.period, other.t0, cfg.mask_width * other.duration)
+                keep &= ~transit_mask(final.time, other.period, other.t0,
+                                      cfg.mask_width * other.get("mask_duration", other.duration))
         lc_k = _subset(final, keep)
         cen = (lc_k.time, lc_k.centroid_col, lc_k.centroid_row) if centroids is not None else None
         vets.append(vet_candidate(
             lc_k, {"period": res.period, "t0": res.t0, "duration": res.duration, "depth": res.depth, "snr": res.snr,
-                   "red_noise": res.get("red_noise", 1.0)},
+                   "red_noise": res.get("red_noise", 1.0), "mask_duration": res.get("mask_duration")},
             catalogs=catalogs, dump_times=plc.momentum_dump_times, centroids=cen))
     rows = [_row(plc, k, res, vet) for k, (res, vet) in enumerate(zip(results, vets))]
     link_same_period(rows)

@@ -179,7 +179,9 @@ def vet_candidate(
         (fractional), ``snr``; the schema names ``period_days``,
         ``t0_btjd``, ``duration_hours``, ``depth_ppm`` are accepted too;
         optional ``red_noise`` (the search's red-noise factor at the
-        duration) widens the per-transit errors of the odd/even test.
+        duration) widens the per-transit errors of the odd/even test, and
+        ``mask_duration`` (days) keeps the tests that look away from the
+        transit clear of at least that much around it.
     centroids : optional
         ``(time, centroid_col, centroid_row)``, a dict with those keys or a
         raw :class:`~exoray.lightcurve.LightCurve` (MOM_CENTR1/2).
@@ -235,11 +237,18 @@ def vet_candidate(
     depth = tests["shape"]["depth"]
     depth_err = tests["shape"]["depth_err"]
     prim = depth if np.isfinite(depth) and depth > 0 else depth_in
+    # The search's box can be the transit's core only (in red noise a short
+    # box wins): the tests that look *away* from the transit keep clear of
+    # all of it, its fitted length or the search's masked length.
+    fitted = tests["shape"]["total_duration"]
+    wide = max(duration, fitted if np.isfinite(fitted) and fitted < 0.5 * period else 0.0,
+               _cand_value(candidate, ("mask_duration", 1.0)) or 0.0)
+    wide = min(wide, 0.25 * period)
     tests["secondary"] = secondary_eclipse_test(time, flux, rel_err, period, t0, duration,
-                                                primary_depth=prim,
+                                                primary_depth=prim, exclude=max(1.0, wide / duration),
                                                 comparable_ratio=thr["secondary_ratio"])
     tests["half_double"] = half_double_period_check(time, flux, rel_err, period, t0, duration)
-    tests["model_shift"] = model_shift(time, flux, rel_err, period, t0, duration)
+    tests["model_shift"] = model_shift(time, flux, rel_err, period, t0, duration, exclude=max(1.0, wide / duration))
     tests["aliases"] = period_alias_checks(period, t0=t0, duration=duration, dump_times=dump_times)
     tests["edges"] = edge_transit_check(time, period, t0, duration, segment=lc.segment,
                                         dump_times=dump_times)
@@ -251,7 +260,7 @@ def vet_candidate(
         lc.radius, lc.mass, lc.logg,
     )
     tests["phase_variability"] = phase_variability_check(
-        time, flux, rel_err, period, t0, duration, prim if prim else float("nan"),
+        time, flux, rel_err, period, t0, wide, prim if prim else float("nan"),
         bump_ratio=thr["bump_ratio"], bump_sigma=thr["bump_sigma"])
     cen = _centroid_arrays(centroids, lc)
     if cen is not None:
