@@ -127,6 +127,26 @@ def redetrend(plc: PreprocessedLightCurve, mask: np.ndarray,
     return dataclasses.replace(plc, trend=trend, flux_flat=plc.flux / trend)
 
 
+def _scatter_errors(flat: np.ndarray, segment: np.ndarray) -> np.ndarray:
+    """Per-cadence errors from each segment's robust point-to-point scatter.
+
+    For products without flux errors: the search weighs and scores boxes by
+    the errors, and unit errors would make every SNR meaningless.  The
+    scatter of successive differences (divided by sqrt 2) measures the white
+    noise without the slow variability.
+    """
+    out = np.empty(flat.size)
+    for s in np.unique(segment):
+        sel = segment == s
+        d = np.diff(flat[sel])
+        sigma = robust_std(d) / np.sqrt(2.0) if d.size >= 3 else float("nan")
+        out[sel] = sigma
+    good = np.isfinite(out) & (out > 0)
+    fill = float(np.median(out[good])) if good.any() else max(robust_std(flat), 1e-6)
+    out[~good] = fill
+    return out
+
+
 def preprocess_lightcurve(lc: LightCurve,
                           config: Optional[PreprocessConfig] = None) -> PreprocessedLightCurve:
     """Mask, normalise, detrend and clip one light curve.
@@ -246,6 +266,9 @@ def preprocess_lightcurve(lc: LightCurve,
 
     flat = f / trend
     noise = robust_std(flat) * 1e6
+    if not np.any(np.isfinite(fe)):
+        fe = _scatter_errors(flat, segment) * trend
+        log.info("%s: no flux errors in the product; using each segment's point-to-point scatter", src)
     ms = (_time.perf_counter() - t_start) * 1e3
     return PreprocessedLightCurve(
         tic_id=lc.tic_id,
