@@ -59,19 +59,9 @@ def quality_keep_mask(quality, preset="default", mission: str = "TESS") -> np.nd
     q = np.asarray(quality)
     if preset == "none":
         return np.ones(q.shape, dtype=bool)
-    try:
-        from ..ingest.quality_flags import good_cadences
-    except ImportError:  # pragma: no cover - reader package not present
-        good_cadences = _good_cadences_lightkurve
+    from ..ingest.quality_flags import good_cadences
+
     return np.asarray(good_cadences(q, preset, mission), dtype=bool)
-
-
-def _good_cadences_lightkurve(quality, preset, mission):  # pragma: no cover
-    from lightkurve.utils import KeplerQualityFlags, TessQualityFlags
-
-    flags = KeplerQualityFlags if str(mission).lower() in ("kepler", "k2") else TessQualityFlags
-    mask = flags.create_quality_mask(np.asarray(quality), bitmask=preset)
-    return mask
 
 
 def finite_mask(time, flux, flux_err=None) -> np.ndarray:

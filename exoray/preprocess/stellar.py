@@ -95,14 +95,20 @@ def masked_biweight(t: np.ndarray, f: np.ndarray, segment: np.ndarray, window: f
     ends; a segment with no unmasked cadence keeps the unmasked trend).
     """
     out = np.empty(t.size)
-    _kernels.biweight_segments(t, f, segment_starts(segment), float(window), float(cval), 0.0, out)
     if mask is None or not mask.any():
+        _kernels.biweight_segments(t, f, segment_starts(segment), float(window), float(cval), 0.0, out)
         return out
     keep = ~mask
-    for s in np.unique(segment[mask]):
+    for s in np.unique(segment):
         m = segment == s
         k = m & keep
-        if k.sum() < 10:
+        if not mask[m].any() or k.sum() < 10:
+            # nothing masked here (or too little left to learn from): the plain trend
+            idx = np.flatnonzero(m)
+            tr = np.empty(idx.size)
+            _kernels.biweight_segments(np.ascontiguousarray(t[idx]), np.ascontiguousarray(f[idx]),
+                                       np.array([0, idx.size], dtype=np.int64), float(window), float(cval), 0.0, tr)
+            out[idx] = tr
             continue
         tk, fk = np.ascontiguousarray(t[k]), np.ascontiguousarray(f[k])
         tr = np.empty(tk.size)
@@ -173,6 +179,26 @@ def robust_spline(t: np.ndarray, f: np.ndarray, segment: np.ndarray, spacing: fl
     return out
 
 
+def _lomb_scargle(t: np.ndarray, y: np.ndarray, freq: np.ndarray) -> np.ndarray:
+    """Standard-normalised Lomb-Scargle power with a floating mean on a uniform frequency grid.
+
+    Same numbers as astropy's ``LombScargle(t, y).power(freq)`` (to round-off),
+    from a compiled kernel that needs neither astropy nor a trigonometric
+    call per point and frequency (:func:`exoray.preprocess._kernels.lomb_scargle_grid`).
+    """
+    freq = np.asarray(freq, dtype=np.float64)
+    out = np.empty(freq.size)
+    if freq.size == 0:
+        return out
+    df = float(freq[1] - freq[0]) if freq.size > 1 else 0.0
+    if freq.size > 2 and not np.allclose(np.diff(freq), df, rtol=1e-9, atol=0.0):
+        raise ValueError("the Lomb-Scargle kernel needs a uniform frequency grid")
+    tt = np.ascontiguousarray(t, dtype=np.float64)
+    # times from the first one: the phases stay small and accurate
+    _kernels.lomb_scargle_grid(tt - tt[0], np.ascontiguousarray(y, dtype=np.float64), float(freq[0]), df, out)
+    return out
+
+
 def rotation_period(t: np.ndarray, f: np.ndarray, *, min_period: float = 0.1, max_period: float = 10.0,
                     bin_days: float = 1.0 / 48.0) -> Tuple[float, float]:
     """Lomb-Scargle period of the strongest periodic variability and its normalised power.
@@ -180,8 +206,6 @@ def rotation_period(t: np.ndarray, f: np.ndarray, *, min_period: float = 0.1, ma
     The light curve is averaged in 30-min bins first (fast, and transits
     barely count).  Returns ``(nan, 0)`` when there are too few bins.
     """
-    from astropy.timeseries import LombScargle
-
     if t.size < 50:
         return float("nan"), 0.0
     edges = np.arange(t[0], t[-1] + bin_days, bin_days)
@@ -199,7 +223,7 @@ def rotation_period(t: np.ndarray, f: np.ndarray, *, min_period: float = 0.1, ma
         return float("nan"), 0.0
     # five frequencies per resolution element 1/span
     freq = np.linspace(1.0 / max_period, 1.0 / min_period, int(5 * span * (1.0 / min_period - 1.0 / max_period)) + 2)
-    power = LombScargle(tb, fb).power(freq)
+    power = _lomb_scargle(tb, fb, freq)
     i = int(np.argmax(power))
     return float(1.0 / freq[i]), float(power[i])
 

@@ -28,6 +28,7 @@ from ..errors import ConfigError, InputError
 
 __all__ = [
     "period_grid",
+    "period_grid_size",
     "duration_grid",
     "central_transit_duration",
     "stellar_params",
@@ -190,19 +191,33 @@ def period_grid(
             "lower min_period or min_transits"
         )
 
-    s = baseline * _DAY
-    f_min = 1.0 / (p_max * _DAY)
-    f_max = 1.0 / (p_min * _DAY)
-    a = (2 * math.pi) ** (2.0 / 3.0) / math.pi * r_m / gm ** (1.0 / 3.0) / (s * float(oversampling))
-    # x = f^(1/3), uniform from f_min^(1/3) to f_max^(1/3) in steps of A/3
-    x0, x1 = f_min ** (1.0 / 3.0), f_max ** (1.0 / 3.0)
-    n = max(2, int(math.ceil((x1 - x0) / (a / 3.0))) + 1)
+    x0, x1, n = _ofir_steps(baseline, p_min, p_max, oversampling, gm, r_m)
     x = np.linspace(x0, x1, n)
     periods = 1.0 / (x**3) / _DAY
     periods = np.ascontiguousarray(periods[::-1])
     periods[0], periods[-1] = p_min, p_max  # exact end points despite round-off
     log.debug("period grid: %d periods from %.4g to %.4g d", periods.size, p_min, p_max)
     return periods
+
+
+def _ofir_steps(baseline: float, p_min: float, p_max: float, oversampling: float, gm: float, r_m: float):
+    """``(x0, x1, n)``: the Ofir grid runs over ``x = f^(1/3)`` from ``x0`` to ``x1`` in ``n`` steps."""
+    s = baseline * _DAY
+    a = (2 * math.pi) ** (2.0 / 3.0) / math.pi * r_m / gm ** (1.0 / 3.0) / (s * float(oversampling))
+    # x = f^(1/3), uniform from f_min^(1/3) to f_max^(1/3) in steps of A/3
+    x0, x1 = (1.0 / (p_max * _DAY)) ** (1.0 / 3.0), (1.0 / (p_min * _DAY)) ** (1.0 / 3.0)
+    return x0, x1, max(2, int(math.ceil((x1 - x0) / (a / 3.0))) + 1)
+
+
+def period_grid_size(baseline_days: float, min_period: float, max_period: float, *, oversampling: float = 3,
+                     stellar_mass: float = DEFAULT_STELLAR_MASS, stellar_radius: float = DEFAULT_STELLAR_RADIUS) -> int:
+    """Number of trial periods :func:`period_grid` would return, without building the grid."""
+    m, r = _check_star(stellar_mass, stellar_radius)
+    p_min = max(float(min_period), roche_period())
+    p_max = min(float(max_period), float(baseline_days))
+    if p_min >= p_max:
+        return 0
+    return _ofir_steps(float(baseline_days), p_min, p_max, oversampling, _G * m * _M_SUN, r * _R_SUN)[2]
 
 
 #: Bulk density of a rocky planet [g cm^-3] (Earth: 5.5) for the Roche floor.
