@@ -179,7 +179,11 @@ class Engine:
         if rows and self.ranker is not None:
             from .rank.ranker import score_candidates
 
-            rows = score_candidates(rows, self.ranker)
+            # duo-transits keep the rules' decision: the ranker learnt periodic signals only
+            duo = [i for i, r in enumerate(rows) if "duo_transit" in (r.get("vet_flags") or "").split(";")]
+            scored = score_candidates([r for i, r in enumerate(rows) if i not in duo], self.ranker)
+            it = iter(scored)
+            rows = [dict(r) if i in duo else next(it) for i, r in enumerate(rows)]
         return decide_rows(rows)
 
     def _rank(self, outcomes: Sequence[StarOutcome]) -> None:

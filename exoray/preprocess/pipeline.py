@@ -113,6 +113,8 @@ def redetrend(plc: PreprocessedLightCurve, mask: np.ndarray,
     mask = np.asarray(mask, dtype=bool)
     if mask.shape != plc.time.shape or not mask.any():
         return plc
+    if plc.parts:
+        return _redetrend_stitched(plc, mask, cfg)
     method = plc.detrend_method or ""
     window = plc.detrend_window_days
     if not method.endswith(("biweight", "spline")) or window is None or not math.isfinite(float(window)):
@@ -124,6 +126,24 @@ def redetrend(plc: PreprocessedLightCurve, mask: np.ndarray,
     trend = choice.trend
     good = np.isfinite(trend) & (trend > 0)
     trend = np.where(good, trend, plc.trend)
+    return dataclasses.replace(plc, trend=trend, flux_flat=plc.flux / trend)
+
+
+def _redetrend_stitched(plc: PreprocessedLightCurve, mask: np.ndarray, cfg: PreprocessConfig) -> PreprocessedLightCurve:
+    """:func:`redetrend` of a stitched light curve: each sector with its own trend settings."""
+    from .stitch import split_sectors
+
+    trend = plc.trend.copy()
+    for part, sel in split_sectors(plc):
+        if not mask[sel].any():
+            continue
+        one = dataclasses.replace(
+            plc, **{k: (None if getattr(plc, k) is None else getattr(plc, k)[sel]) for k in plc.CADENCE_ARRAYS
+                    if k != "cadence_sector"},
+            cadence_sector=None, parts=None, sector=part.sector, source_path=part.source_path,
+            detrend_method=part.detrend_method, detrend_window_days=part.detrend_window_days,
+            rotation_period_days=part.rotation_period_days)
+        trend[sel] = redetrend(one, mask[sel], cfg).trend
     return dataclasses.replace(plc, trend=trend, flux_flat=plc.flux / trend)
 
 

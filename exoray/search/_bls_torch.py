@@ -133,6 +133,11 @@ class _GridTables:
         m_real = int(np.floor(t_max / g)) + 1
         if m_real > _GRID_MAX_BUCKETS_PER_POINT * max(int(n_real.max()), 1) + 1024:
             return None
+        # The tables cost one gather per bin width of the whole span and
+        # period; folding the cadences costs one per cadence.  Light curves
+        # with long gaps (sectors stitched months apart) fold faster.
+        if t_max / delta > float(n_real.max()):
+            return None
         nbw_max = int(nbins.max())
         q_tail = -(-m_real // k) + 1
         n_q = q_tail + nbw_max + 1

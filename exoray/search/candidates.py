@@ -175,9 +175,26 @@ def grid_class(plc: PreprocessedLightCurve, cfg: SearchConfig) -> Tuple[float, f
 
     mass, radius = stellar_params(plc.mass, plc.radius, plc.logg)
     q = round(math.log10(mass / radius**3) / DENSITY_STEP_DEX) * DENSITY_STEP_DEX
-    baseline = float(plc.time[-1] - plc.time[0])
+    baseline = _block_span(plc)
     span = math.ceil(baseline / SPAN_STEP_DAYS - 1e-9) * SPAN_STEP_DAYS
     return round(10.0 ** q, 12), max(span, SPAN_STEP_DAYS)
+
+
+def _block_span(plc: PreprocessedLightCurve) -> float:
+    """Time span searched as one block: the whole light curve, or the longest sector of a stitched one.
+
+    The sectors of a stitched light curve are searched each on its own grid
+    and combined (a semi-coherent search, see
+    :func:`exoray.search.steps.pass_steps`); the joined light curve is
+    searched coherently only around the peaks.
+    """
+    if not plc.parts or plc.cadence_sector is None:
+        return float(plc.time[-1] - plc.time[0])
+    spans = []
+    for s in np.unique(plc.cadence_sector):
+        ts = plc.time[plc.cadence_sector == s]
+        spans.append(float(ts[-1] - ts[0]) if ts.size else 0.0)
+    return max(spans)
 
 
 @functools.lru_cache(maxsize=256)
@@ -224,7 +241,14 @@ def search_grid(plc: PreprocessedLightCurve, cfg: SearchConfig) -> Optional[Sear
     t = plc.time
     if t.size < 2:
         return None
-    check_baseline(float(t[-1] - t[0]), cfg.max_baseline_days, plc.source_path)  # before the grid can exhaust memory
+    # before the grid can exhaust memory: a time jump inside one file is
+    # refused; sectors stitched years apart are not a jump, and their grid
+    # is bounded by the number of trial periods below
+    from ..preprocess.stitch import split_sectors
+
+    for part, sel in split_sectors(plc):
+        ts = t[sel]
+        check_baseline(float(ts[-1] - ts[0]) if ts.size else 0.0, cfg.max_baseline_days, part.source_path)
     density, span = grid_class(plc, cfg)
     # Refuse a huge grid before building it: its size is known from the
     # class (the Ofir grid's length), building it could exhaust memory.
@@ -318,6 +342,11 @@ def _row(plc: PreprocessedLightCurve, k: int, res, vet: Dict[str, Any]) -> Dict[
         "vet_flags": ";".join(vet.get("flags", [])),
         "single_event": False,  # periodic search; single events come from the anomaly stage
         "source_path": plc.source_path,
+        "sectors": ",".join(str(s) for s in plc.sectors),
+        "n_sectors": len(plc.sectors),
+        "sector_depth_ppm": [1e6 * d for d in tests["sectors"]["depth"]] if "sectors" in tests else None,
+        "sector_depth_err_ppm": [1e6 * d for d in tests["sectors"]["depth_err"]] if "sectors" in tests else None,
+        "sector_depth_p": _test(tests, "sectors", "p_value"),
         # features
         "bls_depth_ppm": 1e6 * float(res.depth),
         "snr_white": _f(res.get("snr_white")),
@@ -414,10 +443,7 @@ def _subset(plc: PreprocessedLightCurve, keep: np.ndarray) -> PreprocessedLightC
 
     if keep.all():
         return plc
-    kw = {name: getattr(plc, name)[keep] for name in ("time", "flux", "flux_err", "trend", "flux_flat", "segment")}
-    for name in ("centroid_col", "centroid_row"):
-        v = getattr(plc, name)
-        kw[name] = None if v is None else v[keep]
+    kw = {name: (None if getattr(plc, name) is None else getattr(plc, name)[keep]) for name in plc.CADENCE_ARRAYS}
     return dataclasses.replace(plc, **kw)
 
 
@@ -511,6 +537,9 @@ def candidate_steps(plc: PreprocessedLightCurve, cfg: SearchConfig, *, catalogs=
     periods, durations = grid.periods, grid.durations
     opts = search_options(cfg)
     n = plc.time.size
+    blocks = plc.cadence_sector if plc.parts else None
+    # a stitched light curve's coherent grid is this much finer than a sector's
+    fine_factor = 1 if blocks is None else int(max(1.0, np.ceil((plc.time[-1] - plc.time[0]) / _block_span(plc))))
     state = {"lc": plc, "whiten": np.zeros(n), "mask": np.zeros(n, bool), "pending": None}
     kinds: List[str] = []
     early_vets: Dict[int, Dict[str, Any]] = {}
@@ -528,7 +557,7 @@ def candidate_steps(plc: PreprocessedLightCurve, cfg: SearchConfig, *, catalogs=
         y2 = lc2.flux_flat - state["whiten"]
         i = int(np.clip(np.searchsorted(periods, cand.period), 1, periods.size - 1))
         lo, hi = periods[max(i - 2, 0)], periods[min(i + 1, periods.size - 1)]
-        fine = np.unique(np.concatenate([1.0 / np.linspace(1.0 / hi, 1.0 / lo, 41), [cand.period]]))
+        fine = np.unique(np.concatenate([1.0 / np.linspace(1.0 / hi, 1.0 / lo, 41 * fine_factor), [cand.period]]))
         r2 = yield from search_steps(t[keep], y2[keep], iv[keep], {}, fine, durations, opts, red_noise=cfg.red_noise,
                                      duration_mask=grid.mask_for(fine), refine=False)
         out = BLSResult(cand)
@@ -622,7 +651,8 @@ def candidate_steps(plc: PreprocessedLightCurve, cfg: SearchConfig, *, catalogs=
         batch.time[0], batch.flux[0], batch.ivar[0], batch.meta[0], periods, durations, opts, accept=accept,
         after_signal=after_signal, max_planets=cfg.max_planets,
         max_passes=cfg.max_passes if cfg.max_passes is not None else cfg.max_planets + 3,
-        mask_width=cfg.mask_width, n_peaks=cfg.n_peaks, red_noise=cfg.red_noise, duration_mask=grid.mask)
+        mask_width=cfg.mask_width, n_peaks=cfg.n_peaks, red_noise=cfg.red_noise, duration_mask=grid.mask,
+        blocks=blocks)
     final = dataclasses.replace(state["lc"], flux_flat=state["lc"].flux_flat - state["whiten"])
     vets: List[Dict[str, Any]] = []
     for k, res in enumerate(results):
@@ -640,6 +670,55 @@ def candidate_steps(plc: PreprocessedLightCurve, cfg: SearchConfig, *, catalogs=
             lc_k, {"period": res.period, "t0": res.t0, "duration": res.duration, "depth": res.depth, "snr": res.snr,
                    "red_noise": res.get("red_noise", 1.0), "mask_duration": res.get("mask_duration")},
             catalogs=catalogs, dump_times=plc.momentum_dump_times, centroids=cen))
+    if blocks is not None and cfg.duo_transits:
+        for res, vet in _duo_candidates(plc, final, results, kinds, cfg, catalogs, centroids is not None):
+            results.append(res)
+            vets.append(vet)
     rows = [_row(plc, k, res, vet) for k, (res, vet) in enumerate(zip(results, vets))]
+    for row, res in zip(rows, results):
+        if res.get("alias_periods") is not None:
+            row["alias_periods_days"] = [float(x) for x in res["alias_periods"]]
+            _add_flag(row, "duo_transit")
     link_same_period(rows)
     return rows, results, vets
+
+
+def _duo_candidates(plc, final, results, kinds, cfg: SearchConfig, catalogs, with_centroids: bool):
+    """Duo-transits of a stitched light curve, with the periodic signals' transits left out; (result, vet) pairs."""
+    from ..vet import vet_candidate
+    from .bls import BLSResult, prepare_batch, transit_mask
+    from .duo import duo_transits
+    from .period_grid import central_transit_duration, stellar_params
+
+    keep = np.ones(final.time.size, bool)
+    for j, other in enumerate(results):
+        if kinds[j] == "signal":
+            keep &= ~transit_mask(final.time, other.period, other.t0,
+                                  cfg.mask_width * other.get("mask_duration", other.duration))
+    lc = _subset(final, keep)
+    b = prepare_batch(lc)
+    if lc.time.size < 20 or b.time[0].size != lc.time.size:
+        return []
+    block = _block_span(plc)
+    mass, radius = stellar_params(plc.mass, plc.radius, plc.logg)
+    span = float(plc.time[-1] - plc.time[0])
+    # a duo's period lies between half a sector (or the periodic search
+    # would have seen two transits) and the whole span
+    lo = central_transit_duration(0.5 * block, mass, radius)
+    hi = central_transit_duration(span, mass, radius)
+    durations = np.geomspace(max(1.0 / 24.0, 0.3 * lo), min(1.5, max(1.5 * hi, 2.0 / 24.0)), 6)
+    duos = duo_transits(b.time[0], b.flux[0], b.ivar[0], lc.cadence_sector, durations,
+                        min_event_snr=cfg.duo_min_event_snr, min_snr=cfg.duo_min_snr, min_period=0.5 * block)
+    out = []
+    for d in duos[: max(0, cfg.max_planets - sum(k == "signal" for k in kinds))]:
+        period = float(d.periods[0])
+        res = BLSResult(period=period, t0=d.first.t0, duration=d.duration, depth=d.depth, depth_err=d.depth_err,
+                        snr=d.snr, snr_white=float("nan"), red_noise=float("nan"), power=d.snr,
+                        log_likelihood=float("nan"), sde=float("nan"), sde_raw=float("nan"), n_transits=2,
+                        n_points_in_transit=0, alias_periods=d.periods, candidate_index=len(results) + len(out))
+        cen = (lc.time, lc.centroid_col, lc.centroid_row) if with_centroids else None
+        vet = vet_candidate(lc, {"period": period, "t0": d.first.t0, "duration": d.duration, "depth": d.depth,
+                                 "snr": d.snr}, catalogs=catalogs, dump_times=plc.momentum_dump_times,
+                            centroids=cen)
+        out.append((res, vet))
+    return out

@@ -116,12 +116,25 @@ def run_requests(requests: Sequence[PowerRequest]) -> List[Dict[str, np.ndarray]
 Steps = Generator[PowerRequest, Dict[str, np.ndarray], Any]
 
 
+def _flat(req) -> List[PowerRequest]:
+    return list(req) if isinstance(req, (list, tuple)) else [req]
+
+
+def _answer(req, outs: List[Any]) -> Any:
+    """The value sent back for ``req``: one periodogram, or a list for a list of requests."""
+    return outs if isinstance(req, (list, tuple)) else outs[0]
+
+
 def drive(gen: Steps) -> Any:
-    """Run one search generator to the end, computing each request as it comes; return its value."""
+    """Run one search generator to the end, computing each request as it comes; return its value.
+
+    A generator may yield one :class:`PowerRequest` (and gets its periodogram
+    back) or a list of them (and gets the list of periodograms).
+    """
     try:
         req = next(gen)
         while True:
-            req = gen.send(run_requests([req])[0])
+            req = gen.send(_answer(req, run_requests(_flat(req))))
     except StopIteration as stop:
         return stop.value
 
@@ -167,18 +180,25 @@ def drive_lockstep(gens: Sequence[Steps], *, time_limit_s: Optional[float] = Non
         step(i, None)
     while pending:
         order = sorted(pending)
-        reqs = [pending[i] for i in order]
+        flat = [_flat(pending[i]) for i in order]
+        reqs = [r for f in flat for r in f]
         t0 = time.perf_counter()
         try:
-            outs: List[Any] = run_requests(reqs)
+            outs_flat: List[Any] = run_requests(reqs)
         except Exception:  # noqa: BLE001 - find the culprit: one by one
-            outs = []
+            outs_flat = []
             for r in reqs:
                 try:
-                    outs.append(run_requests([r])[0])
+                    outs_flat.append(run_requests([r])[0])
                 except Exception as exc:  # noqa: BLE001
-                    outs.append(exc)
+                    outs_flat.append(exc)
         spent[order] += (time.perf_counter() - t0) / len(order)
+        outs, k = [], 0
+        for i, f in zip(order, flat):
+            got = outs_flat[k:k + len(f)]
+            k += len(f)
+            bad = next((g for g in got if isinstance(g, BaseException)), None)
+            outs.append(bad if bad is not None else _answer(pending[i], got))
         for i, o in zip(order, outs):
             if time_limit_s and spent[i] > time_limit_s:
                 gens[i].close()
@@ -222,19 +242,65 @@ class PassResult:
     power_detrended: np.ndarray
     peaks: List[int]
     options: SearchOptions
+    #: refinement: fine periods per peak, and whether the refined value
+    #: replaces the coarse one even when lower (a semi-coherent pass, whose
+    #: coarse power is not a box's SNR on these data)
+    refine_points: Optional[int] = None
+    coherent_refine: bool = False
 
 
 def pass_steps(t, y, iv, meta, periods, durations, options: SearchOptions, *, red_noise: bool = True,
-               duration_mask=None, n_peaks: int = 1, detrend_window: Optional[int] = None) -> Steps:
-    """Periodogram of one light curve on the grid, its SDE and its ``n_peaks`` independent peaks."""
+               duration_mask=None, n_peaks: int = 1, detrend_window: Optional[int] = None,
+               blocks: Optional[np.ndarray] = None) -> Steps:
+    """Periodogram of one light curve on the grid, its SDE and its ``n_peaks`` independent peaks.
+
+    With ``blocks`` (a block id per cadence, e.g. the sector), the pass is
+    *semi-coherent*: each block is searched on its own on the (block-length)
+    grid, all blocks in one round, and the blocks' box SNRs are added in
+    quadrature at every trial period, so that a signal present in every
+    block stands out by the square root of their number at the cost of one
+    block's search each.  The phase between blocks is left free here; the
+    refinement of each peak (:func:`peak_steps`) then searches the joined
+    light curve coherently on a fine grid around it.
+    """
     d_arr = np.asarray(durations, dtype=np.float64)
     p_arr = np.asarray(periods, dtype=np.float64)
     scales = _noise_factors(t, y, iv, d_arr, p_arr.size) if red_noise else None
-    sp = yield PowerRequest(t, y, iv, meta, periods, durations, scales, duration_mask, options)
+    ids = None if blocks is None else np.unique(blocks)
+    if ids is None or ids.size < 2:
+        sp = yield PowerRequest(t, y, iv, meta, periods, durations, scales, duration_mask, options)
+        refine_points, coherent = None, False
+    else:
+        reqs = []
+        for b in ids:
+            sel = blocks == b
+            if sel.sum() < MIN_POINTS:
+                continue
+            tb, yb, ib = t[sel], y[sel], iv[sel]
+            sb = _noise_factors(tb, yb, ib, d_arr, p_arr.size) if red_noise else None
+            reqs.append(PowerRequest(tb, yb, ib, meta, periods, durations, sb, duration_mask, options))
+        parts = yield reqs
+        sp = _combine_blocks(parts)
+        # the coherent grid around a peak is as much finer as the joined
+        # span is longer than a block's
+        block_span = max(float(r.time[-1] - r.time[0]) for r in reqs)
+        refine_points = int(41 * max(1.0, np.ceil((t[-1] - t[0]) / max(block_span, 1e-9))))
+        coherent = True
     pw = sp["power"]
     sde, sde_raw, det = spectrum_sde(pw, detrend_window)
     idx = _independent_peaks(pw, p_arr, max(1, int(n_peaks))) or [int(np.nanargmax(pw))]
-    return PassResult(t, y, iv, meta, p_arr, d_arr, duration_mask, sp, scales, sde, sde_raw, det, idx, options)
+    return PassResult(t, y, iv, meta, p_arr, d_arr, duration_mask, sp, scales, sde, sde_raw, det, idx, options,
+                      refine_points=refine_points, coherent_refine=coherent)
+
+
+def _combine_blocks(parts: List[Dict[str, np.ndarray]]) -> Dict[str, np.ndarray]:
+    """Blocks' periodograms as one: SNRs (dips only) added in quadrature; box values from the strongest block."""
+    power = np.stack([np.maximum(p["power"], 0.0) for p in parts])
+    best = np.argmax(power, axis=0)
+    out = {k: np.take_along_axis(np.stack([p[k] for p in parts]), best[None, :], axis=0)[0]
+           for k in _KEYS if k in parts[0]}
+    out["power"] = out["snr"] = np.sqrt(np.sum(power**2, axis=0))
+    return out
 
 
 def _fine_grid(pr: np.ndarray, ib: int, n: int) -> np.ndarray:
@@ -248,6 +314,8 @@ def peak_steps(p: PassResult, j: int, *, refine: bool = True, refine_points: int
     d_arr = p.durations
     best = {k: float(sp[k][ib]) for k in _KEYS}
     best["period"] = float(pr[ib])
+    if p.refine_points:
+        refine_points = p.refine_points
     if refine and pr.size > 1 and refine_points > 1:
         fine = _fine_grid(pr, ib, refine_points)
         dfine = d_arr if d_arr.ndim <= 1 else np.broadcast_to(d_arr[ib], (fine.size, d_arr.shape[1]))
@@ -258,7 +326,7 @@ def peak_steps(p: PassResult, j: int, *, refine: bool = True, refine_points: int
             sfine = si if si.ndim == 1 else np.broadcast_to(si[ib], (fine.size, si.shape[1]))
         rf = yield PowerRequest(p.time, p.flux, p.ivar, p.meta, fine, dfine, sfine, mfine, p.options)
         jf = int(np.nanargmax(rf["power"]))
-        if rf["power"][jf] >= best["power"]:
+        if rf["power"][jf] >= best["power"] or p.coherent_refine:
             best = {k: float(rf[k][jf]) for k in _KEYS}
             best["period"] = float(fine[jf])
     det = p.power_detrended
@@ -308,7 +376,8 @@ def search_steps(t, y, iv, meta, periods, durations, options: SearchOptions, *, 
 def iterative_steps(t, y, iv, meta, periods, durations, options: SearchOptions, *, accept, after_signal=None,
                     max_planets: int = 3, max_passes: Optional[int] = None, mask_width: float = 2.0,
                     max_vetoes: int = 4, n_peaks: int = 1, red_noise: bool = True, duration_mask=None,
-                    refine: bool = True, refine_points: int = 41, detrend_window: Optional[int] = None) -> Steps:
+                    refine: bool = True, refine_points: int = 41, detrend_window: Optional[int] = None,
+                    blocks: Optional[np.ndarray] = None) -> Steps:
     """Search, mask, search again (see :func:`exoray.search.bls.iterative_search` for the rules).
 
     ``accept`` is a step generator function ``accept(result, time, flux,
@@ -325,7 +394,7 @@ def iterative_steps(t, y, iv, meta, periods, durations, options: SearchOptions, 
             break
         p = yield from pass_steps(t[keep], y[keep], iv[keep], meta, periods, durations, options,
                                   red_noise=red_noise, duration_mask=duration_mask, n_peaks=n_peaks,
-                                  detrend_window=detrend_window)
+                                  detrend_window=detrend_window, blocks=None if blocks is None else blocks[keep])
         ib = p.peaks[0]
         log.debug("iterative search pass %d: P=%.5f d SDE=%.2f SNR=%.1f (coarse)", k, p.periods[ib], p.sde,
                   p.spectrum["snr"][ib])
