@@ -50,8 +50,14 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
                    "before the search starts (default 400)")
     s.add_argument("--max-trial-periods", type=int, default=300_000,
                    help="most trial periods one search may use (default 300000)")
-    s.add_argument("--toi-catalog", default=None, help="ExoFOP TOI CSV for the known-object cross-match")
-    s.add_argument("--eb-catalog", default=None, help="TESS EB catalogue CSV (Prsa et al. 2022) for the cross-match")
+    s.add_argument("--toi-catalog", default=None,
+                   help="ExoFOP TOI CSV for the known-object cross-match (default: $EXORAY_TOI_CATALOG, else "
+                   "the TOI snapshot shipped with exoray)")
+    s.add_argument("--eb-catalog", default=None,
+                   help="TESS EB catalogue CSV (Prsa et al. 2022) for the cross-match (default: "
+                   "$EXORAY_EB_CATALOG, else the EB snapshot shipped with exoray)")
+    s.add_argument("--no-catalog", action="store_true",
+                   help="no known-object cross-match (known_object stays empty)")
     s.add_argument("--no-rank", action="store_true", help="do not score candidates (score columns stay empty)")
     s.add_argument("--ranker", default=None, help="ranker folder from 'exoray train ranker' (default: the shipped model)")
     s.add_argument("--single-events", action="store_true",
@@ -95,6 +101,7 @@ def _config_from_args(args):
             max_period_days=args.max_period,
             toi_catalog=args.toi_catalog,
             eb_catalog=args.eb_catalog,
+            use_catalog=not args.no_catalog,
             rank=not args.no_rank,
             ranker_dir=args.ranker,
             single_events=args.single_events,

@@ -50,6 +50,11 @@ def register(subparsers) -> None:
     p.add_argument("--ranker", metavar="DIR", help="ranker directory (default: the shipped ranker)")
     p.add_argument("--registry", metavar="DIR", help="model registry for the anomaly model")
     p.add_argument("--gpu", action="store_true", help="search and anomaly scoring on one GPU each")
+    p.add_argument("--toi-catalog", metavar="CSV", default=None,
+                   help="ExoFOP TOI CSV for the known-object cross-match (default: the snapshot shipped with exoray)")
+    p.add_argument("--eb-catalog", metavar="CSV", default=None,
+                   help="TESS EB catalogue CSV for the cross-match (default: the snapshot shipped with exoray)")
+    p.add_argument("--no-catalog", action="store_true", help="no known-object cross-match")
     p.set_defaults(func=_cmd_serve)
 
     d = subparsers.add_parser(
@@ -100,6 +105,13 @@ def settings_from_args(args) -> Dict[str, Any]:
         settings["search_timeout_s"] = args.search_timeout
     if args.internal_grpc_host is not None:
         settings["internal_grpc_host"] = args.internal_grpc_host
+    # catalogue paths are resolved here: the replicas may run in another working directory
+    catalog = {k: os.path.abspath(v) for k, v in (("toi_catalog", args.toi_catalog),
+                                                   ("eb_catalog", args.eb_catalog)) if v}
+    if args.no_catalog:
+        catalog["use_catalog"] = False
+    if catalog:
+        settings["search"] = {**settings.get("search", {}), **catalog}
     return settings
 
 
