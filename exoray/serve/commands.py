@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -257,9 +258,53 @@ def _cmd_dashboard(args) -> int:
         raise InputError(f"{args.out}: no such folder; run 'exoray sweep INPUT --out {args.out}' first")
     cmd = dashboard_command(args.out, args.port, args.host, args.api)
     print(f"exoray dashboard: http://{args.host}:{args.port}  (Ctrl-C stops it)")
-    import subprocess
+    return run_child_until_stopped(cmd)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to send SIGTERM when this process's parent dies.
+
+    That covers the one way of stopping ``exoray dashboard`` that no handler sees
+    (SIGKILL); elsewhere the parent's handlers below are what stop the child.
+    """
+    import ctypes
 
     try:
-        return subprocess.call(cmd)
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def run_child_until_stopped(cmd, *, grace_s: float = 10.0) -> int:
+    """Run ``cmd`` until it exits or this process is stopped; either way the child does not outlive us.
+
+    Ctrl-C, SIGTERM and SIGHUP to this process terminate the child (SIGKILL
+    after ``grace_s``) and wait for it, so that nothing is left listening on
+    the port.  Returns the child's exit status, or 128 + the signal number
+    when a signal stopped us.
+    """
+    import subprocess
+
+    pre = _die_with_parent if sys.platform.startswith("linux") else None
+    proc = subprocess.Popen(cmd, preexec_fn=pre)
+    stopped_by = []
+
+    def _stop(signum, frame):
+        stopped_by.append(signum)
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return proc.wait()
     except KeyboardInterrupt:
-        return 130
+        return 128 + (stopped_by[0] if stopped_by else signal.SIGINT)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
