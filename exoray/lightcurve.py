@@ -321,14 +321,12 @@ class PreprocessedLightCurve:
         ``.plot()`` and ``.scatter()`` work as in lightkurve.  ``kwargs`` go
         to :meth:`lightkurve.LightCurve.fold` (e.g. ``normalize_phase=True``).
         """
-        from astropy.time import Time
-
         for name, v in (("period", period), ("t0", t0)):
             if not (isinstance(v, (int, float, np.floating, np.integer)) and math.isfinite(float(v))):
                 raise InputError(f"fold: '{name}' must be a finite number of days, got {v!r}")
         if not float(period) > 0:
             raise InputError(f"fold: 'period' must be > 0 days, got {period!r}")
-        epoch = Time(float(t0), format=_TIME_FORMATS.get(self.mission, "btjd"), scale="tdb")
+        epoch = _mission_time(float(t0), self.mission)
         return self.to_lightkurve(column).fold(period=float(period), epoch_time=epoch, **kwargs)
 
     def bin(self, time_bin_size=None, *, column: str = "flux_flat", **kwargs):
@@ -368,9 +366,16 @@ def _flux_unit(unit_str: Optional[str], product: str):
     return u.electron / u.s if product in _E_PER_S_PRODUCTS else u.dimensionless_unscaled
 
 
+def _mission_time(values, mission: str):
+    """An astropy ``Time`` in the mission's day numbers (BTJD, or BKJD for Kepler), TDB."""
+    import lightkurve  # noqa: F401 - importing it registers the 'btjd' and 'bkjd' Time formats
+    from astropy.time import Time
+
+    return Time(values, format=_TIME_FORMATS["Kepler" if mission == "Kepler" else "TESS"], scale="tdb")
+
+
 def _make_lightkurve(lc, time, flux, flux_err, columns: Dict[str, Any], extra_meta: Dict[str, Any]):
     import lightkurve as lk
-    from astropy.time import Time
 
     kepler = lc.mission == "Kepler"
     meta: Dict[str, Any] = {
@@ -388,7 +393,7 @@ def _make_lightkurve(lc, time, flux, flux_err, columns: Dict[str, Any], extra_me
         meta[names[0]] = getattr(lc, key)
     meta.update(extra_meta)
     meta = {k: v for k, v in meta.items() if v is not None}
-    t = Time(np.asarray(time, dtype=np.float64), format=_TIME_FORMATS["Kepler" if kepler else "TESS"], scale="tdb")
+    t = _mission_time(np.asarray(time, dtype=np.float64), lc.mission)
     cls = lk.KeplerLightCurve if kepler else lk.TessLightCurve
     out = cls(time=t, flux=flux, flux_err=flux_err, meta=meta)
     for name, values in columns.items():

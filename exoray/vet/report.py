@@ -101,6 +101,8 @@ class _FluxScale:
     def fmt(self, frac, err=None) -> str:
         """``frac`` (a fraction) in this unit, with ``± err`` when given."""
         v = _f(frac) * self.factor
+        if not math.isfinite(v):
+            return "n/a"
         e = _f(err) * self.factor if err is not None else None
         return (_fmt_pm(v, e, self.spec) if err is not None else _fmt(v, self.spec)) + f" {self.unit}"
 
@@ -204,9 +206,12 @@ def _dump_events(times, gap: float = 0.1) -> np.ndarray:
     return np.array([float(np.median(g)) for g in np.split(t, breaks)])
 
 
-def _note(ax, text: str) -> None:
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center",
-            fontsize=_FS, color="0.35", wrap=True)
+def _note(ax, text: str, width: int = 30) -> None:
+    # wrapped here: matplotlib's own wrapping follows the figure's edge, not the panel's,
+    # so a long reason would run across the neighbouring panels
+    lines = [ln for part in str(text).split("\n") for ln in (textwrap.wrap(part, width) or [""])]
+    ax.text(0.5, 0.5, "\n".join(lines), transform=ax.transAxes, ha="center", va="center",
+            fontsize=_FS, color="0.35")
 
 
 def _inset_text(ax, text: str, *, loc: str = "upper", color: str = "k") -> None:
@@ -511,7 +516,7 @@ def _panel_secondary(ax_fold, ax_scan, lc, eph: _Ephem, vet, sc: _FluxScale) -> 
     ax_fold.set_xlabel("hours from phase 0.5", fontsize=_FS, labelpad=1)
     ax_fold.set_ylabel(sc.label(), fontsize=_FS)
     _inset_text(ax_fold, f"δ = {sc.fmt(sec.get('depth_half'), sec.get('depth_half_err'))}"
-                         f" ({_fmt(sec.get('sigma_half'), '.1f')}σ)", loc="lower")
+                         f" ({_fmt(sec.get('sigma_half'), '.1f', 'σ')})", loc="lower")
     _style(ax_fold, "Fold at phase 0.5")
 
     phases = np.asarray(sec.get("phases", []), dtype=np.float64)

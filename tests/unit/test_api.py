@@ -180,6 +180,26 @@ def test_preprocessed_to_lightkurve_fold_and_bin(small_plc):
         small_plc.fold(0.0, 1325.6)
 
 
+def test_fold_works_before_lightkurve_is_imported(tmp_path):
+    """'btjd' is a Time format lightkurve registers on import; exoray must not rely on the caller's imports."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from exoray.lightcurve import PreprocessedLightCurve\n"
+        "t = 1325.0 + np.arange(2000) / 720.0\n"
+        "f = np.ones(t.size)\n"
+        "p = PreprocessedLightCurve(tic_id=1, sector=1, time=t, flux=f, flux_err=f * 1e-3, trend=f, flux_flat=f,\n"
+        "                           segment=np.zeros(t.size, np.int32))\n"
+        "assert 'lightkurve' not in sys.modules\n"
+        "print(type(p.fold(1.3, 1325.2)).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "FoldedLightCurve"
+
+
 # ---------------------------------------------------------------- filtered reads
 
 
