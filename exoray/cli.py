@@ -63,6 +63,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: OS errors a user causes with the paths they pass (reported in one line, not a traceback).
+_USER_OS_ERRORS = (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError)
+
+_OS_HINTS = {
+    FileNotFoundError: "check the path",
+    FileExistsError: "it is in the way: choose another path or remove it",
+    NotADirectoryError: "a folder was expected there: choose another path",
+    IsADirectoryError: "a file was expected there, not a folder",
+    PermissionError: "check its permissions",
+}
+
+
+def _os_error_text(exc: OSError) -> str:
+    """``path: what is wrong; what to do`` for an OS error (exoray's own messages are kept as they are)."""
+    if exc.filename is None or exc.strerror is None:
+        return str(exc)  # raised by exoray with its own message, which names the path
+    hint = next((h for cls, h in _OS_HINTS.items() if isinstance(exc, cls)), "")
+    return f"{exc.filename}: {exc.strerror.lower()}" + (f"; {hint}" if hint else "")
+
+
+def _print_error(args, message: str) -> None:
+    """``exoray COMMAND: error: MESSAGE`` on one line, as argparse reports usage errors."""
+    one_line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    print(f"exoray {args.command}: error: {one_line}", file=sys.stderr)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -74,7 +100,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         rc = args.func(args)
     except ExorayError as exc:
-        print(f"exoray {args.command}: error: {exc}", file=sys.stderr)
+        _print_error(args, str(exc))
+        return 1
+    except _USER_OS_ERRORS as exc:
+        # A path the user gave that is missing, in the way or of the wrong kind: the
+        # message names it; a traceback would only hide that line.
+        _print_error(args, _os_error_text(exc))
         return 1
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume", file=sys.stderr)

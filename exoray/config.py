@@ -183,9 +183,15 @@ class SearchConfig:
         Cadences within ``mask_width/2`` durations of a found transit are
         removed before the next pass.
     toi_catalog, eb_catalog : str or None
-        Catalogue CSVs for the known-object cross-match (``None``: the
-        ``EXORAY_TOI_CATALOG``/``EXORAY_EB_CATALOG`` environment, or no
-        cross-match if unset and the shared copies are absent).
+        Catalogues for the known-object cross-match: the ExoFOP TOI CSV and
+        the Prsa et al. (2022) EB CSV (or Parquet files with the snapshot's
+        columns).  ``None``: ``EXORAY_TOI_CATALOG``/``EXORAY_EB_CATALOG``,
+        else the TOI + EB snapshot shipped in the package
+        (:func:`exoray.vet.known_objects.snapshot_info` gives its dates).
+    use_catalog : bool
+        Cross-match candidates with known objects (``known_object``, and the
+        ``known_planet``/``known_eb`` flags).  ``False`` (``--no-catalog``)
+        skips the cross-match; it cannot be combined with a catalogue path.
     rank : bool
         Score candidates with the ranker (calibrated planet probability with a
         90% interval).  ``False`` leaves ``score`` null.
@@ -248,6 +254,7 @@ class SearchConfig:
     mask_width: float = 2.0
     toi_catalog: Optional[str] = None
     eb_catalog: Optional[str] = None
+    use_catalog: bool = True
     rank: bool = True
     ranker_dir: Optional[str] = None
     single_events: bool = False
@@ -284,6 +291,8 @@ class SearchConfig:
             raise ConfigError("rest_fraction must be in [0, 1)")
         if not self.min_transits >= 1.0:
             raise ConfigError("min_transits must be >= 1")
+        if not self.use_catalog and (self.toi_catalog or self.eb_catalog):
+            raise ConfigError("a catalogue path was given with use_catalog=False (--no-catalog): drop one of them")
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

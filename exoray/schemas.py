@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .errors import InputError
 from .lightcurve import LightCurve, PreprocessedLightCurve
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "preprocessed_to_table",
     "table_to_preprocessed",
     "read_preprocessed",
+    "preprocessed_filter",
     "write_parquet_atomic",
     "empty_table",
 ]
@@ -110,6 +112,7 @@ PREPROCESSED_SCHEMA = pa.schema(
         pa.field("centroid_col", _lf64),
         pa.field("centroid_row", _lf64),
         pa.field("momentum_dump_times", _lf64),
+        pa.field("object_name", pa.string()),  # the product's OBJECT keyword
     ],
     metadata={"exoray.schema": "preprocessed/1"},
 )
@@ -327,19 +330,101 @@ def table_to_preprocessed(table: pa.Table) -> List[PreprocessedLightCurve]:
     return out
 
 
-def read_preprocessed(path) -> List[PreprocessedLightCurve]:
-    """Read ``OUT/lightcurves`` (a folder of Parquet parts, or one file)."""
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        parts = sorted(
-            os.path.join(path, p) for p in os.listdir(path) if p.endswith(".parquet")
-        )
+def _values(name: str, value) -> list:
+    """A filter value as a list (one value, or any iterable of them)."""
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes, os.PathLike)) or np.isscalar(value):
+        vals = [value]
     else:
-        parts = [path]
-    out: List[PreprocessedLightCurve] = []
-    for p in parts:
-        out.extend(table_to_preprocessed(pq.read_table(p)))
-    return out
+        vals = list(value)
+    if not vals:
+        raise InputError(f"read_preprocessed: {name}= is an empty list; pass a value, a list of values, or None")
+    return vals
+
+
+def preprocessed_filter(tic_id=None, sector=None, source_path=None):
+    """The :mod:`pyarrow.dataset` expression selecting these light curves (``None``: everything).
+
+    Each argument is one value or a list of values; rows must match all given.
+    """
+    import pyarrow.dataset as ds
+
+    expr = None
+    for name, value, cast in (("tic_id", tic_id, int), ("sector", sector, int), ("source_path", source_path, str)):
+        vals = _values(name, value)
+        if not vals:
+            continue
+        try:
+            vals = [os.fspath(v) if cast is str else cast(v) for v in vals]
+        except (TypeError, ValueError):
+            raise InputError(f"read_preprocessed: {name}={value!r} is not a {cast.__name__} (or a list of them)") from None
+        e = ds.field(name).isin(vals)
+        expr = e if expr is None else expr & e
+    return expr
+
+
+def _preprocessed_parts(path: str) -> List[str]:
+    """The Parquet parts of ``OUT/lightcurves``, given that folder, a sweep's OUT or one file."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such file or folder; give a sweep's output folder, its "
+                                "'lightcurves' folder or one Parquet part")
+    if not os.path.isdir(path):
+        return [path]
+    sub = os.path.join(path, "lightcurves")
+    folder = sub if os.path.isdir(sub) else path
+    parts = sorted(os.path.join(folder, p) for p in os.listdir(folder)
+                   if p.endswith(".parquet") and not p.startswith("."))
+    if not parts and folder == path and not os.path.isdir(sub):
+        raise InputError(f"{path}: neither a sweep output folder (no 'lightcurves' folder) nor a folder of "
+                         "preprocessed Parquet parts")
+    return parts
+
+
+def read_preprocessed(path, *, tic_id=None, sector=None, source_path=None) -> List[PreprocessedLightCurve]:
+    """Read preprocessed light curves written by ``exoray sweep``.
+
+    Parameters
+    ----------
+    path : path-like
+        A sweep's output folder ``OUT``, its ``OUT/lightcurves`` folder of
+        Parquet parts, or one part.
+    tic_id, sector, source_path : value or list of values, optional
+        Only the light curves that match (all given).  The selection is a
+        Parquet filter: parts and row groups (one light curve each) whose
+        statistics rule them out are not decoded, so picking one star from a
+        whole sector reads about one light curve's worth of data.
+
+    Returns
+    -------
+    list of PreprocessedLightCurve
+        In part order; empty when nothing matches.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    InputError
+        ``path`` is a folder without light curves, or a filter value has the
+        wrong type.
+
+    Examples
+    --------
+    >>> plc, = read_preprocessed("out", tic_id=261136679, sector=1)  # doctest: +SKIP
+    """
+    import pyarrow.dataset as ds
+
+    parts = _preprocessed_parts(os.fspath(path))
+    if not parts:
+        return []
+    expr = preprocessed_filter(tic_id, sector, source_path)
+    # The explicit schema lets parts written before a column was added be read with it as nulls.
+    dataset = ds.dataset(parts, format="parquet", schema=PREPROCESSED_SCHEMA)
+    try:
+        table = dataset.to_table(filter=expr)
+    except pa.ArrowInvalid as exc:
+        raise InputError(f"{path}: cannot read the preprocessed light curves ({exc})") from exc
+    return table_to_preprocessed(table)
 
 
 #: Parquet options for stage outputs.  Dictionary encoding is off: on float
@@ -352,12 +437,16 @@ def write_parquet_atomic(table: pa.Table, path, **kwargs) -> None:
     """Write ``table`` to ``path`` so readers never see a partial file.
 
     ``kwargs`` go to :func:`pyarrow.parquet.write_table` and override
-    :data:`PARQUET_WRITE_OPTIONS`.
+    :data:`PARQUET_WRITE_OPTIONS`.  A table of light curves (list columns)
+    is written one row group per light curve, so that a filtered read
+    (:func:`read_preprocessed`) decodes only the light curves it asks for.
 
     The table goes to a temporary file in the same folder, is flushed and
     fsynced, then renamed over ``path`` (atomic on POSIX filesystems).
     """
     path = os.fspath(path)
+    if "row_group_size" not in kwargs and any(pa.types.is_large_list(f.type) for f in table.schema):
+        kwargs["row_group_size"] = 1
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")

@@ -95,18 +95,41 @@ def page_candidates():
         st.info("no candidates in this sweep")
         return
     disps = sorted(df["disposition"].dropna().unique().tolist())
-    c = st.columns([3, 2, 2, 2, 2, 1])
-    chosen = c[0].multiselect("disposition", disps, default=disps)
-    min_score = c[1].slider("min score", 0.0, 1.0, 0.0, 0.05)
-    min_snr = c[2].number_input("min SNR", 0.0, value=0.0, step=1.0)
-    tic_q = c[3].text_input("TIC contains", "")
-    cols = [x for x in D.TABLE_COLUMNS if x in df.columns]
-    sort_by = c[4].selectbox("sort by", cols, index=cols.index("score") if "score" in cols else 0)
-    asc = c[5].checkbox("ascending", False)
-    view = D.filter_candidates(df, dispositions=chosen, min_score=min_score, min_snr=min_snr,
-                               tic_query=tic_q, sort_by=sort_by, ascending=asc)
-    st.caption(f"{len(view)} of {len(df)} candidates (click a column header to re-sort the table)")
-    st.dataframe(view[cols], hide_index=True, use_container_width=True)
+    # Pills wrap onto new lines instead of clipping long disposition names; an empty
+    # selection shows every disposition rather than an empty table.
+    c = st.columns([3, 1])
+    chosen = c[0].pills("disposition", disps, selection_mode="multi", default=disps, key="disp-filter")
+    tic_q = c[1].text_input("TIC contains", "")
+    c = st.columns(4)
+    min_score = c[0].slider("min score", 0.0, 1.0, 0.0, 0.05)
+    min_snr = c[1].number_input("min SNR", 0.0, value=0.0, step=1.0)
+    keys = [k for k, col in D.SORT_KEYS.items() if col in df.columns]
+    sort_label = c[2].selectbox("sort by", keys, index=keys.index("score") if "score" in keys else 0)
+    order = c[3].radio("order", ("descending", "ascending"), horizontal=True)
+    view = D.filter_candidates(df, dispositions=chosen or disps, min_score=min_score, min_snr=min_snr,
+                               tic_query=tic_q, sort_by=D.SORT_KEYS[sort_label], ascending=order == "ascending")
+    st.caption(f"{len(view)} of {len(df)} candidates; score: calibrated planet probability with its 90% "
+               "interval (click a column header to re-sort the table)")
+    cc = st.column_config
+    st.dataframe(
+        D.table_view(view), hide_index=True, width="stretch",
+        column_config={
+            # widths in pixels that fit the longest values ("planet_candidate", "0.73 [0.48, 0.98]",
+            # "TOI-144.01 (CP, P=6.268 d)"), so the first six columns fit a 1200-pixel window
+            "TIC": cc.NumberColumn(format="%d", pinned=True, width=95),
+            "sector": cc.NumberColumn(width=60),
+            "#": cc.NumberColumn(width=40),
+            "disposition": cc.TextColumn(width=135),
+            "score [90%]": cc.TextColumn(width=135, help="planet probability [90% interval]"),
+            "known object": cc.TextColumn(width=210),
+            "P (d)": cc.NumberColumn(format="%.5f"),
+            "depth (ppm)": cc.NumberColumn(format="%.0f"),
+            "T14 (h)": cc.NumberColumn(format="%.2f"),
+            "SNR": cc.NumberColumn(format="%.1f"),
+            "SDE": cc.NumberColumn(format="%.1f"),
+            "t0 (BTJD)": cc.NumberColumn(format="%.4f"),
+        },
+    )
     st.subheader("Open a candidate")
     for _, row in view.head(50).iterrows():
         key = (int(row["tic_id"]), int(row["sector"]), int(row["candidate_index"]))
@@ -132,27 +155,35 @@ def page_candidate():
         return
     row = sel.iloc[0].to_dict()
     st.header(f"TIC {tic} · sector {sector} · candidate {k}")
-    st.caption(f"disposition **{row.get('disposition')}**" + (f" · known object {row['known_object']}"
-                                                              if row.get("known_object") else ""))
-    c = st.columns(6)
+    st.caption(f"known object: **{row['known_object']}**" if row.get("known_object") else
+               "no known object at this period (TOI / eclipsing-binary catalogues)")
+    # The decision and the score first, in columns wide enough for their values.
+    sc, lo, hi = (row.get(x) for x in ("score", "score_lo", "score_hi"))
+    scored = sc is not None and np.isfinite(sc)
+    c = st.columns([1.6, 0.8, 1.2])
+    c[0].metric("disposition", str(row.get("disposition")))
+    c[1].metric("score", f"{sc:.2f}" if scored else "n/a", help="calibrated planet probability")
+    c[2].metric("90% interval", f"{lo:.2f} – {hi:.2f}" if scored and np.isfinite(lo) and np.isfinite(hi) else "n/a")
+    c = st.columns(4)
     c[0].metric("period (d)", f"{row['period_days']:.5f}")
     c[1].metric("depth (ppm)", f"{row['depth_ppm']:.0f}")
     c[2].metric("duration (h)", f"{row['duration_hours']:.2f}")
     c[3].metric("SNR", f"{row['snr']:.1f}")
-    sc = row.get("score")
-    c[4].metric("score", f"{sc:.2f}" if sc is not None and np.isfinite(sc) else "n/a")
-    c[5].metric("90% interval", f"{row.get('score_lo', float('nan')):.2f} – {row.get('score_hi', float('nan')):.2f}")
 
     st.subheader("Folded light curve")
     try:
         plc = D.load_lightcurve(OUT, tic, sector)
         points, bins = D.folded_curve(plc, row["period_days"], row["t0_btjd"], row["duration_hours"])
+        # percent for events deeper than 1%, as on the vetting report (ppm ticks would run to six digits)
+        col, unit = ("flux_pct", "%") if row["depth_ppm"] > 1e4 else ("flux_ppm", "ppm")
+        if col == "flux_pct":
+            points["flux_pct"], bins["flux_pct"] = points["flux_ppm"] / 1e4, bins["flux_ppm"] / 1e4
         base = alt.Chart(points).mark_circle(size=8, opacity=0.35, color="#4c78a8").encode(
             x=alt.X("phase_hours:Q", title="hours from mid-transit"),
-            y=alt.Y("flux_ppm:Q", title="flat flux - 1 (ppm)"),
-            tooltip=["time:Q", "epoch:Q", "phase_hours:Q", "flux_ppm:Q"],
+            y=alt.Y(f"{col}:Q", title=f"flat flux - 1 ({unit})"),
+            tooltip=["time:Q", "epoch:Q", "phase_hours:Q", f"{col}:Q"],
         )
-        binned = alt.Chart(bins).mark_line(point=True, color="#e45756").encode(x="phase_hours:Q", y="flux_ppm:Q")
+        binned = alt.Chart(bins).mark_line(point=True, color="#e45756").encode(x="phase_hours:Q", y=f"{col}:Q")
         st.altair_chart((base + binned).interactive(), use_container_width=True)
         st.caption(f"{len(points)} cadences within ±{3 * row['duration_hours']:.1f} h; red: binned median; "
                    "drag to pan, scroll to zoom")
@@ -182,12 +213,11 @@ def page_upload():
 
     st.header("Upload a light curve and score it")
     st.caption(f"scoring service: `{API}` (start it with `exoray serve`)")
-    try:
-        ready = requests.get(API + "/readyz", timeout=3)
-        st.success("service ready") if ready.status_code == 200 else st.warning(f"service not ready: {ready.text}")
-    except requests.RequestException as exc:
-        st.error(f"scoring service unreachable at {API}: {exc}")
+    ready, message = D.service_status(API)
+    if not ready:
+        st.error(message)
         return
+    st.success(message)
     up = st.file_uploader("TESS / Kepler light-curve FITS file", type=["fits", "fit", "fz"])
     anomaly = st.checkbox("also score anomaly windows", value=False)
     if up is None:

@@ -18,6 +18,10 @@ from ..errors import InputError
 
 __all__ = [
     "TABLE_COLUMNS",
+    "DISPLAY_COLUMNS",
+    "SORT_KEYS",
+    "table_view",
+    "service_status",
     "read_run",
     "sweep_overview",
     "quarantine_reasons",
@@ -35,6 +39,29 @@ TABLE_COLUMNS = (
     "tic_id", "sector", "candidate_index", "period_days", "t0_btjd", "duration_hours", "depth_ppm", "snr",
     "sde", "n_transits", "score", "score_lo", "score_hi", "disposition", "known_object", "vet_flags",
 )
+
+#: The candidate table as shown: (heading, source column).  The decision, the score with its
+#: interval and the known object come first, where they are read before anything scrolls.
+DISPLAY_COLUMNS = (
+    ("TIC", "tic_id"),
+    ("sector", "sector"),
+    ("#", "candidate_index"),
+    ("disposition", "disposition"),
+    ("score [90%]", "score"),
+    ("known object", "known_object"),
+    ("P (d)", "period_days"),
+    ("depth (ppm)", "depth_ppm"),
+    ("T14 (h)", "duration_hours"),
+    ("SNR", "snr"),
+    ("SDE", "sde"),
+    ("transits", "n_transits"),
+    ("t0 (BTJD)", "t0_btjd"),
+    ("vet flags", "vet_flags"),
+)
+
+#: What the table can be sorted by: label -> column.
+SORT_KEYS = {"score": "score", "SNR": "snr", "period": "period_days", "depth": "depth_ppm",
+             "TIC": "tic_id", "disposition": "disposition", "known object": "known_object"}
 
 
 def read_run(out: os.PathLike) -> Dict[str, Any]:
@@ -112,6 +139,68 @@ def filter_candidates(df: pd.DataFrame, *, dispositions: Optional[Sequence[str]]
     if sort_by in out.columns:
         out = out.sort_values(sort_by, ascending=ascending, na_position="last", kind="stable")
     return out
+
+
+def _score_text(score, lo, hi) -> str:
+    """``0.73 [0.48, 0.91]``; ``n/a`` when unscored."""
+    def ok(x):
+        return x is not None and isinstance(x, (int, float, np.floating)) and np.isfinite(x)
+
+    if not ok(score):
+        return "n/a"
+    return f"{score:.2f} [{lo:.2f}, {hi:.2f}]" if ok(lo) and ok(hi) else f"{score:.2f}"
+
+
+def table_view(df: pd.DataFrame) -> pd.DataFrame:
+    """The candidate table as displayed (:data:`DISPLAY_COLUMNS`), rows in ``df``'s order.
+
+    ``score [90%]`` is text, the score with its 90% interval; ``known
+    object`` is ``-`` when the cross-match found none.
+    """
+    out = pd.DataFrame(index=df.index)
+    for heading, col in DISPLAY_COLUMNS:
+        if col == "score":
+            if "score" in df:
+                lo = df["score_lo"] if "score_lo" in df else pd.Series(np.nan, index=df.index)
+                hi = df["score_hi"] if "score_hi" in df else pd.Series(np.nan, index=df.index)
+                out[heading] = [_score_text(a, b, c) for a, b, c in zip(df["score"], lo, hi)]
+        elif col in df:
+            out[heading] = df[col]
+    if "known object" in out:
+        out["known object"] = out["known object"].where(out["known object"].notna() & (out["known object"] != ""),
+                                                        "-")
+    if "vet flags" in out:
+        out["vet flags"] = out["vet flags"].fillna("").str.replace(";", ", ", regex=False)
+    return out.reset_index(drop=True)
+
+
+def service_status(api: str, timeout: float = 3.0) -> Tuple[bool, str]:
+    """``(ready, message)`` of the scoring service at ``api`` (its ``/readyz``).
+
+    The message says in words what is wrong and what to do (start
+    ``exoray serve``, or point ``--api`` at a running one), never a library's
+    exception text alone.
+    """
+    import requests
+
+    try:
+        r = requests.get(api.rstrip("/") + "/readyz", timeout=timeout)
+    except requests.ConnectionError:
+        return False, (f"No scoring service answers at {api}. Start one with `exoray serve` (it listens on "
+                       "http://127.0.0.1:8000), or restart the dashboard with `--api URL` pointing at a running one.")
+    except requests.Timeout:
+        return False, (f"The scoring service at {api} did not answer within {timeout:.0f} s; it may still be "
+                       "starting (the first start takes a minute) or be overloaded. Try again shortly.")
+    except requests.RequestException as exc:
+        return False, f"Cannot reach the scoring service at {api} ({type(exc).__name__}); check the --api URL."
+    if r.status_code == 200:
+        return True, f"scoring service ready at {api}"
+    try:
+        body = r.json()
+        why = body.get("message") or body.get("error") or r.text[:200]
+    except ValueError:
+        why = r.text[:200] or f"HTTP {r.status_code}"
+    return False, f"The scoring service at {api} is not ready yet (HTTP {r.status_code}: {why}); try again shortly."
 
 
 def candidate_label(row) -> str:

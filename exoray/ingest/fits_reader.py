@@ -845,7 +845,10 @@ def read_lightcurve(
         stellar["tmag"] = None  # eleanor writes TMAG = 999 when unknown
     meta: Dict[str, Any] = {k: _get(headers, key) for k, key in _META_KEYS.items()}
     meta = {k: v for k, v in meta.items() if v is not None}
+    unit = table.header.get(f"TUNIT{table.index[flux_col.upper()] + 1}")
     meta.update(
+        # the flux column's own unit (TUNITn), e.g. "e-/s", "ppm"; None when the product gives none
+        flux_unit=(str(unit).strip() or None) if unit is not None else None,
         flux_err_column=err_col,
         quality_column=q_col,
         timedel_s=timedel_s,

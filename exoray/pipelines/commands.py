@@ -50,8 +50,14 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
                    "before the search starts (default 400)")
     s.add_argument("--max-trial-periods", type=int, default=300_000,
                    help="most trial periods one search may use (default 300000)")
-    s.add_argument("--toi-catalog", default=None, help="ExoFOP TOI CSV for the known-object cross-match")
-    s.add_argument("--eb-catalog", default=None, help="TESS EB catalogue CSV (Prsa et al. 2022) for the cross-match")
+    s.add_argument("--toi-catalog", default=None,
+                   help="ExoFOP TOI CSV for the known-object cross-match (default: $EXORAY_TOI_CATALOG, else "
+                   "the TOI snapshot shipped with exoray)")
+    s.add_argument("--eb-catalog", default=None,
+                   help="TESS EB catalogue CSV (Prsa et al. 2022) for the cross-match (default: "
+                   "$EXORAY_EB_CATALOG, else the EB snapshot shipped with exoray)")
+    s.add_argument("--no-catalog", action="store_true",
+                   help="no known-object cross-match (known_object stays empty)")
     s.add_argument("--no-rank", action="store_true", help="do not score candidates (score columns stay empty)")
     s.add_argument("--ranker", default=None, help="ranker folder from 'exoray train ranker' (default: the shipped model)")
     s.add_argument("--single-events", action="store_true",
@@ -95,6 +101,7 @@ def _config_from_args(args):
             max_period_days=args.max_period,
             toi_catalog=args.toi_catalog,
             eb_catalog=args.eb_catalog,
+            use_catalog=not args.no_catalog,
             rank=not args.no_rank,
             ranker_dir=args.ranker,
             single_events=args.single_events,
@@ -162,13 +169,66 @@ def _print_top_candidates(out: str, k: int = 10) -> list:
     return rows
 
 
+def _check_out(out: str) -> None:
+    """``--out`` must be a folder (new or existing); say so before any work if it cannot be one."""
+    from ..errors import InputError
+
+    target = p = os.path.abspath(out)
+    while not os.path.exists(p):
+        up = os.path.dirname(p)
+        if up == p:
+            return
+        p = up
+    if os.path.isdir(p):
+        return
+    if p == target:
+        raise InputError(f"{out}: --out must be a folder, and this is an existing file; pass a new or existing "
+                         "folder, or move the file away")
+    raise InputError(f"{out}: --out cannot be created because {p} is a file, not a folder; pass another --out")
+
+
+def _nothing_read(run: dict) -> bool:
+    """True when the sweep had inputs and not one of them became a light curve."""
+    c = run["counts"]
+    return c["inputs"] > 0 and c["preprocessed_total"] == 0
+
+
+def _print_unreadable(out: str, k: int = 3) -> None:
+    """The first quarantine reasons, for a sweep where nothing could be read."""
+    import pyarrow.parquet as pq
+
+    from .sweep import INPUT_STAGES, QUARANTINE_FILE
+
+    path = os.path.join(out, QUARANTINE_FILE)
+    rows = pq.read_table(path).to_pylist() if os.path.exists(path) else []
+    rows = [r for r in rows if r["stage"] in INPUT_STAGES]
+    print(f"exoray sweep: error: none of the inputs could be used; {len(rows)} quarantined "
+          f"(all reasons: {path}). First reasons:", file=sys.stderr)
+    for r in rows[:k]:
+        msg = " ".join(str(r["message"]).split())
+        print(f"  [{r['stage']}] {r['error']}: {msg}", file=sys.stderr)
+
+
+def _check_catalogs(config) -> None:
+    """Read the known-object catalogues once before any work: a wrong path fails here, in one line."""
+    if config.search is not None:
+        from ..search.candidates import load_known_catalogs
+
+        load_known_catalogs(config.search)
+
+
 def cmd_sweep(args) -> int:
     from .sweep import sweep
 
+    _check_out(args.out)
     config = _config_from_args(args)
+    _check_catalogs(config)
     input_spec = args.input or _ensure_default_sector(args.out, DEFAULT_SIM_STARS, DEFAULT_SIM_SEED)
     run = sweep(input_spec, args.out, config, use_ray=not args.no_ray)
     _print_summary(run)
+    if _nothing_read(run):
+        _print_unreadable(run["out"])
+        return 1
     return 0 if run["accounting"]["accounted"] else 1
 
 
@@ -178,7 +238,9 @@ def cmd_demo(args) -> int:
     from .recovery import match_injections, recovery_summary
     from .sweep import sweep
 
+    _check_out(args.out)
     config = _config_from_args(args)
+    _check_catalogs(config)
     sim_dir = _ensure_default_sector(args.out, args.n, args.seed)
     run = sweep(sim_dir, args.out, config, use_ray=not args.no_ray)
     _print_summary(run)

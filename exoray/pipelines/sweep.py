@@ -261,7 +261,7 @@ _CATALOG_CACHE: Dict[Any, Any] = {}
 def _catalogs(search: SearchConfig):
     from ..search.candidates import load_known_catalogs
 
-    key = (search.toi_catalog, search.eb_catalog)
+    key = (search.use_catalog, search.toi_catalog, search.eb_catalog)
     if key not in _CATALOG_CACHE:
         _CATALOG_CACHE[key] = load_known_catalogs(search)
     return _CATALOG_CACHE[key]

@@ -319,4 +319,5 @@ def preprocess_lightcurve(lc: LightCurve,
         centroid_col=cc,
         centroid_row=cr,
         momentum_dump_times=dump_events(dumps),
+        object_name=lc.meta.get("object") or None,
     )

@@ -118,7 +118,7 @@ def stitch(plcs: Sequence[PreprocessedLightCurve]) -> PreprocessedLightCurve:
         cadence_s=min(float(p.cadence_s) for p in plcs), product=first.product, flux_column=first.flux_column,
         source_path=";".join(p.source_path for p in plcs),
         tmag=first.tmag, teff=first.teff, logg=first.logg, radius=first.radius, mass=first.mass, mh=first.mh,
-        ra=first.ra, dec=first.dec,
+        ra=first.ra, dec=first.dec, object_name=first.object_name,
         n_raw=sum(p.n_raw for p in plcs), n_quality_masked=sum(p.n_quality_masked for p in plcs),
         n_nan=sum(p.n_nan for p in plcs), n_outliers=sum(p.n_outliers for p in plcs),
         noise_ppm=float(robust_std(cat["flux_flat"]) * 1e6),

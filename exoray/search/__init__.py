@@ -5,7 +5,15 @@ Public API::
     period_grid, duration_grid, stellar_params          # grids (Ofir 2014)
     bls_power, bls_search, iterative_search             # BLS (torch kernel)
     BLSResult, spectrum_sde, register_backend, available_backends
+
+Called, this package is :func:`exoray.api.search`: ``exoray.search(lc)``
+searches one light curve in a notebook.  (The package and the function share
+the name ``exoray.search``; Python sets a package's attribute to a subpackage
+as soon as it is imported, so the subpackage itself has to be callable.)
 """
+
+import sys as _sys
+import types as _types
 
 from .bls import (
     BACKEND_ENV,
@@ -39,3 +47,13 @@ __all__ = [
     "get_backend",
     "BACKEND_ENV",
 ]
+
+
+class _CallableSearchPackage(_types.ModuleType):
+    def __call__(self, *args, **kwargs):
+        from ..api import search
+
+        return search(*args, **kwargs)
+
+
+_sys.modules[__name__].__class__ = _CallableSearchPackage

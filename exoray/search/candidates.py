@@ -50,7 +50,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import os
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -80,19 +79,17 @@ def _test(tests: Dict[str, Any], name: str, key: str) -> float:
 
 
 def load_known_catalogs(config: SearchConfig):
-    """The TOI/EB catalogues for cross-matching, or ``None`` when none is configured.
+    """The TOI/EB catalogues for cross-matching, or ``None`` when ``config.use_catalog`` is off.
 
-    Paths come from ``config`` or ``EXORAY_TOI_CATALOG``/``EXORAY_EB_CATALOG``.
-    A configured path that does not exist is an error (it names the file); no
-    configuration at all means no cross-match.
+    Each catalogue comes from ``config``, else ``EXORAY_TOI_CATALOG``/``EXORAY_EB_CATALOG``,
+    else the snapshot shipped in the package (:func:`exoray.vet.load_catalogs`).
+    A configured path that does not exist is an error (it names the file).
     """
     from ..vet import load_catalogs
 
-    toi = config.toi_catalog or os.environ.get("EXORAY_TOI_CATALOG")
-    eb = config.eb_catalog or os.environ.get("EXORAY_EB_CATALOG")
-    if not toi and not eb:
+    if not config.use_catalog:
         return None
-    return load_catalogs(toi_path=toi, eb_path=eb)
+    return load_catalogs(toi_path=config.toi_catalog or None, eb_path=config.eb_catalog or None)
 
 
 def folded_profile(time, flux, period: float, n_bins: int = 50, at=None) -> np.ndarray:

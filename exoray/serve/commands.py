@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -50,6 +51,11 @@ def register(subparsers) -> None:
     p.add_argument("--ranker", metavar="DIR", help="ranker directory (default: the shipped ranker)")
     p.add_argument("--registry", metavar="DIR", help="model registry for the anomaly model")
     p.add_argument("--gpu", action="store_true", help="search and anomaly scoring on one GPU each")
+    p.add_argument("--toi-catalog", metavar="CSV", default=None,
+                   help="ExoFOP TOI CSV for the known-object cross-match (default: the snapshot shipped with exoray)")
+    p.add_argument("--eb-catalog", metavar="CSV", default=None,
+                   help="TESS EB catalogue CSV for the cross-match (default: the snapshot shipped with exoray)")
+    p.add_argument("--no-catalog", action="store_true", help="no known-object cross-match")
     p.set_defaults(func=_cmd_serve)
 
     d = subparsers.add_parser(
@@ -100,6 +106,13 @@ def settings_from_args(args) -> Dict[str, Any]:
         settings["search_timeout_s"] = args.search_timeout
     if args.internal_grpc_host is not None:
         settings["internal_grpc_host"] = args.internal_grpc_host
+    # catalogue paths are resolved here: the replicas may run in another working directory
+    catalog = {k: os.path.abspath(v) for k, v in (("toi_catalog", args.toi_catalog),
+                                                   ("eb_catalog", args.eb_catalog)) if v}
+    if args.no_catalog:
+        catalog["use_catalog"] = False
+    if catalog:
+        settings["search"] = {**settings.get("search", {}), **catalog}
     return settings
 
 
@@ -245,9 +258,53 @@ def _cmd_dashboard(args) -> int:
         raise InputError(f"{args.out}: no such folder; run 'exoray sweep INPUT --out {args.out}' first")
     cmd = dashboard_command(args.out, args.port, args.host, args.api)
     print(f"exoray dashboard: http://{args.host}:{args.port}  (Ctrl-C stops it)")
-    import subprocess
+    return run_child_until_stopped(cmd)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to send SIGTERM when this process's parent dies.
+
+    That covers the one way of stopping ``exoray dashboard`` that no handler sees
+    (SIGKILL); elsewhere the parent's handlers below are what stop the child.
+    """
+    import ctypes
 
     try:
-        return subprocess.call(cmd)
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def run_child_until_stopped(cmd, *, grace_s: float = 10.0) -> int:
+    """Run ``cmd`` until it exits or this process is stopped; either way the child does not outlive us.
+
+    Ctrl-C, SIGTERM and SIGHUP to this process terminate the child (SIGKILL
+    after ``grace_s``) and wait for it, so that nothing is left listening on
+    the port.  Returns the child's exit status, or 128 + the signal number
+    when a signal stopped us.
+    """
+    import subprocess
+
+    pre = _die_with_parent if sys.platform.startswith("linux") else None
+    proc = subprocess.Popen(cmd, preexec_fn=pre)
+    stopped_by = []
+
+    def _stop(signum, frame):
+        stopped_by.append(signum)
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return proc.wait()
     except KeyboardInterrupt:
-        return 130
+        return 128 + (stopped_by[0] if stopped_by else signal.SIGINT)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

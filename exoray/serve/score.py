@@ -150,7 +150,7 @@ def search_candidates(
     t0 = time.perf_counter()
     plc = preprocess_lightcurve(lc, preprocess)
     t1 = time.perf_counter()
-    key = (search.toi_catalog, search.eb_catalog)
+    key = (search.use_catalog, search.toi_catalog, search.eb_catalog)
     if key not in _CATALOGS:
         _CATALOGS[key] = load_known_catalogs(search)
     rows = find_candidates(plc, search, catalogs=_CATALOGS[key])

@@ -5,12 +5,18 @@ binary catalog of Prsa et al. (2022, ApJS 258, 16).  Label precedence
 follows the data MANIFEST: a TOI dispositioned CP/KP by TFOPWG is a planet
 even when the TIC is also in the EB catalog (99 such hosts: circumbinary
 planets, brown dwarfs, misclassified hosts).
+
+A compact snapshot of both (only the columns read here) ships with the
+package in ``exoray/data/catalogs`` and is what :func:`load_catalogs` uses
+unless it is given other files; :mod:`exoray.vet.catalog_snapshot` builds it
+and :func:`snapshot_info` says which catalogue files and dates it holds.
+Either catalogue may be the ExoFOP / Prsa CSV or a Parquet file with the
+snapshot's columns.
 """
 
 from __future__ import annotations
 
 import functools
-import glob
 import logging
 import math
 import os
@@ -25,8 +31,13 @@ from ..errors import ConfigError, InputError
 __all__ = [
     "TOI_CATALOG_ENV",
     "EB_CATALOG_ENV",
+    "SNAPSHOT_DIR",
+    "SNAPSHOT_TOI",
+    "SNAPSHOT_EB",
     "KnownObjectCatalogs",
     "load_catalogs",
+    "snapshot_info",
+    "known_tois",
     "crossmatch",
     "crossmatch_details",
 ]
@@ -45,7 +56,15 @@ _TOI_COLS = {
     "Transit Epoch (BJD)": "epoch_bjd",
 }
 _EB_COLS = {"TIC": "tic_id", "m_TIC": "signal", "Per": "period", "BJD0": "epoch_btjd", "Morph": "morph"}
+#: Column names (and order) of the parsed tables, and of the snapshot Parquet files.
+TOI_COLUMNS = tuple(_TOI_COLS.values())
+EB_COLUMNS = tuple(_EB_COLS.values())
 _PLANET_DISPS = ("CP", "KP")
+
+#: The catalogue snapshot shipped in the package (see :mod:`exoray.vet.catalog_snapshot`).
+SNAPSHOT_DIR = Path(__file__).resolve().parents[1] / "data" / "catalogs"
+SNAPSHOT_TOI = SNAPSHOT_DIR / "exofop_tess_tois.parquet"
+SNAPSHOT_EB = SNAPSHOT_DIR / "tess_ebs_prsa2022.parquet"
 #: Candidate/catalog period ratios checked as aliases (besides 1).
 _ALIAS_RATIOS = ((1, 2), (2, 1), (1, 3), (3, 1), (1, 4), (4, 1), (1, 5), (5, 1), (2, 3), (3, 2))
 
@@ -71,24 +90,46 @@ class KnownObjectCatalogs:
     eb_path: Optional[str] = None
 
 
-def _shared_default(pattern: str) -> Optional[str]:
-    """The shared real-data catalog beside the repository, if present."""
-    base = os.environ.get("EXORAY_SHARED_DATA")
-    root = Path(base) if base else Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
-    hits = sorted(glob.glob(str(root / "catalogs" / pattern)))
-    return hits[-1] if hits else None
-
-
-def _resolve(path, env: str, pattern: str) -> Optional[str]:
+def _resolve(path, env: str, snapshot: Path) -> Optional[str]:
+    """A given path, else ``$env``, else the shipped snapshot (None if the install lacks it)."""
     if path is not None:
         return os.fspath(path)
     if os.environ.get(env):
         return os.environ[env]
-    return _shared_default(pattern)
+    return str(snapshot) if snapshot.is_file() else None
+
+
+def _read_parquet_table(path: str, columns, what: str) -> pd.DataFrame:
+    """A catalogue saved as Parquet with the parsed column names (the snapshot's format)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(path).names
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise InputError(
+                f"{path}: {what} Parquet lacks column(s) {missing}; expected {list(columns)} "
+                "(as written by python -m exoray.vet.catalog_snapshot)"
+            )
+        return pq.read_table(path, columns=list(columns)).to_pandas()
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path}: cannot read the {what} Parquet ({exc})") from exc
+
+
+def _index_by_tic(df: pd.DataFrame) -> pd.DataFrame:
+    df = df[pd.notna(df["tic_id"])].copy()
+    for c in df.columns:
+        if df[c].dtype == object:  # one missing-text value (None) whichever format the file was
+            df[c] = df[c].astype(object).where(pd.notna(df[c]), None)
+    df["tic_id"] = df["tic_id"].astype("int64")
+    return df.set_index("tic_id", drop=False).sort_index()
 
 
 @functools.lru_cache(maxsize=8)
 def _read_toi(path: str, mtime: float, size: int) -> pd.DataFrame:
+    if path.endswith(".parquet"):
+        return _index_by_tic(_read_parquet_table(path, TOI_COLUMNS, "TOI catalog"))
     try:
         df = pd.read_csv(path, skiprows=2, encoding="utf-8-sig", usecols=list(_TOI_COLS),
                          dtype={"TOI": str, "TESS Disposition": str, "TFOPWG Disposition": str})
@@ -97,14 +138,13 @@ def _read_toi(path: str, mtime: float, size: int) -> pd.DataFrame:
             f"{path}: cannot read the ExoFOP TOI catalog ({exc}); expected the ExoFOP CSV export "
             f"(comment line, blank line, header with {sorted(_TOI_COLS)})"
         ) from exc
-    df = df.rename(columns=_TOI_COLS)
-    df = df[pd.notna(df["tic_id"])].copy()
-    df["tic_id"] = df["tic_id"].astype("int64")
-    return df.set_index("tic_id", drop=False).sort_index()
+    return _index_by_tic(df.rename(columns=_TOI_COLS)[list(TOI_COLUMNS)])
 
 
 @functools.lru_cache(maxsize=8)
 def _read_eb(path: str, mtime: float, size: int) -> pd.DataFrame:
+    if path.endswith(".parquet"):
+        return _index_by_tic(_read_parquet_table(path, EB_COLUMNS, "EB catalog"))
     try:
         df = pd.read_csv(path, usecols=list(_EB_COLS))
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
@@ -112,10 +152,7 @@ def _read_eb(path: str, mtime: float, size: int) -> pd.DataFrame:
             f"{path}: cannot read the Prsa et al. 2022 EB catalog ({exc}); expected CSV with "
             f"columns {sorted(_EB_COLS)}"
         ) from exc
-    df = df.rename(columns=_EB_COLS)
-    df = df[pd.notna(df["tic_id"])].copy()
-    df["tic_id"] = df["tic_id"].astype("int64")
-    return df.set_index("tic_id", drop=False).sort_index()
+    return _index_by_tic(df.rename(columns=_EB_COLS)[list(EB_COLUMNS)])
 
 
 def _stat(path: str, what: str, env: str):
@@ -134,12 +171,15 @@ def load_catalogs(toi_path=None, eb_path=None) -> KnownObjectCatalogs:
     Parameters
     ----------
     toi_path : path-like, optional
-        ExoFOP TOI CSV.  Default: ``$EXORAY_TOI_CATALOG``, else the newest
-        ``exofop_tess_tois*.csv`` in the shared real-data folder
-        (``$EXORAY_SHARED_DATA/catalogs``) when present.
+        ExoFOP TOI CSV (or a Parquet file with the snapshot's columns).
+        Default: ``$EXORAY_TOI_CATALOG``, else the snapshot shipped in the
+        package (:data:`SNAPSHOT_TOI`).
     eb_path : path-like, optional
-        Prsa et al. (2022) EB CSV.  Default: ``$EXORAY_EB_CATALOG``, else
-        ``tess_ebs_prsa2022*.csv`` in the shared folder.
+        Prsa et al. (2022) EB CSV (or Parquet as above).  Default:
+        ``$EXORAY_EB_CATALOG``, else the shipped snapshot (:data:`SNAPSHOT_EB`).
+
+    Each catalogue is chosen on its own: a newer TOI export passed alone is
+    used with the shipped EB snapshot.
 
     Returns
     -------
@@ -152,13 +192,15 @@ def load_catalogs(toi_path=None, eb_path=None) -> KnownObjectCatalogs:
     InputError
         A file exists but cannot be parsed as the expected table.
     ConfigError
-        Neither catalog could be located.
+        Neither catalog could be located (an install without the snapshot).
     """
-    tp = _resolve(toi_path, TOI_CATALOG_ENV, "exofop_tess_tois*.csv")
-    ep = _resolve(eb_path, EB_CATALOG_ENV, "tess_ebs_prsa2022*.csv")
+    tp = _resolve(toi_path, TOI_CATALOG_ENV, SNAPSHOT_TOI)
+    ep = _resolve(eb_path, EB_CATALOG_ENV, SNAPSHOT_EB)
     if tp is None and ep is None:
         raise ConfigError(
-            f"no known-object catalog found: pass toi_path/eb_path or set {TOI_CATALOG_ENV} / {EB_CATALOG_ENV}"
+            f"no known-object catalog found: the package snapshot {SNAPSHOT_DIR} is missing (reinstall exoray, "
+            f"or rebuild it with python -m exoray.vet.catalog_snapshot); or pass toi_path/eb_path or set "
+            f"{TOI_CATALOG_ENV} / {EB_CATALOG_ENV}"
         )
     toi = _read_toi(tp, *_stat(tp, "TOI catalog", TOI_CATALOG_ENV)) if tp else None
     eb = _read_eb(ep, *_stat(ep, "EB catalog", EB_CATALOG_ENV)) if ep else None
@@ -167,6 +209,40 @@ def load_catalogs(toi_path=None, eb_path=None) -> KnownObjectCatalogs:
     if eb is None:
         log.warning("no EB catalog; cross-match uses the TOI catalog only")
     return KnownObjectCatalogs(toi=toi, eb=eb, toi_path=tp, eb_path=ep)
+
+
+def snapshot_info() -> dict:
+    """Where the shipped snapshot's catalogues came from: ``{"toi": {...}, "eb": {...}}``.
+
+    Each entry holds the Parquet file's ``exoray.*`` metadata (source file,
+    its date, SHA-256, rows) and the snapshot's ``path``; an empty dict for a
+    file the install lacks.
+    """
+    import pyarrow.parquet as pq
+
+    out = {}
+    for key, path in (("toi", SNAPSHOT_TOI), ("eb", SNAPSHOT_EB)):
+        if not path.is_file():
+            out[key] = {}
+            continue
+        meta = pq.read_schema(path).metadata or {}
+        info = {k.decode()[len("exoray."):]: v.decode() for k, v in meta.items() if k.startswith(b"exoray.")}
+        out[key] = {"path": str(path), **info}
+    return out
+
+
+def known_tois(tic_id, catalogs: Optional[KnownObjectCatalogs] = None) -> List[str]:
+    """The TOI numbers of one star (e.g. ``["232.01"]``), in catalogue order; ``[]`` if none.
+
+    ``catalogs`` defaults to :func:`load_catalogs` (the shipped snapshot).
+    """
+    if catalogs is None:
+        catalogs = load_catalogs()
+    rows = _rows(catalogs.toi, int(tic_id))
+    if rows.empty:
+        return []
+    return sorted({str(t) for t in rows["toi"] if isinstance(t, str) and t},
+                  key=lambda t: tuple(int(p) if p.isdigit() else 0 for p in t.split(".")))
 
 
 def _rows(df: Optional[pd.DataFrame], tic: int) -> pd.DataFrame:

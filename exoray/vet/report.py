@@ -23,8 +23,15 @@ here when no ``vet`` result is passed); this module only draws.  Figures are
 built with :class:`matplotlib.figure.Figure` directly (no pyplot, no global
 rcParams changes), so it is safe in worker processes and threads.
 
-Units on the page: time in BTJD (days), durations in hours, depths in ppm,
-phase-folded time in hours from mid-transit.
+Units on the page: time in BTJD (days), durations in hours, depths in ppm
+(in percent on the flux axes of events deeper than 1%, where ppm ticks would
+run to six digits), phase-folded time in hours from mid-transit.  The header
+names the star (its ``OBJECT`` when that is more than the TIC, and its TOI
+numbers from the known-object catalogue) and its Tmag, Teff and radius.
+
+:func:`report_figure` returns the page as a matplotlib ``Figure`` without
+saving it (for notebooks), and :func:`lightcurve_figure` the light-curve
+panels alone.
 
 Examples
 --------
@@ -50,13 +57,14 @@ from matplotlib.gridspec import GridSpec
 from matplotlib.lines import Line2D
 from matplotlib.transforms import blended_transform_factory
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from ..lightcurve import PreprocessedLightCurve
 from ..preprocess.views import global_view, local_view
 from ._common import epoch_index, phase_days
 from .disposition import vet_candidate
 
-__all__ = ["make_report", "make_reports", "report_basename", "PAGE_SIZE_IN", "DEFAULT_DPI", "FORMATS"]
+__all__ = ["make_report", "make_reports", "report_figure", "lightcurve_figure", "fold_figure", "report_basename",
+           "PAGE_SIZE_IN", "DEFAULT_DPI", "FORMATS"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +83,28 @@ _C_MODEL = "#1f77b4"
 _C_DUMP = "#ff7f0e"
 _C_TREND = "#2ca02c"
 _RASTER_MIN = 500  # scatters with more points are rasterized in the PDF
+#: Depth (fraction) above which flux axes are drawn in percent rather than ppm.
+PERCENT_ABOVE = 0.01
+
+
+class _FluxScale:
+    """Flux-axis unit of one report: ppm for shallow events, percent for deep ones."""
+
+    def __init__(self, depth: float):
+        pct = _ok(depth) and _f(depth) > PERCENT_ABOVE
+        self.factor, self.unit = (100.0, "%") if pct else (1e6, "ppm")
+        self.spec = ".2f" if pct else ".0f"
+
+    def label(self, what: str = "flux - 1") -> str:
+        return f"{what} ({self.unit})"
+
+    def fmt(self, frac, err=None) -> str:
+        """``frac`` (a fraction) in this unit, with ``± err`` when given."""
+        v = _f(frac) * self.factor
+        if not math.isfinite(v):
+            return "n/a"
+        e = _f(err) * self.factor if err is not None else None
+        return (_fmt_pm(v, e, self.spec) if err is not None else _fmt(v, self.spec)) + f" {self.unit}"
 
 
 # ---------------------------------------------------------------------------
@@ -103,10 +133,18 @@ def _fmt(x, spec: str = ".3g", unit: str = "") -> str:
 
 
 def _fmt_pm(x, err, spec: str = ".3g", unit: str = "") -> str:
+    """``x ± err``; fixed-point specs get enough decimals for two significant digits of the error.
+
+    An error that is not a positive number is left out rather than shown as
+    ``± 0``, which would claim an exact value.
+    """
     if not _ok(x):
         return "n/a"
-    if _ok(err):
-        return f"{_f(x):{spec}} ± {_f(err):{spec}}{unit}"
+    e = _f(err)
+    if math.isfinite(e) and e > 0:
+        if spec.startswith(".") and spec.endswith("f"):
+            spec = f".{max(int(spec[1:-1]), min(6, 1 - math.floor(math.log10(e))))}f"
+        return f"{_f(x):{spec}} ± {e:{spec}}{unit}"
     return f"{_f(x):{spec}}{unit}"
 
 
@@ -168,9 +206,12 @@ def _dump_events(times, gap: float = 0.1) -> np.ndarray:
     return np.array([float(np.median(g)) for g in np.split(t, breaks)])
 
 
-def _note(ax, text: str) -> None:
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center",
-            fontsize=_FS, color="0.35", wrap=True)
+def _note(ax, text: str, width: int = 30) -> None:
+    # wrapped here: matplotlib's own wrapping follows the figure's edge, not the panel's,
+    # so a long reason would run across the neighbouring panels
+    lines = [ln for part in str(text).split("\n") for ln in (textwrap.wrap(part, width) or [""])]
+    ax.text(0.5, 0.5, "\n".join(lines), transform=ax.transAxes, ha="center", va="center",
+            fontsize=_FS, color="0.35")
 
 
 def _inset_text(ax, text: str, *, loc: str = "upper", color: str = "k") -> None:
@@ -212,6 +253,8 @@ class _Ephem:
         if dur is None:
             dur = _first(candidate, "duration_hours", scale=1.0 / 24.0)
         self.duration = dur if dur is not None else _f(vet.get("duration"))
+        depth = _first(candidate, "depth_ppm", scale=1e-6)
+        self.depth = depth if depth is not None else _f(_first(candidate, "depth"))
         for name in ("period", "t0", "duration"):
             if not _ok(getattr(self, name)):
                 raise InputError(f"candidate field '{name}' is missing or not finite")
@@ -227,7 +270,9 @@ class _Ephem:
 # panels
 
 
-def _panel_lightcurves(ax_raw, ax_flat, lc, eph: _Ephem, vet, raw_flux) -> None:
+def _panel_lightcurves(ax_raw, ax_flat, lc, eph: Optional[_Ephem], vet, raw_flux) -> None:
+    """The normalised and detrended light curves; ``eph`` None draws no transit marks."""
+    vet = vet or {}
     t = lc.time
     seg = lc.segment
     tmin, tmax = float(t.min()), float(t.max())
@@ -246,7 +291,7 @@ def _panel_lightcurves(ax_raw, ax_flat, lc, eph: _Ephem, vet, raw_flux) -> None:
     bw = max(30.0 / 1440.0, cad)
     bc, bm, _ = _bin(t, lc.flux_flat, tmin, tmax + bw, bw)
     ax_flat.plot(bc, bm, ".", ms=1.8, color=_C_BIN, rasterized=True)
-    depth = _f(vet.get("depth"))
+    depth = _f(vet.get("depth")) if _ok(vet.get("depth")) else (eph.depth if eph is not None else float("nan"))
     _ylim_robust(ax_flat, lc.flux_flat, include=(1.0 - 1.3 * depth,) if _ok(depth) else (), pad=0.2)
 
     # Gaps between segments, and segment labels.
@@ -261,11 +306,14 @@ def _panel_lightcurves(ax_raw, ax_flat, lc, eph: _Ephem, vet, raw_flux) -> None:
                     va="top", ha="left", color="0.4")
 
     # Predicted transits: shaded in the detrended panel, ticks in both.
-    tcs = eph.transit_times(tmin, tmax)
-    se = vet["tests"].get("single_event", {})
+    tcs = eph.transit_times(tmin, tmax) if eph is not None else np.array([])
+    se = vet.get("tests", {}).get("single_event", {})
     with_data = np.asarray(se.get("transit_times", []), dtype=np.float64)
     ses = np.asarray(se.get("ses", []), dtype=np.float64)
-    has = np.array([with_data.size > 0 and np.min(np.abs(with_data - tc)) < 1e-6 for tc in tcs], dtype=bool)
+    if "single_event" in vet.get("tests", {}):
+        has = np.array([with_data.size > 0 and np.min(np.abs(with_data - tc)) < 1e-6 for tc in tcs], dtype=bool)
+    else:  # not vetted: which transits have data is unknown, so none is drawn as empty
+        has = np.ones(tcs.size, dtype=bool)
     if tcs.size:
         if tcs.size <= 300:
             ax_flat.broken_barh([(tc - 0.5 * eph.duration, eph.duration) for tc in tcs], (0, 1),
@@ -306,8 +354,10 @@ def _panel_lightcurves(ax_raw, ax_flat, lc, eph: _Ephem, vet, raw_flux) -> None:
         h_raw.insert(0, Line2D([], [], ls="", marker="o", ms=2.5, color="#9ecae1", label="raw cadences"))
     if dumps.size:
         h_raw.append(Line2D([], [], color=_C_DUMP, ls=":", lw=1.0, label="momentum dump"))
-    h_flat = [Line2D([], [], ls="", marker="o", ms=2.5, color=_C_BIN, label="30-min bins"),
-              Line2D([], [], ls="", marker="^", ms=4, color=_C_TRANSIT, label="predicted transit (σ: SES)")]
+    h_flat = [Line2D([], [], ls="", marker="o", ms=2.5, color=_C_BIN, label="30-min bins")]
+    if tcs.size:
+        h_flat.append(Line2D([], [], ls="", marker="^", ms=4, color=_C_TRANSIT,
+                             label="predicted transit (σ: SES)" if with_data.size else "predicted transit"))
     if (~has).any():
         h_flat.append(Line2D([], [], ls="", marker="^", ms=4, mfc="none", mec=_C_TRANSIT, label="no data"))
     for ax, h in ((ax_raw, h_raw), (ax_flat, h_flat)):
@@ -366,12 +416,12 @@ def _bin_width(eph: _Ephem, half: float, n_points: int) -> float:
     return max(eph.duration / 8.0, 10.0 / 1440.0, 2 * half / 60.0) if n_points else eph.duration / 8
 
 
-def _panel_fold(ax, lc, eph: _Ephem, vet) -> None:
+def _panel_fold(ax, lc, eph: _Ephem, vet, sc: _FluxScale) -> None:
     ph = phase_days(lc.time, eph.period, eph.t0)
     half = _fold_window(eph)
     m = np.abs(ph) < half
     x = ph[m] * 24.0
-    y = (lc.flux_flat[m] - 1.0) * 1e6
+    y = (lc.flux_flat[m] - 1.0) * sc.factor
     if x.size == 0:
         _note(ax, "no data near the transit")
         _style(ax, "Phase fold")
@@ -385,29 +435,29 @@ def _panel_fold(ax, lc, eph: _Ephem, vet) -> None:
     mf = np.asarray(sh.get("model_flux", []), dtype=np.float64)
     title = "Phase fold + trapezoid fit"
     if mp.size:
-        ax.plot(mp * 24.0, (mf - 1.0) * 1e6, color=_C_MODEL, lw=1.3, zorder=5,
+        ax.plot(mp * 24.0, (mf - 1.0) * sc.factor, color=_C_MODEL, lw=1.3, zorder=5,
                 label=f"{sh.get('shape', '')}-shape, ingress {_fmt(sh.get('ingress_fraction'), '.2f')}")
         ax.legend(loc="lower right", fontsize=_FS - 1.5, frameon=False, handlelength=1.2)
-        title += f"  δ={_fmt(_f(sh.get('depth')) * 1e6, '.0f')} ppm"
+        title += f"  δ={sc.fmt(sh.get('depth'))}"
     else:
         ax.text(0.02, 0.03, f"no trapezoid fit: {sh.get('reason') or 'n/a'}", transform=ax.transAxes,
                 fontsize=_FS - 2, color="0.35")
     ax.set_xlim(-half * 24, half * 24)
     d = _f(sh.get("depth"))
-    _ylim_robust(ax, bm if bm.size else y, include=(-1.2e6 * d if _ok(d) else float("nan"),), pad=0.35)
+    _ylim_robust(ax, bm if bm.size else y, include=(-1.2 * sc.factor * d if _ok(d) else float("nan"),), pad=0.35)
     ax.set_xlabel("hours from mid-transit", fontsize=_FS, labelpad=1)
-    ax.set_ylabel("flux - 1 (ppm)", fontsize=_FS)
+    ax.set_ylabel(sc.label(), fontsize=_FS)
     _style(ax, title)
 
 
-def _panel_odd_even(ax_odd, ax_even, lc, eph: _Ephem, vet) -> None:
+def _panel_odd_even(ax_odd, ax_even, lc, eph: _Ephem, vet, sc: _FluxScale) -> None:
     oe = vet["tests"].get("odd_even", {})
     ph = phase_days(lc.time, eph.period, eph.t0)
     ep = epoch_index(lc.time, eph.period, eph.t0)
     half = _fold_window(eph)
     near = np.abs(ph) < half
     x_all = ph * 24.0
-    y_all = (lc.flux_flat - 1.0) * 1e6
+    y_all = (lc.flux_flat - 1.0) * sc.factor
     oot = near & (np.abs(ph) > 0.75 * eph.duration)
     base = float(np.median(y_all[oot])) if oot.sum() >= 3 else 0.0
     ys = []
@@ -423,20 +473,19 @@ def _panel_odd_even(ax_odd, ax_even, lc, eph: _Ephem, vet) -> None:
         else:
             _note(ax, f"no {key} transit")
         if _ok(d):
-            lvl = base - d * 1e6
+            lvl = base - d * sc.factor
             ax.axhline(lvl, color=_C_TRANSIT, lw=1.0, zorder=5)
             if _ok(e):
-                ax.axhspan(lvl - e * 1e6, lvl + e * 1e6, color=_C_TRANSIT, alpha=0.15, lw=0, zorder=0)
+                ax.axhspan(lvl - e * sc.factor, lvl + e * sc.factor, color=_C_TRANSIT, alpha=0.15, lw=0, zorder=0)
             ys.append(np.array([lvl]))
         ax.axvspan(-0.5 * eph.duration * 24, 0.5 * eph.duration * 24, color="0.93", zorder=0, lw=0)
         ax.set_xlim(-half * 24, half * 24)
         ax.set_xlabel("hours", fontsize=_FS, labelpad=1)
-        _inset_text(ax, f"δ = {_fmt_pm(d * 1e6 if _ok(d) else None, e * 1e6 if _ok(e) else None, '.0f')} ppm",
-                    loc="lower")
+        _inset_text(ax, f"δ = {sc.fmt(d, e if _ok(e) else None)}", loc="lower")
         _style(ax, f"{key} ({n} transit{'s' if n != 1 else ''})")
     if ys:
         _ylim_robust(ax_odd, np.concatenate(ys), pad=0.3)
-    ax_odd.set_ylabel("flux - 1 (ppm)", fontsize=_FS)
+    ax_odd.set_ylabel(sc.label(), fontsize=_FS)
     ax_even.tick_params(labelleft=False)
     sig = oe.get("significance")
     lab = f"odd/even: {_fmt(sig, '.1f', 'σ')}" + ("  FLAG" if oe.get("flag") else "")
@@ -444,13 +493,13 @@ def _panel_odd_even(ax_odd, ax_even, lc, eph: _Ephem, vet) -> None:
                 color=_C_TRANSIT if oe.get("flag") else "k", fontweight="bold")
 
 
-def _panel_secondary(ax_fold, ax_scan, lc, eph: _Ephem, vet) -> None:
+def _panel_secondary(ax_fold, ax_scan, lc, eph: _Ephem, vet, sc: _FluxScale) -> None:
     sec = vet["tests"].get("secondary", {})
     ph = phase_days(lc.time, eph.period, eph.t0, center=0.5)
     half = _fold_window(eph)
     m = np.abs(ph) < half
     x = ph[m] * 24.0
-    y = (lc.flux_flat[m] - 1.0) * 1e6
+    y = (lc.flux_flat[m] - 1.0) * sc.factor
     if x.size:
         ax_fold.scatter(x, y, s=0.8, c=_C_DATA, lw=0, rasterized=x.size > _RASTER_MIN, alpha=0.5)
         bc, bm, be = _bin(x, y, -half * 24, half * 24, _bin_width(eph, half, x.size) * 24)
@@ -458,16 +507,16 @@ def _panel_secondary(ax_fold, ax_scan, lc, eph: _Ephem, vet) -> None:
         d = _f(sec.get("depth_half"))
         base = float(np.median(y))
         if _ok(d):
-            ax_fold.axhline(base - d * 1e6, color=_C_TRANSIT, lw=1.0, zorder=5)
-        _ylim_robust(ax_fold, bm if bm.size else y, include=(base - 1.2e6 * d if _ok(d) else float("nan"),),
+            ax_fold.axhline(base - d * sc.factor, color=_C_TRANSIT, lw=1.0, zorder=5)
+        _ylim_robust(ax_fold, bm if bm.size else y, include=(base - 1.2 * sc.factor * d if _ok(d) else float("nan"),),
                      pad=0.35)
         ax_fold.set_xlim(-half * 24, half * 24)
     else:
         _note(ax_fold, "no data at phase 0.5")
     ax_fold.set_xlabel("hours from phase 0.5", fontsize=_FS, labelpad=1)
-    ax_fold.set_ylabel("flux - 1 (ppm)", fontsize=_FS)
-    _inset_text(ax_fold, f"δ = {_fmt_pm(_f(sec.get('depth_half')) * 1e6, _f(sec.get('depth_half_err')) * 1e6, '.0f')}"
-                         f" ppm ({_fmt(sec.get('sigma_half'), '.1f')}σ)", loc="lower")
+    ax_fold.set_ylabel(sc.label(), fontsize=_FS)
+    _inset_text(ax_fold, f"δ = {sc.fmt(sec.get('depth_half'), sec.get('depth_half_err'))}"
+                         f" ({_fmt(sec.get('sigma_half'), '.1f', 'σ')})", loc="lower")
     _style(ax_fold, "Fold at phase 0.5")
 
     phases = np.asarray(sec.get("phases", []), dtype=np.float64)
@@ -590,6 +639,10 @@ def _stats_rows(lc, cand: Mapping[str, Any], eph: _Ephem, vet, bls_result, dispo
     return rows
 
 
+#: Characters of the base font that fit across the statistics table.
+_TABLE_CHARS = 46
+
+
 def _panel_table(ax, rows, vet) -> None:
     ax.set_axis_off()
     ax.set_xlim(0, 1)
@@ -599,9 +652,13 @@ def _panel_table(ax, rows, vet) -> None:
     ax.text(0.0, y, "Statistics", fontsize=_FS + 1.5, fontweight="bold", va="top")
     y -= 1.4 * dy
     for i, (lab, val, bad) in enumerate(rows):
+        # A value too long to sit beside its label goes on the next line, right-aligned.
+        two = len(lab) + len(val) + 3 > _TABLE_CHARS
         if i % 2 == 0:
-            ax.axhspan(y - 0.78 * dy, y + 0.22 * dy, xmin=0, xmax=1, color="0.95", lw=0, zorder=0)
+            ax.axhspan(y - (1.78 if two else 0.78) * dy, y + 0.22 * dy, xmin=0, xmax=1, color="0.95", lw=0, zorder=0)
         ax.text(0.0, y, lab, fontsize=_FS, va="top", ha="left")
+        if two:
+            y -= dy
         ax.text(1.0, y, val, fontsize=_FS, va="top", ha="right",
                 color=_C_TRANSIT if bad else "k", fontweight="bold" if bad else "normal")
         y -= dy
@@ -676,6 +733,7 @@ def make_report(
     index: Optional[int] = None,
     dpi: int = DEFAULT_DPI,
     vet_kwargs: Optional[Mapping[str, Any]] = None,
+    catalogs=None,
 ) -> Dict[str, str]:
     """Draw the one-page vetting report of one candidate and save it.
 
@@ -719,6 +777,10 @@ def make_report(
     vet_kwargs : mapping, optional
         Extra keywords for :func:`vet_candidate` (e.g. ``catalogs``,
         ``thresholds``) when ``vet`` is None.
+    catalogs : KnownObjectCatalogs or False, optional
+        Where the header looks up the star's TOI number (default:
+        ``vet_kwargs["catalogs"]``, else the configured or shipped
+        known-object catalogue; ``False``: no lookup).
 
     Returns
     -------
@@ -735,22 +797,16 @@ def make_report(
     bad = [f for f in fmts if f not in FORMATS]
     if bad or not fmts:
         raise InputError(f"formats {list(formats)!r} not supported; choose from {list(FORMATS)}")
-    if len(lc) < 3:
-        raise InputError(f"{lc.source_path or 'light curve'}: too few cadences ({len(lc)}) for a report")
     t_start = _time.perf_counter()
-    if vet is None:
-        vet = _run_vet(lc, candidate, vet_kwargs)
+    vet, eph, index, disposition = _prepare(lc, candidate, vet, vet_kwargs, index)
     t_vet = _time.perf_counter() - t_start
-    eph = _Ephem(candidate, vet)
-    if index is None:
-        index = int(candidate.get("candidate_index") or 0) if _ok(candidate.get("candidate_index")) else 0
     if basename is None:
         basename = report_basename(lc.tic_id, lc.sector, index, lc.product, lc.cadence_s, lc.source_path or None)
-    disposition = str(candidate.get("disposition") or vet.get("disposition") or "unvetted")
 
     fig = Figure(figsize=PAGE_SIZE_IN, dpi=dpi)
     try:
-        _draw(fig, lc, candidate, eph, vet, bls_result, _raw_arrays(raw_flux, lc), disposition, index)
+        _draw(fig, lc, candidate, eph, vet, bls_result, _raw_arrays(raw_flux, lc), disposition, index,
+              catalogs=_catalogs_arg(catalogs, vet_kwargs))
         os.makedirs(out_dir, exist_ok=True)
         paths: Dict[str, str] = {}
         for f in fmts:
@@ -780,11 +836,62 @@ def _metadata(fmt: str, lc, index: int) -> Dict[str, str]:
     return {"Title": title, "Software": "exoray.vet.report"}
 
 
-def _draw(fig, lc, candidate, eph: _Ephem, vet, bls_result, raw, disposition: str, index: int) -> None:
-    fig.suptitle(f"TIC {lc.tic_id} · sector {lc.sector} · candidate {index} · {disposition}",
+def _star_header(lc, candidate, catalogs) -> Tuple[str, str]:
+    """(name, parameters) of the star for the page header.
+
+    The name is the TIC (KIC), with the product's ``OBJECT`` when it says
+    more than the TIC and the star's TOI number from the known-object
+    catalogue; the parameters are Tmag, Teff, R* and M* as in the header.
+    """
+    kepler = getattr(lc, "mission", "TESS") == "Kepler"
+    tic = f"{'KIC' if kepler else 'TIC'} {lc.tic_id}"
+    name = tic
+    obj = str(getattr(lc, "object_name", None) or "").strip()
+    if obj and obj.replace(" ", "").upper() != tic.replace(" ", "").upper():
+        name = f"{obj} ({tic})"
+    if not kepler:
+        tois = _tois(lc.tic_id, catalogs)
+        if tois:
+            hosts = sorted({t.split(".")[0] for t in tois}, key=lambda h: int(h) if h.isdigit() else 0)
+            name += " · TOI-" + ", ".join(hosts)
+    params = []
+    if _ok(getattr(lc, "tmag", None)):
+        params.append(f"Tmag {lc.tmag:.2f}")
+    params.append(f"Teff {lc.teff:.0f} K" if _ok(getattr(lc, "teff", None)) else "Teff n/a")
+    params.append(f"R* {lc.radius:.2f} R☉" if _ok(getattr(lc, "radius", None)) else "R* n/a")
+    if _ok(getattr(lc, "mass", None)):
+        params.append(f"M* {lc.mass:.2f} M☉")
+    if _ok(getattr(lc, "logg", None)):
+        params.append(f"log g {lc.logg:.2f}")
+    return name, "   ".join(params)
+
+
+def _tois(tic_id, catalogs) -> List[str]:
+    """TOI numbers of the star from ``catalogs`` (default: the configured or shipped catalogue)."""
+    from .known_objects import known_tois, load_catalogs
+
+    if catalogs is False:
+        return []
+    try:
+        cats = catalogs if catalogs is not None else load_catalogs()
+        return known_tois(tic_id, cats) if cats.toi is not None else []
+    except (OSError, InputError, ConfigError) as exc:
+        # The header still identifies the star by its TIC; say why the TOI is missing.
+        log.warning("report: no TOI lookup for TIC %s (%s)", tic_id, exc)
+        return []
+
+
+def _draw(fig, lc, candidate, eph: _Ephem, vet, bls_result, raw, disposition: str, index: int,
+          catalogs=None) -> None:
+    sc = _FluxScale(max(_f(vet.get("depth")) if _ok(vet.get("depth")) else 0.0,
+                        eph.depth if _ok(eph.depth) else 0.0))
+    name, params = _star_header(lc, candidate, catalogs)
+    fig.suptitle(f"{name} · sector {lc.sector} · candidate {index} · {disposition}",
                  fontsize=_FS + 5, fontweight="bold", x=0.02, ha="left", y=0.985)
+    fig.text(0.985, 0.972, params, fontsize=_FS + 1.5, ha="right", va="center", color="0.15")
+    depth = _f(vet.get("depth"))
     sub = (f"P = {eph.period:.5f} d   t0 = {eph.t0:.4f} BTJD   duration = {eph.duration * 24:.2f} h   "
-           f"depth = {_fmt(_f(vet.get('depth')) * 1e6, '.0f')} ppm")
+           f"depth = {_fmt(depth * 1e6, '.0f')} ppm" + (f" ({sc.fmt(depth)})" if sc.unit == "%" else ""))
     if lc.source_path:
         sub += f"   {os.path.basename(str(lc.source_path))}"
     fig.text(0.02, 0.945, sub, fontsize=_FS + 0.5, color="0.3", ha="left")
@@ -801,18 +908,88 @@ def _draw(fig, lc, candidate, eph: _Ephem, vet, bls_result, raw, disposition: st
 
     row3 = left[1].subgridspec(1, 3, wspace=0.3, width_ratios=[1.0, 1.0, 1.0])
     _panel_periodogram(fig.add_subplot(row3[0]), bls_result, eph, vet)
-    _panel_fold(fig.add_subplot(row3[1]), lc, eph, vet)
+    _panel_fold(fig.add_subplot(row3[1]), lc, eph, vet, sc)
     oe = row3[2].subgridspec(1, 2, wspace=0.06)
     ax_odd = fig.add_subplot(oe[0])
     ax_even = fig.add_subplot(oe[1], sharey=ax_odd)
-    _panel_odd_even(ax_odd, ax_even, lc, eph, vet)
+    _panel_odd_even(ax_odd, ax_even, lc, eph, vet, sc)
 
     row4 = left[2].subgridspec(1, 4, wspace=0.38, width_ratios=[1.0, 1.0, 1.0, 0.85])
-    _panel_secondary(fig.add_subplot(row4[0]), fig.add_subplot(row4[1]), lc, eph, vet)
+    _panel_secondary(fig.add_subplot(row4[0]), fig.add_subplot(row4[1]), lc, eph, vet, sc)
     _panel_views(fig.add_subplot(row4[2]), fig.add_subplot(row4[3]), lc, eph)
 
     ax_tab = fig.add_subplot(outer[1])
     _panel_table(ax_tab, _stats_rows(lc, candidate, eph, vet, bls_result, disposition), vet)
+
+
+def _prepare(lc, candidate, vet, vet_kwargs, index):
+    if len(lc) < 3:
+        raise InputError(f"{lc.source_path or 'light curve'}: too few cadences ({len(lc)}) for a report")
+    if vet is None:
+        vet = _run_vet(lc, candidate, vet_kwargs)
+    eph = _Ephem(candidate, vet)
+    if index is None:
+        index = int(candidate.get("candidate_index") or 0) if _ok(candidate.get("candidate_index")) else 0
+    # the stored decision (rules reconciled with the score) when the candidate has one
+    disposition = str(candidate.get("disposition") or vet.get("disposition") or "unvetted")
+    return vet, eph, index, disposition
+
+
+def report_figure(lc: PreprocessedLightCurve, candidate: Mapping[str, Any], *, bls_result=None, vet=None,
+                  raw_flux=None, index: Optional[int] = None, vet_kwargs=None, catalogs=None,
+                  dpi: int = DEFAULT_DPI) -> Figure:
+    """The one-page report of :func:`make_report` as a matplotlib ``Figure``, not saved.
+
+    Same parameters as :func:`make_report`; ``catalogs`` gives the star's
+    TOI number for the header (default: the configured or shipped
+    known-object catalogue; ``False``: none).  In a notebook the returned
+    figure displays itself; ``fig.savefig(...)`` writes it.
+    """
+    vet, eph, index, disposition = _prepare(lc, candidate, vet, vet_kwargs, index)
+    fig = Figure(figsize=PAGE_SIZE_IN, dpi=dpi)
+    _draw(fig, lc, candidate, eph, vet, bls_result, _raw_arrays(raw_flux, lc), disposition, index,
+          catalogs=_catalogs_arg(catalogs, vet_kwargs))
+    return fig
+
+
+def _catalogs_arg(catalogs, vet_kwargs):
+    if catalogs is None and vet_kwargs:
+        return vet_kwargs.get("catalogs")
+    return catalogs
+
+
+def lightcurve_figure(lc: PreprocessedLightCurve, candidate: Optional[Mapping[str, Any]] = None, *, vet=None,
+                      figure: Optional[Figure] = None) -> Figure:
+    """The report's light-curve panels (normalised flux + trend, detrended flux) as a ``Figure``.
+
+    With a ``candidate`` its predicted transits are marked; ``vet`` adds the
+    per-transit SNRs.  ``figure``: draw into this figure (cleared first).
+    """
+    if len(lc) < 3:
+        raise InputError(f"{lc.source_path or 'light curve'}: too few cadences ({len(lc)}) to plot")
+    fig = figure if figure is not None else Figure(figsize=(PAGE_SIZE_IN[0], 4.5), dpi=100)
+    fig.clear()
+    eph = _Ephem(candidate, vet or {}) if candidate is not None else None
+    gs = GridSpec(2, 1, figure=fig, hspace=0.06, left=0.07, right=0.985, top=0.93, bottom=0.11)
+    ax_raw = fig.add_subplot(gs[0])
+    ax_flat = fig.add_subplot(gs[1], sharex=ax_raw)
+    _panel_lightcurves(ax_raw, ax_flat, lc, eph, vet, None)
+    label = getattr(lc, "label", f"TIC {lc.tic_id} s{lc.sector}")
+    ax_raw.set_title(f"{label}: normalised flux + trend (top), detrended (bottom)", fontsize=_FS + 1.5, pad=3, y=1.0)
+    return fig
+
+
+def fold_figure(lc: PreprocessedLightCurve, candidate: Mapping[str, Any], *, vet=None, vet_kwargs=None,
+                figure: Optional[Figure] = None) -> Figure:
+    """The report's phase-fold panel (points, bins and trapezoid fit) as a ``Figure``."""
+    vet, eph, _, _ = _prepare(lc, candidate, vet, vet_kwargs, 0)
+    fig = figure if figure is not None else Figure(figsize=(6.0, 4.0), dpi=100)
+    fig.clear()
+    ax = fig.add_subplot(1, 1, 1)
+    sc = _FluxScale(max(_f(vet.get("depth")) if _ok(vet.get("depth")) else 0.0, eph.depth if _ok(eph.depth) else 0.0))
+    _panel_fold(ax, lc, eph, vet, sc)
+    fig.subplots_adjust(left=0.14, right=0.97, top=0.9, bottom=0.13)
+    return fig
 
 
 def make_reports(

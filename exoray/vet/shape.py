@@ -128,8 +128,14 @@ def transit_shape(
     offset, depth, total duration T14, ingress fraction tau/T14 and baseline,
     fitted by :func:`scipy.optimize.least_squares` (bounded, started from
     the best box-like and V-like models of a grid, see :func:`_grid_starts`)
-    to points within ``window`` durations of the centre.  Parameter errors come from the Jacobian, scaled by the reduced
-    chi-square when it exceeds 1.  The V-shape idea follows the Robovetter
+    to points within ``window`` durations of the centre.  Parameter errors
+    come from the Jacobian, scaled by the reduced chi-square when it
+    exceeds 1.  The T14 error is at least the Fisher bound of Carter et al.
+    (2008, ApJ 689, 499, eq. 23), ``sqrt(8 T tau) / Q`` (``Q`` the fitted
+    depth significance), with the ingress ``tau`` no shorter than one
+    cadence: the Jacobian of a sharp (box-like) trapezoid vanishes between
+    samples and would claim a T14 known to zero, while the data locate an
+    edge no better than the exposure that smears it.  The V-shape idea follows the Robovetter
     (Thompson et al. 2018, sec. A.4.1; Coughlin et al. 2016) and the
     local-view shape used by Shallue & Vanderburg (2018).
 
@@ -167,6 +173,8 @@ def transit_shape(
     """
     period, t0, duration = check_ephemeris(period, t0, duration)
     t, f, e = prepare(time, flux, flux_err)
+    dt = np.diff(np.sort(t))
+    cadence = float(np.median(dt[dt > 0])) if np.any(dt > 0) else 0.0
     ph = phase_days(t, period, t0)
     half_win = min(window * duration, 0.5 * period)
     m = np.abs(ph) < half_win
@@ -238,11 +246,16 @@ def transit_shape(
     cov = np.linalg.pinv(jtj) * max(1.0, chi2_red)
     perr = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     fi, fi_err = float(p[3]), float(perr[3])
+    t14_err = float(perr[2])
+    q = p[1] / perr[1] if perr[1] > 0 else nan
+    if math.isfinite(q) and q > 0:
+        tau = max(fi * p[2], cadence)
+        t14_err = max(t14_err, math.sqrt(8.0 * max(p[2] - tau, tau) * tau) / q)
     is_v = bool(fi >= v_threshold and fi - fi_err >= v_threshold - 0.1 and p[1] > 0)
     grid = np.linspace(-half_win, half_win, int(n_model))
     res.update(
         depth=float(p[1]), depth_err=float(perr[1]),
-        total_duration=float(p[2]), total_duration_err=float(perr[2]),
+        total_duration=float(p[2]), total_duration_err=t14_err,
         ingress_fraction=fi, ingress_fraction_err=fi_err,
         tc_offset=float(p[0]), baseline=float(p[4]), chi2_red=float(chi2_red),
         value=fi / 0.5,

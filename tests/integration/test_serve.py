@@ -118,6 +118,24 @@ def test_score_json_finds_injected_box_transit(service):
         assert 0 <= c["score_lo"] <= c["score"] <= c["score_hi"] <= 1
 
 
+def test_score_period_range_per_request(service):
+    """min/max_period_days narrow the search for one request (JSON and form fields)."""
+    t, f = _box_lightcurve()
+    body = {"time": t.tolist(), "flux": f.tolist(), "radius": 1.0, "mass": 1.0}
+    r = requests.post(service + "/v1/score", json=dict(body, max_period_days=2.5), timeout=120)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["models"]["search"]["max_period_days"] == 2.5
+    assert all(c["period_days"] <= 2.5 for c in out["candidates"])
+    assert not any(abs(c["period_days"] / 3.1 - 1) < 2e-3 for c in out["candidates"])
+    bad = requests.post(service + "/v1/score", json=dict(body, min_period_days=5.0, max_period_days=2.0), timeout=30)
+    assert bad.status_code == 422 and "max_period_days" in bad.json()["message"]
+    for v in ("-1", "abc", "1e400"):
+        r = requests.post(service + "/v1/score", files={"file": ("x.fits", b"SIMPLE", "application/fits")},
+                          data={"max_period_days": v}, timeout=30)
+        assert r.status_code == 422 and r.json()["details"][0]["loc"] == "max_period_days", (v, r.text)
+
+
 def test_score_real_fits_upload_finds_wasp4b(service, spoc_files):
     path = next((p for p in spoc_files if p.name == WASP4), None)
     if path is None:
@@ -162,6 +180,9 @@ def test_rank_sorted_with_intervals_and_echoed_ids(service):
     by_id = {x["id"]: x for x in out["results"]}
     assert by_id["pc"]["tic_id"] == 123 and by_id["pc"]["candidate_index"] == 0
     assert by_id["pc"]["score"] > by_id["eb"]["score"]
+    for x in out["results"]:  # one decision: the disposition follows the score
+        assert (x["disposition"] == "planet_candidate") == (x["score"] >= 0.5)
+    assert by_id["eb"]["score"] >= 0.5 or by_id["eb"]["disposition"] == "eclipsing_binary"
     assert out["ignored_fields"] == ["comment"]
     # batching must not change a record's score: alone == inside a batch of concurrent requests
     alone = requests.post(service + "/v1/rank", json={"candidates": [recs[1]]}, timeout=30).json()["results"][0]

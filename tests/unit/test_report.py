@@ -179,3 +179,103 @@ def test_report_real_pi_men(real_dir, tmp_path):
     assert paths["png"].endswith(_stem(lc, 0) + ".png")
     assert os.path.basename(paths["png"]).startswith("tic261136679_s001_spoc_2min_120s_")
     assert _png_size(paths["png"]) == (1755, 1240)
+
+
+# ---------------------------------------------------------------- page content
+
+
+def _texts(fig):
+    return [t for ax in fig.axes for t in ax.texts] + list(fig.texts)
+
+
+def _fold_axis(fig):
+    return next(ax for ax in fig.axes if ax.get_title().startswith("Phase fold"))
+
+
+def test_flux_axes_switch_to_percent_for_deep_events(tmp_path):
+    from exoray.vet.report import report_figure
+
+    deep = _synthetic_lc(depth=0.12, seed=3)
+    res = bls_search(deep, periods=np.linspace(2.5, 4.0, 300), durations=np.array([0.08, 0.12, 0.16]))[0]
+    fig = report_figure(deep, res.to_candidate(), bls_result=res)
+    flux_axes = [ax for ax in fig.axes if ax.get_ylabel().startswith("flux - 1")]
+    assert len(flux_axes) == 3 and all(ax.get_ylabel() == "flux - 1 (%)" for ax in flux_axes)
+    ticks = np.abs(_fold_axis(fig).get_yticks())
+    assert ticks.max() < 100  # percent, not -120000 ppm
+    sub = next(t.get_text() for t in fig.texts if t.get_text().startswith("P = "))
+    pct = float(sub.split(" ppm (")[1].split(" %)")[0])
+    assert pct == pytest.approx(12.0, abs=0.5)
+    shallow = report_figure(*[_synthetic_lc(), bls_search(_synthetic_lc(), periods=np.linspace(2.5, 4.0, 300),
+                                                           durations=np.array([0.12]))[0].to_candidate()])
+    assert _fold_axis(shallow).get_ylabel() == "flux - 1 (ppm)"
+
+
+def test_table_values_never_overlap_their_labels():
+    """With the stellar mass missing the rho* source is long; it goes below its label."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from exoray.vet.report import report_figure
+
+    lc = _synthetic_lc()
+    lc.mass = lc.logg = None
+    res = bls_search(lc, periods=np.linspace(2.5, 4.0, 300), durations=np.array([0.12]))[0]
+    fig = report_figure(lc, res.to_candidate(), bls_result=res)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    table = next(ax for ax in fig.axes if any(t.get_text() == "Statistics" for t in ax.texts))
+    labels = [t for t in table.texts if t.get_ha() == "left"]
+    values = [t for t in table.texts if t.get_ha() == "right"]
+    assert any("main-sequence mass assumed" in v.get_text() for v in values)
+    for lab in labels:
+        lb = lab.get_window_extent(renderer)
+        for val in values:
+            vb = val.get_window_extent(renderer)
+            assert not lb.overlaps(vb), (lab.get_text(), val.get_text())
+
+
+def test_header_names_the_star_its_toi_and_parameters():
+    from exoray.vet.report import report_figure
+
+    lc = _synthetic_lc(tic_id=261136679, sector=1)
+    lc.tmag, lc.teff, lc.radius, lc.object_name = 5.105, 5992.1, 1.149, "pi Men"
+    res = bls_search(lc, periods=np.linspace(2.5, 4.0, 300), durations=np.array([0.12]))[0]
+    cand = res.to_candidate()
+    cand.update(disposition="false_alarm", rule_disposition="planet_candidate", score=0.2, score_lo=0.1,
+                score_hi=0.3)
+    fig = report_figure(lc, cand, bls_result=res)
+    title = fig._suptitle.get_text()
+    assert title.startswith("pi Men (TIC 261136679) · TOI-144 · sector 1")
+    assert title.endswith("false_alarm")  # the stored decision, not a re-vetted one
+    params = next(t.get_text() for t in fig.texts if t.get_text().startswith("Tmag"))
+    assert "Tmag 5.11" in params and "Teff 5992 K" in params and "R* 1.15 R☉" in params
+    table = [t.get_text() for t in _texts(fig)]
+    assert "vetting rules alone" in table
+    # the TOI lookup can be switched off; the TIC alone then names the star
+    bare = report_figure(lc, cand, bls_result=res, catalogs=False)
+    assert "TOI" not in bare._suptitle.get_text()
+
+
+def test_t14_error_is_realistic_never_zero():
+    """A box-shaped transit makes the trapezoid's T14 Jacobian vanish; the error keeps the Fisher bound."""
+    from exoray.vet import transit_shape
+    from exoray.vet.report import report_figure
+
+    rng = np.random.default_rng(5)
+    t = np.arange(1325.0, 1352.0, 2.0 / 1440.0)
+    period, t0, dur, sigma = 3.0, 1326.0, 1.02 / 24.0, 1e-3
+    ph = np.mod(t - t0 + 0.5 * period, period) - 0.5 * period
+    n_in = int(np.sum(np.abs(ph) < dur / 2))
+    depth = 7.7 * sigma / np.sqrt(n_in)  # SNR 7.7
+    flux = 1.0 + rng.normal(0.0, sigma, t.size) - depth * (np.abs(ph) < dur / 2)
+    sh = transit_shape(t, flux, np.full(t.size, sigma), period, t0, dur)
+    q = sh["depth"] / sh["depth_err"]
+    cadence = 2.0 / 1440.0
+    assert sh["total_duration_err"] >= np.sqrt(8 * (sh["total_duration"] - cadence) * cadence) / q * 0.999
+    assert sh["total_duration_err"] * 24 > 0.03  # hours; not "± 0.00 h" at SNR 7.7
+    lc = PreprocessedLightCurve(tic_id=1, sector=1, time=t, flux=flux, flux_err=np.full(t.size, sigma),
+                                trend=np.ones(t.size), flux_flat=flux, segment=np.zeros(t.size, np.int32))
+    fig = report_figure(lc, {"period": period, "t0": t0, "duration": dur, "snr": 7.7}, catalogs=False)
+    texts = [x.get_text() for x in _texts(fig)]
+    i = texts.index("duration fit T14 (h)")
+    assert "± 0.0" in texts[i + 1] and not texts[i + 1].endswith("± 0.00")
