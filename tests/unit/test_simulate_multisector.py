@@ -169,6 +169,7 @@ def test_determinism(tmp_path):
     assert len(names) == 3 * 2 + 1
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert not a["tmag"].equals(c["tmag"])
     names_c = sorted(p.name for p in (tmp_path / "c").iterdir())
     assert (tmp_path / "a" / names[0]).read_bytes() != (tmp_path / "c" / names_c[0]).read_bytes()
     t = multisector_timings("24,51", 4)
