@@ -50,6 +50,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..stats import MAD_TO_SIGMA, mad
 from . import _kernels
 from .gaps import segment_starts
 
@@ -65,8 +66,6 @@ __all__ = [
     "choose_detrend",
     "retention",
 ]
-
-_MAD = 1.482602218505602
 
 
 @dataclass
@@ -168,7 +167,7 @@ def robust_spline(t: np.ndarray, f: np.ndarray, segment: np.ndarray, spacing: fl
                 kn = kn[::2]
                 trend = LSQUnivariateSpline(tu, fu, kn, k=3)(ts) if kn.size else np.full(ts.size, np.median(fu))
             r = fs - trend
-            sd = _MAD * float(np.median(np.abs(r[use] - np.median(r[use]))))
+            sd = MAD_TO_SIGMA * mad(r[use])
             if not sd > 0:
                 break
             new = base[a:b] & (np.abs(r) < sigma * sd)
@@ -447,7 +446,7 @@ def _upper_outliers(t, f, segment, cval, window: float = 0.25, sigma: float = 4.
     """Cadences more than ``sigma`` robust sigmas above a short biweight trend (flares)."""
     tr = masked_biweight(t, f, segment, window, cval)
     r = f / tr - 1.0
-    sd = _MAD * float(np.median(np.abs(r - np.median(r))))
+    sd = MAD_TO_SIGMA * mad(r)
     return r > sigma * sd if sd > 0 else np.zeros(t.size, bool)
 
 

@@ -39,6 +39,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..lightcurve import LightCurve
+from ..stats import MAD_TO_SIGMA, mad
 from .transit import (
     a_rs_from_density,
     dilute,
@@ -195,7 +196,7 @@ def white_noise(lc: LightCurve) -> float:
     ok = usable_cadences(lc)
     f = lc.flux[ok] / np.median(lc.flux[ok])
     d = np.diff(f)
-    return float(1.482602218505602 * np.median(np.abs(d - np.median(d))) / math.sqrt(2.0))
+    return float(MAD_TO_SIGMA * mad(d) / math.sqrt(2.0))
 
 
 def matched_filter_snr(model: np.ndarray, sigma: float, usable: np.ndarray) -> float:
