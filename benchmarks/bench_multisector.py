@@ -51,6 +51,7 @@ BINS = [(5.0, 7.1), (7.1, 10.0), (10.0, 15.0), (15.0, 25.0)]
 
 def _inject(lcs, rng, family: str, snr_total: float):
     """Inject one planet into a star's sector light curves (in place); its truth."""
+    from exoray.astro import a_over_rstar
     from exoray.search.period_grid import central_transit_duration
     from exoray.simulate.sector import inject_transit
     from exoray.simulate.transit import transit_model
@@ -67,7 +68,7 @@ def _inject(lcs, rng, family: str, snr_total: float):
         else:
             period = float(rng.uniform(0.5, 0.95) * span)
         t0 = t0_data + float(rng.uniform(0.0, period))
-        a_rs = (6.674e-11 * 1.989e30 * mass * (period * 86400.0) ** 2 / (4 * np.pi**2)) ** (1 / 3) / (radius * 6.957e8)
+        a_rs = float(a_over_rstar(period, mass, radius))
         b = float(rng.uniform(0.0, 0.7))
         dur = float(central_transit_duration(period, mass, radius))
         ep = np.round((t_all[ok] - t0) / period)

@@ -24,6 +24,8 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from .. import astro
+from ..astro import DAY as _DAY, G as _G, M_SUN as _M_SUN, R_SUN as _R_SUN
 from ..errors import ConfigError, InputError
 
 __all__ = [
@@ -45,11 +47,6 @@ log = logging.getLogger(__name__)
 DEFAULT_STELLAR_MASS = 1.0
 DEFAULT_STELLAR_RADIUS = 1.0
 
-_G = 6.674e-11  # m^3 kg^-1 s^-2
-_M_SUN = 1.98847e30  # kg
-_R_SUN = 6.957e8  # m
-_DAY = 86400.0  # s
-_G_CGS_SUN_LOGG = 4.438  # log10(g_sun / cm s^-2)
 
 # Sane ranges for stellar parameters fed to the grids (solar units).
 _MASS_RANGE = (0.08, 5.0)
@@ -93,7 +90,7 @@ def stellar_params(
 
     m = float(mass) if ok(mass) else None
     r = float(radius) if ok(radius) else None
-    g_rel = 10.0 ** (float(logg) - _G_CGS_SUN_LOGG) if logg is not None and math.isfinite(float(logg)) else None
+    g_rel = 10.0 ** (float(logg) - astro.LOGG_SUN) if logg is not None and math.isfinite(float(logg)) else None
     if m is None and r is not None and g_rel is not None:
         m = g_rel * r * r
     elif r is None and m is not None and g_rel is not None:
@@ -238,8 +235,7 @@ def roche_period(planet_density: float = ROCKY_DENSITY) -> float:
 def orbit_period(a_rs: float, stellar_mass: float = 1.0, stellar_radius: float = 1.0) -> float:
     """Orbital period [d] at ``a_rs`` stellar radii around a star (Kepler's third law)."""
     m, r = _check_star(stellar_mass, stellar_radius)
-    a = float(a_rs) * r * _R_SUN
-    return 2 * math.pi * math.sqrt(a**3 / (_G * m * _M_SUN)) / _DAY
+    return float(astro.orbit_period(float(a_rs), m, r))
 
 
 def central_transit_duration(periods, stellar_mass: float = 1.0, stellar_radius: float = 1.0) -> np.ndarray:
@@ -262,9 +258,7 @@ def central_transit_duration(periods, stellar_mass: float = 1.0, stellar_radius:
         Durations in days, same shape as ``periods``.
     """
     m, r = _check_star(stellar_mass, stellar_radius)
-    p = np.asarray(periods, dtype=np.float64) * _DAY
-    a = (_G * m * _M_SUN * p**2 / (4 * math.pi**2)) ** (1.0 / 3.0)
-    return p / math.pi * np.arcsin(np.minimum(1.0, r * _R_SUN / a)) / _DAY
+    return np.asarray(astro.central_transit_duration(periods, m, r))
 
 
 def duration_grid(
