@@ -163,15 +163,9 @@ def central_transit_duration(period, mass=1.0, radius=1.0):
 
     :math:`T = \\frac{P}{\\pi} \\arcsin(R_*/a)`, i.e. for the Sun
     :math:`T \\approx 13\\,\\mathrm{h}\\,(P/365\\,\\mathrm{d})^{1/3}
-    (\\rho_*/\\rho_\\odot)^{-1/3}`.  Where the orbit would lie inside the star
-    (a < R*) the duration is half the period.
-
-    Parameters
-    ----------
-    period : float or array
-        Orbital period [d].
-    mass, radius : float or array
-        Stellar mass [M_sun] and radius [R_sun].
+    (\\rho_*/\\rho_\\odot)^{-1/3}`, with ``period`` [d], ``mass`` [M_sun] and
+    ``radius`` [R_sun] as in :func:`a_over_rstar`.  Where the orbit would lie
+    inside the star (a < R*) the duration is half the period.
 
     References
     ----------
