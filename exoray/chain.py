@@ -1,14 +1,11 @@
-"""The per-light-curve chain: raw light curve -> preprocessed -> vetted, ranked candidates.
+"""The chain for one light curve: raw light curve -> preprocessed -> vetted, ranked candidates.
 
-:func:`analyse_lightcurve` is the one place where the stages are put together
-for a single light curve; the sweep, the scoring service, ranker training
-data and the benchmarks call it, so they all measure and ship the same
-thing.  It is pure (no I/O, no Ray).
+Thin one-light-curve front of :class:`exoray.engine.Engine`, for notebooks
+and tests; batch callers use the engine itself.  Pure (no I/O, no Ray).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -34,41 +31,38 @@ class ChainResult:
     timings_ms: Dict[str, float] = field(default_factory=dict)
 
 
+def _engine(preprocess, search, catalogs, ranker):
+    from .engine import Engine
+
+    cfg = search or SearchConfig()
+    return Engine(preprocess, cfg, catalogs=catalogs, ranker=ranker if ranker is not None else ("config" if cfg.rank else None))
+
+
+def _result(o) -> ChainResult:
+    o.raise_first()
+    t = o.timings_ms
+    return ChainResult(o.plc, o.rows, o.results, o.vets,
+                       {"search_ms": t.get("search", 0.0), "rank_ms": t.get("rank", 0.0),
+                        **({"preprocess_ms": t["preprocess"]} if "preprocess" in t else {})})
+
+
 def analyse_preprocessed(plc: PreprocessedLightCurve, search: Optional[SearchConfig] = None, *,
                          catalogs=None, ranker=None, preprocess: Optional[PreprocessConfig] = None) -> ChainResult:
     """Search, vet and (with a ranker, or ``search.rank``) score one preprocessed light curve.
 
+    One light curve through :class:`exoray.engine.Engine` (which batches many).
     ``ranker`` ``None`` with ``search.rank`` loads the configured ranker
-    (cached per process).  ``preprocess`` is how ``plc`` was made (the
-    search rebuilds its trend with found transits masked).  The final
-    disposition comes from :func:`exoray.vet.decision.decide_rows`, which
-    reconciles the vetting rules with the score, so every caller reports the
-    same decision.
+    (cached per process); ``catalogs`` ``None`` skips the cross-match.
+    ``preprocess`` is how ``plc`` was made (the search rebuilds its trend
+    with found transits masked).  The final disposition comes from
+    :func:`exoray.vet.decision.decide_rows`, which reconciles the vetting
+    rules with the score, so every caller reports the same decision.
+    Raises the first failure.
     """
-    from .search.candidates import find_candidates
-    from .vet.decision import decide_rows
-
-    cfg = search or SearchConfig()
-    t0 = time.perf_counter()
-    rows, results, vets = find_candidates(plc, cfg, catalogs=catalogs, return_details=True, preprocess=preprocess)
-    t1 = time.perf_counter()
-    if rows and (ranker is not None or cfg.rank):
-        from .rank.ranker import load_default_ranker, score_candidates
-
-        rows = score_candidates(rows, ranker or load_default_ranker(cfg.ranker_dir))
-    rows = decide_rows(rows)
-    t2 = time.perf_counter()
-    return ChainResult(plc, rows, results, vets, {"search_ms": 1e3 * (t1 - t0), "rank_ms": 1e3 * (t2 - t1)})
+    return _result(_engine(preprocess, search, catalogs, ranker).analyse([plc], details=True)[0])
 
 
 def analyse_lightcurve(lc: LightCurve, preprocess: Optional[PreprocessConfig] = None,
                        search: Optional[SearchConfig] = None, *, catalogs=None, ranker=None) -> ChainResult:
     """Preprocess one raw light curve, then :func:`analyse_preprocessed`."""
-    from .preprocess import preprocess_lightcurve
-
-    t0 = time.perf_counter()
-    plc = preprocess_lightcurve(lc, preprocess)
-    pre_ms = 1e3 * (time.perf_counter() - t0)
-    res = analyse_preprocessed(plc, search, catalogs=catalogs, ranker=ranker, preprocess=preprocess)
-    res.timings_ms["preprocess_ms"] = pre_ms
-    return res
+    return _result(_engine(preprocess, search, catalogs, ranker).analyse([lc], details=True)[0])

@@ -216,6 +216,17 @@ class SearchConfig:
         ~27 d, so the default 400 d leaves room for a year of stitched
         sectors while a light curve with a time jump (+1000 d, +1e9 d) cannot
         hold a worker for hours or exhaust its memory.  ``None``: no limit.
+    duo_transits : bool
+        On a light curve stitched from several sectors, also pair single
+        transits in different sectors (one each) with matching depth and
+        duration into a candidate whose periods the data allow are listed
+        (:mod:`exoray.search.duo`).  Not scored by the ranker (trained on
+        periodic signals).
+    duo_min_event_snr, duo_min_snr : float
+        Red-noise SNR each single transit of a duo needs, and the pair in
+        quadrature.  Each event of a duo must be as significant as a
+        periodic signal; the pair, found among many more trials (every
+        time and duration in two sectors), somewhat more.
     max_trial_periods : int or None
         Most trial periods one search may use (the grid is sized from the
         baseline and the star, see :func:`exoray.search.period_grid.period_grid`).
@@ -251,6 +262,9 @@ class SearchConfig:
     model_registry: Optional[str] = None
     max_baseline_days: Optional[float] = 400.0
     max_trial_periods: Optional[int] = 300_000
+    duo_transits: bool = True
+    duo_min_event_snr: float = 7.1
+    duo_min_snr: float = 10.0
 
     def __post_init__(self):
         if self.max_baseline_days is not None and not self.max_baseline_days > 0:

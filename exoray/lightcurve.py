@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -255,17 +255,26 @@ class PreprocessedLightCurve:
     centroid_row: Optional[np.ndarray] = None
     momentum_dump_times: Optional[np.ndarray] = None
     object_name: Optional[str] = None
+    #: Only on a light curve stitched from several sectors
+    #: (:func:`exoray.preprocess.stitch`), never stored: the sector of each
+    #: cadence, and per sector (in time order) a :class:`SectorPart` saying
+    #: where it came from and how its trend was made.
+    cadence_sector: Optional[np.ndarray] = None
+    parts: Optional[Tuple["SectorPart", ...]] = None
 
     def __post_init__(self):
         for name in ("time", "flux", "flux_err", "trend", "flux_flat"):
             setattr(self, name, _as_f64(getattr(self, name)))
         self.segment = np.ascontiguousarray(np.asarray(self.segment, dtype=np.int32))
+        if self.cadence_sector is not None:
+            self.cadence_sector = np.ascontiguousarray(np.asarray(self.cadence_sector, dtype=np.int32))
         for name in ("centroid_col", "centroid_row", "momentum_dump_times"):
             v = getattr(self, name)
             if v is not None:
                 setattr(self, name, _as_f64(v))
         n = self.time.size
-        for name in ("flux", "flux_err", "trend", "flux_flat", "segment", "centroid_col", "centroid_row"):
+        for name in ("flux", "flux_err", "trend", "flux_flat", "segment", "centroid_col", "centroid_row",
+                     "cadence_sector"):
             v = getattr(self, name)
             if v is not None and v.shape != (n,):
                 raise InputError(f"{self.source_path}: '{name}' length differs from 'time'")
@@ -273,9 +282,22 @@ class PreprocessedLightCurve:
     def __len__(self) -> int:
         return int(self.time.size)
 
+    #: Per-cadence arrays (a subset of cadences takes each of them).
+    CADENCE_ARRAYS = ("time", "flux", "flux_err", "trend", "flux_flat", "segment", "centroid_col", "centroid_row",
+                      "cadence_sector")
+
+    @property
+    def sectors(self) -> Tuple[int, ...]:
+        """The sectors this light curve covers, in time order."""
+        return tuple(p.sector for p in self.parts) if self.parts else (int(self.sector),)
+
     def to_row(self) -> Dict[str, Any]:
-        """One row of :data:`exoray.schemas.PREPROCESSED_SCHEMA`."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        """One row of :data:`exoray.schemas.PREPROCESSED_SCHEMA` (a single file's light curve)."""
+        if self.parts:
+            raise ValueError("a stitched light curve is not stored; store the light curve of each sector")
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name not in ("cadence_sector", "parts")}
+
 
     @property
     def label(self) -> str:
@@ -350,6 +372,20 @@ class PreprocessedLightCurve:
         from .vet.report import lightcurve_figure
 
         return lightcurve_figure(self, candidate, vet=vet, figure=figure)
+
+
+@dataclass(frozen=True)
+class SectorPart:
+    """One sector of a stitched light curve: its file and how its trend was made."""
+
+    sector: int
+    source_path: str
+    detrend_method: str
+    detrend_window_days: float
+    rotation_period_days: float
+    noise_ppm: float
+    n_cadences: int
+
 
 
 def _flux_unit(unit_str: Optional[str], product: str):

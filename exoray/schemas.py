@@ -198,6 +198,16 @@ CANDIDATES_SCHEMA = pa.schema(
         # what the vetting rules alone said; ``disposition`` is the final call
         # reconciled with the score (exoray.vet.decision)
         pa.field("rule_disposition", pa.string()),
+        # the sectors searched together ("24,51"), and the transit depth in
+        # each (same order) with the chi-square probability that they agree
+        pa.field("sectors", pa.string()),
+        pa.field("n_sectors", pa.int32()),
+        pa.field("sector_depth_ppm", pa.large_list(pa.float64())),
+        pa.field("sector_depth_err_ppm", pa.large_list(pa.float64())),
+        pa.field("sector_depth_p", _f64),
+        # a duo-transit (one transit in each of two sectors): the periods the
+        # data allow, longest first (``period_days`` is the first)
+        pa.field("alias_periods_days", pa.large_list(pa.float64())),
     ]
     # vetting statistics and stellar context, the ranking features
     + [pa.field(name, _f64) for name in CANDIDATE_FEATURES],

@@ -25,6 +25,8 @@ from typing import Any, Dict, Optional, Sequence, Union
 import numpy as np
 
 from ..errors import ConfigError, ExorayError, InputError
+from ..stats import MAD_TO_SIGMA
+from ..stats import mad as median_abs_dev
 
 __all__ = ["FEATURE_NAMES", "window_features", "OCSVMScorer", "BOX_WIDTHS"]
 
@@ -71,7 +73,7 @@ def window_features(windows) -> np.ndarray:
     x = _check(windows)
     n, length = x.shape
     med = np.median(x, axis=1, keepdims=True)
-    mad = 1.4826 * np.median(np.abs(x - med), axis=1, keepdims=True)
+    mad = MAD_TO_SIGMA * median_abs_dev(x, axis=1, keepdims=True)
     mad = np.where(mad > 0, mad, np.maximum(x.std(axis=1, keepdims=True), 1e-12))
     z = (x - med) / mad
     std = z.std(axis=1)

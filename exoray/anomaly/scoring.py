@@ -37,6 +37,7 @@ from typing import Any, Dict, Optional, Sequence, Union
 import numpy as np
 
 from ..errors import ConfigError, ExorayError, InputError
+from ..stats import location_scale, robust_z
 from .ocsvm import OCSVMScorer
 
 __all__ = [
@@ -157,17 +158,9 @@ def _load_torch(method: str, registry, version):
 
 
 # --------------------------------------------------------------------------- combined
-def robust_z(scores, median: float, scale: float) -> np.ndarray:
-    """``(scores - median) / scale`` (scale > 0)."""
-    return (np.asarray(scores, float) - median) / max(float(scale), 1e-300)
-
-
 def _calibrate(scores: np.ndarray) -> Dict[str, float]:
-    med = float(np.median(scores))
-    mad = 1.4826 * float(np.median(np.abs(scores - med)))
-    if not mad > 0:
-        mad = float(np.std(scores)) or 1.0
-    return {"median": med, "scale": mad}
+    med, scale = location_scale(scores)
+    return {"median": med, "scale": scale}
 
 
 def fit_combined(noise_windows, components: Sequence[str] = ("ocsvm",) + TORCH_METHODS, rule: str = "mean",

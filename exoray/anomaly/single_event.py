@@ -30,6 +30,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import ConfigError, InputError
+from ..stats import robust_std, robust_z
 
 __all__ = ["single_event_candidates", "explained_by_periodic", "find_dip", "DEFAULT_THRESHOLD"]
 
@@ -40,13 +41,6 @@ log = logging.getLogger(__name__)
 #: score saturates far from its support vectors, so a high z threshold would miss deep events)
 DEFAULT_THRESHOLD = 3.0
 _DURATIONS_H = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
-
-
-def _robust_sigma(x: np.ndarray) -> float:
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return float("nan")
-    return 1.4826 * float(np.median(np.abs(x - np.median(x))))
 
 
 def explained_by_periodic(tc: float, duration_days: float, periodic_rows: Sequence[Dict[str, Any]]) -> bool:
@@ -196,11 +190,7 @@ def single_event_candidates(plc, periodic_rows: Sequence[Dict[str, Any]] = (), m
     s = score_windows(windows, method, registry) if scores is None else np.asarray(scores, float)
     if s.shape[0] != windows.shape[0]:
         raise InputError(f"{s.shape[0]} scores for {windows.shape[0]} windows")
-    med = float(np.median(s))
-    mad = 1.4826 * float(np.median(np.abs(s - med)))
-    if not mad > 0:
-        mad = float(np.std(s)) or 1.0
-    z = (s - med) / mad
+    z = robust_z(s)
     hot = np.nonzero(z >= thr)[0]
     if hot.size == 0:
         return []
@@ -218,7 +208,7 @@ def single_event_candidates(plc, periodic_rows: Sequence[Dict[str, Any]] = (), m
         e = None
     cadence = float(plc.cadence_s or 120.0) / 86400.0
     span = windows.shape[1] * BIN_MINUTES / 1440.0  # a window covers WINDOW_LENGTH 10-min bins
-    sigma = _robust_sigma(f)
+    sigma = robust_std(f)
     if not sigma > 0:
         return []
 

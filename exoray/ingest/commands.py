@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from ..errors import ConfigError
+
 __all__ = ["register", "cmd_fetch", "cmd_fetch_sector"]
 
 log = logging.getLogger(__name__)
@@ -25,11 +27,26 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "fetch",
         help="download the light curve(s) of one TIC (and sector) from MAST",
-        description="Query MAST for one star's light-curve products and download them.",
+        description=(
+            "Query MAST for one star's light-curve products and download them. "
+            "Files land flat in --out under their MAST names (which carry the TIC and the sector); "
+            "files already there and valid are not downloaded again. "
+            "With --all-sectors (or --sectors) every sector is fetched, a failed file does not stop "
+            "the others, temp files of an interrupted run are removed, a per-sector summary of "
+            "fetched/skipped/failed/missing files is printed, and the exit status is 1 if any file "
+            "failed or a requested sector has no light curve at all (rerun to resume)."
+        ),
     )
     p.add_argument("--tic", type=int, required=True, help="TIC ID, e.g. 261136679")
-    p.add_argument("--sector", type=int, default=None, help="TESS sector (default: all)")
-    p.add_argument("--out", required=True, help="destination folder")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--sector", type=int, default=None, help="one TESS sector (default: all)")
+    which.add_argument("--all-sectors", action="store_true",
+                       help="every sector MAST lists for the star, with a per-sector summary")
+    p.add_argument("--sectors", default=None,
+                   help="with --all-sectors (implied): only these sectors, comma-separated, e.g. 24,51")
+    p.add_argument("--ffi", action="store_true",
+                   help="with --all-sectors (implied): also the FFI light curves (TESS-SPOC and QLP HLSPs)")
+    p.add_argument("--out", required=True, help="destination folder (flat: OUT/<MAST file name>)")
     p.add_argument(
         "--product", default="spoc_2min",
         help="product kind: spoc_2min, spoc_20s, tess_spoc_ffi, qlp, tasoc, eleanor (default spoc_2min)",
@@ -65,6 +82,10 @@ def register(subparsers) -> None:
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     """Run ``exoray fetch``; prints the paths of the files now in ``--out``."""
+    if args.all_sectors or args.sectors is not None or args.ffi:
+        if args.sector is not None:
+            raise ConfigError("--sector cannot be combined with --sectors or --ffi; use --sectors N instead")
+        return _fetch_all_sectors(args)
     from .mast_query import fetch_lightcurves
 
     paths = fetch_lightcurves(
@@ -75,6 +96,34 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         print(p)
     print(f"{len(paths)} file(s) in {args.out}")
     return 0 if paths else 1
+
+
+def _fetch_all_sectors(args: argparse.Namespace) -> int:
+    from .mast_query import FFI_PRODUCTS, fetch_all_sectors, summarize_fetch
+
+    sectors = None if args.sectors is None else [s for s in args.sectors.split(",") if s.strip()]
+    products = [args.product] + (list(FFI_PRODUCTS) if args.ffi else [])
+    rows = fetch_all_sectors(
+        args.tic, args.out, sectors=sectors, products=products,
+        base_url=args.base_url, cache_dir=args.cache_dir,
+    )
+    for line in summarize_fetch(rows):
+        print(line)
+    counts = {k: sum(r["status"] == k for r in rows) for k in ("fetched", "skipped", "failed", "missing")}
+    n_sectors = len({r["sector"] for r in rows if r["status"] in ("fetched", "skipped")})
+    tail = " (rerun the same command to retry the failed files)" if counts["failed"] else ""
+    print(
+        f"TIC {args.tic}: {counts['fetched'] + counts['skipped']} file(s) from {n_sectors} sector(s) "
+        f"in {args.out}: fetched {counts['fetched']}, skipped {counts['skipped']}, "
+        f"failed {counts['failed']}, missing {counts['missing']}{tail}"
+    )
+    # a kind absent from one sector is normal (not every star gets 2-min or
+    # QLP data every time); a requested sector with nothing at all is not
+    listed = {r["sector"] for r in rows if r["status"] != "missing"}
+    empty = sorted({r["sector"] for r in rows} - listed)
+    if empty:
+        print(f"no light curve of TIC {args.tic} at MAST in sector(s) {', '.join(map(str, empty))}")
+    return 1 if counts["failed"] or empty else 0
 
 
 def cmd_fetch_sector(args: argparse.Namespace) -> int:

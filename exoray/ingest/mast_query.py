@@ -1,6 +1,6 @@
 """Targeted MAST queries and downloads for one star, through astroquery.mast.
 
-Two steps, kept apart (STYLE.md §1):
+Two steps, kept apart (STYLE.md §1), and a front for a star's sectors:
 
 * :func:`find_lightcurves` *queries*: ``Observations.query_criteria`` for the
   star's observations of one product kind (collection, pipeline, exposure
@@ -10,6 +10,11 @@ Two steps, kept apart (STYLE.md §1):
   into a cache folder, verifies each file (size, FITS structure, per-HDU
   CHECKSUM) and copies it atomically into ``out_dir``.  Files already in
   ``out_dir`` and valid are not downloaded again.
+* :func:`fetch_all_sectors` does both for every sector of a star (or only
+  some sectors, and for several product kinds such as the FFI HLSPs),
+  records each file as fetched, skipped, failed or missing instead of
+  stopping at the first failure, and :func:`summarize_fetch` reports that per
+  sector.
 
 Reading the files is :mod:`exoray.ingest.fits_reader`'s job.
 
@@ -31,10 +36,11 @@ import shutil
 import uuid
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..errors import ConfigError, FetchError
 from ._fits_checksum import verify_fits
+from .download import clean_partial_files
 
 __all__ = [
     "DEFAULT_MAST_URL",
@@ -44,6 +50,9 @@ __all__ = [
     "mast_observations",
     "find_lightcurves",
     "fetch_lightcurves",
+    "FFI_PRODUCTS",
+    "fetch_all_sectors",
+    "summarize_fetch",
 ]
 
 log = logging.getLogger(__name__)
@@ -342,8 +351,6 @@ def fetch_lightcurves(
         (after one retry).  Files that did arrive are kept in ``out_dir``, so
         a rerun only fetches the missing ones.
     """
-    import requests
-
     base = mast_base_url(base_url)
     if observations is None:
         obs = mast_observations(base)
@@ -362,45 +369,16 @@ def fetch_lightcurves(
     cache = os.fspath(cache_dir) if cache_dir else default_cache_dir()
     os.makedirs(cache, exist_ok=True)
 
+    clean_partial_files(out_dir, (os.path.basename(str(n)) for n in products["productFilename"]))
+
     paths: List[Path] = []
     failures: List[str] = []
     for i in range(len(products)):
-        row = products[i]
-        name = os.path.basename(str(row["productFilename"]))
-        dest = os.path.join(out_dir, name)
-        expected = _expected_size(row)
-        if os.path.exists(dest):
-            res = verify_fits(dest, checksum=checksum, expected_size=expected)
-            if res.ok:
-                log.info("%s already present and valid; not downloading", dest)
-                paths.append(Path(dest))
-                continue
-            log.info("%s present but invalid (%s); downloading again", dest, res.reason)
-        uri = str(row["dataURI"])
-        reason = ""
-        for attempt in (1, 2):
-            try:
-                manifest = obs.download_products(
-                    products[i : i + 1], download_dir=cache, cache=True, verbose=False
-                )
-            except requests.RequestException as exc:
-                reason = f"{type(exc).__name__}: {exc}"
-                continue
-            local, status, msg = _manifest_entry(manifest)
-            if status != "COMPLETE" or not local or not os.path.exists(local):
-                reason = f"astroquery status {status}: {msg}"
-                continue
-            res = verify_fits(local, checksum=checksum, expected_size=expected)
-            if res.ok:
-                _copy_atomic(local, dest)
-                paths.append(Path(dest))
-                reason = ""
-                break
-            reason = f"downloaded file fails verification: {res.reason}"
-            log.warning("%s (attempt %d); removing the cached copy", reason, attempt)
-            os.unlink(local)
-        if reason:
-            failures.append(f"{uri}: {reason}")
+        status, path, reason = _fetch_product(obs, products, i, out_dir, cache, checksum)
+        if status == "failed":
+            failures.append(f"{products[i]['dataURI']}: {reason}")
+        else:
+            paths.append(path)
     if failures:
         raise FetchError(
             base,
@@ -409,6 +387,226 @@ def fetch_lightcurves(
             + " (rerun to retry; files already fetched are kept)",
         )
     return paths
+
+
+def _fetch_product(obs, products, i: int, out_dir: str, cache: str, checksum: bool):
+    """Bring row ``i`` of a product list into ``out_dir``.
+
+    Returns ``(status, path, reason)`` with status ``skipped`` (already there
+    and valid), ``fetched`` or ``failed`` (``reason`` says why; ``path`` None).
+    A download is tried twice: a file that arrived damaged is usually intact
+    the second time, and a second failure is then reported rather than retried
+    forever.
+    """
+    import requests
+
+    row = products[i]
+    name = os.path.basename(str(row["productFilename"]))
+    dest = os.path.join(out_dir, name)
+    expected = _expected_size(row)
+    if os.path.exists(dest):
+        res = verify_fits(dest, checksum=checksum, expected_size=expected)
+        if res.ok:
+            log.info("%s already present and valid; not downloading", dest)
+            return "skipped", Path(dest), ""
+        log.info("%s present but invalid (%s); downloading again", dest, res.reason)
+    reason = ""
+    for attempt in (1, 2):
+        try:
+            manifest = obs.download_products(
+                products[i : i + 1], download_dir=cache, cache=True, verbose=False
+            )
+        except requests.RequestException as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            continue
+        local, status, msg = _manifest_entry(manifest)
+        if status != "COMPLETE" or not local or not os.path.exists(local):
+            reason = f"astroquery status {status}: {msg}"
+            continue
+        res = verify_fits(local, checksum=checksum, expected_size=expected)
+        if res.ok:
+            _copy_atomic(local, dest)
+            return "fetched", Path(dest), ""
+        reason = f"downloaded file fails verification: {res.reason}"
+        log.warning("%s (attempt %d); removing the cached copy", reason, attempt)
+        os.unlink(local)
+    return "failed", None, reason
+
+
+#: FFI light-curve products ``fetch_all_sectors(..., products=...)`` adds for
+#: ``exoray fetch --ffi``: the two HLSPs that cover most stars in most sectors
+#: (TESS-SPOC for up to ~160k stars per sector, QLP for all stars to Tmag 13.5).
+FFI_PRODUCTS = ("tess_spoc_ffi", "qlp")
+
+
+def fetch_all_sectors(
+    tic_id: int,
+    out_dir,
+    *,
+    sectors: Optional[Sequence[int]] = None,
+    products: Sequence[str] = ("spoc_2min",),
+    base_url: Optional[str] = None,
+    cache_dir=None,
+    checksum: bool = True,
+    observations=None,
+) -> List[Dict]:
+    """Download one star's light curves from every sector MAST has (or the given ones).
+
+    Per product kind, one query lists the star's light curves in all sectors;
+    the files are then brought into ``out_dir`` one by one, as
+    :func:`fetch_lightcurves` does: a file already there and valid (size from
+    the product list, FITS structure, per-HDU CHECKSUM) is skipped, temp files
+    left by an interrupted run are removed first, and a failed file is
+    recorded and the others still fetched, so a rerun resumes with what is
+    missing.
+
+    Parameters
+    ----------
+    tic_id : int
+        TIC ID.
+    out_dir : path-like
+        Destination folder (created).  Files land flat as
+        ``out_dir/<MAST file name>``; the names carry the TIC and the sector.
+    sectors : sequence of int, optional
+        Only these sectors; default all.
+    products : sequence of str, default ("spoc_2min",)
+        Product kinds (keys of :data:`PRODUCTS`); add :data:`FFI_PRODUCTS`
+        for full-frame-image light curves.
+    base_url, cache_dir, checksum, observations
+        As for :func:`fetch_lightcurves`.
+
+    Returns
+    -------
+    list of dict
+        One row per file, sorted by sector, product kind and name, with keys
+        ``tic_id``, ``sector``, ``product``, ``filename``, ``path`` and
+        ``status``: ``fetched``, ``skipped`` (already present and valid),
+        ``failed`` (``message`` says why) or ``missing`` (a requested sector
+        for which MAST lists no light curve of that kind; ``filename`` and
+        ``path`` empty).
+
+    Raises
+    ------
+    exoray.errors.ConfigError
+        Unknown product kind, or a sector that is not a positive integer.
+    exoray.errors.FetchError
+        MAST could not be queried, or it lists no light curve of the star of
+        any asked-for kind (in the asked-for sectors).
+    """
+    kinds = list(dict.fromkeys(products))
+    if not kinds:
+        raise ConfigError("no product kind given; choose from " + ", ".join(sorted(PRODUCTS)))
+    for k in kinds:
+        _spec(k)
+    wanted = None
+    if sectors is not None:
+        wanted = sorted({_sector_number(s) for s in sectors})
+        if not wanted:
+            raise ConfigError("empty sector list; give sector numbers such as 24,51 or leave it out for all")
+    base = mast_base_url(base_url)
+    if observations is None:
+        obs = mast_observations(base)
+        try:
+            return fetch_all_sectors(
+                tic_id, out_dir, sectors=sectors, products=kinds, base_url=base,
+                cache_dir=cache_dir, checksum=checksum, observations=obs,
+            )
+        finally:
+            obs._session.close()
+    obs = observations
+
+    # every sector is listed (not only the wanted ones) so that the error and
+    # the summary can say which sectors MAST does have
+    tables = {k: find_lightcurves(tic_id, None, k, base_url=base, observations=obs) for k in kinds}
+    listed = sorted({int(s) for t in tables.values() for s in t["sector"]})
+    if wanted is not None:
+        tables = {k: t[[int(s) in wanted for s in t["sector"]]] for k, t in tables.items()}
+    if not any(len(t) for t in tables.values()):
+        where = "" if wanted is None else " in sector(s) " + ", ".join(map(str, wanted))
+        has = ("; MAST has sector(s) " + ", ".join(map(str, listed))) if listed else ""
+        hint = "" if set(FFI_PRODUCTS) <= set(kinds) else (
+            ", or also ask for FFI light curves (products " + ", ".join(FFI_PRODUCTS) + "; exoray fetch --ffi)"
+        )
+        raise FetchError(
+            base,
+            f"TIC {int(tic_id)} has no {'/'.join(kinds)} light curve at MAST{where}{has}; "
+            f"check the TIC ID{' and the sectors' if wanted else ''}{hint}",
+        )
+
+    out = os.path.abspath(os.fspath(out_dir))
+    os.makedirs(out, exist_ok=True)
+    cache = os.fspath(cache_dir) if cache_dir else default_cache_dir()
+    os.makedirs(cache, exist_ok=True)
+    clean_partial_files(
+        out, (os.path.basename(str(n)) for t in tables.values() for n in t["productFilename"])
+    )
+
+    order = {k: j for j, k in enumerate(kinds)}
+    todo = sorted(
+        ((int(t[i]["sector"]), order[k], os.path.basename(str(t[i]["productFilename"])), k, i)
+         for k, t in tables.items() for i in range(len(t))),
+    )
+    rows: List[Dict] = []
+    seen = set()
+    for sector, _, name, kind, i in todo:
+        if name in seen:  # MAST lists a file under two observations: fetch it once
+            continue
+        seen.add(name)
+        status, path, reason = _fetch_product(obs, tables[kind], i, out, cache, checksum)
+        rows.append({
+            "tic_id": int(tic_id), "sector": sector, "product": kind, "filename": name,
+            "path": os.path.join(out, name), "status": status, "message": reason,
+        })
+        log.info("TIC %s sector %s %s: %s %s", tic_id, sector, kind, status, reason)
+    if wanted is not None:
+        for kind, t in tables.items():
+            have = {int(s) for s in t["sector"]}
+            for s in wanted:
+                if s not in have:
+                    rows.append({
+                        "tic_id": int(tic_id), "sector": s, "product": kind, "filename": "",
+                        "path": "", "status": "missing",
+                        "message": f"MAST lists no {kind} light curve of this star in sector {s}",
+                    })
+    rows.sort(key=lambda r: (r["sector"], order[r["product"]], r["filename"]))
+    return rows
+
+
+def _sector_number(s) -> int:
+    try:
+        v = int(s.strip()) if isinstance(s, str) else int(s)
+        ok = v >= 1 and (isinstance(s, str) or float(s) == v)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ConfigError(f"sector {s!r} is not a positive integer; give sectors such as 24,51")
+    return v
+
+
+def summarize_fetch(rows: Sequence[Dict]) -> List[str]:
+    """Text lines for :func:`fetch_all_sectors` rows: one per sector, then the failures.
+
+    Returns
+    -------
+    list of str
+        ``sector 24: fetched 1, skipped 0, failed 0[, missing 1]``, one per
+        sector in order, each followed by ``  failed PRODUCT FILE: reason``
+        and ``  missing PRODUCT`` detail lines.
+    """
+    lines: List[str] = []
+    for sector in sorted({r["sector"] for r in rows}):
+        here = [r for r in rows if r["sector"] == sector]
+        counts = {k: sum(r["status"] == k for r in here) for k in ("fetched", "skipped", "failed", "missing")}
+        text = f"sector {sector}: fetched {counts['fetched']}, skipped {counts['skipped']}, failed {counts['failed']}"
+        if counts["missing"]:
+            text += f", missing {counts['missing']}"
+        lines.append(text)
+        for r in here:
+            if r["status"] == "failed":
+                lines.append(f"  failed {r['product']} {r['filename']}: {r['message']}")
+            elif r["status"] == "missing":
+                lines.append(f"  missing {r['product']}: not listed at MAST")
+    return lines
 
 
 def _manifest_entry(manifest) -> Tuple[str, str, str]:

@@ -45,6 +45,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import ConfigError, InputError
+from ..stats import MAD_TO_SIGMA, robust_std
+from ..stats import mad as median_abs_dev
 
 __all__ = [
     "BIN_MINUTES",
@@ -128,7 +130,7 @@ def normalize_windows(windows) -> np.ndarray:
     if x.shape[0] == 0:
         return x.astype(np.float32)
     med = np.median(x, axis=1, keepdims=True)
-    mad = np.median(np.abs(x - med), axis=1, keepdims=True) * 1.4826
+    mad = median_abs_dev(x, axis=1, keepdims=True) * MAD_TO_SIGMA
     # floor: a perfectly flat window (constant or quantised) must not divide by ~0
     floor = np.maximum(1e-9, 1e-6 * np.abs(med))
     scale = np.maximum(mad, floor)
@@ -168,7 +170,7 @@ def _robust_sigma(x: np.ndarray) -> float:
     x = x[np.isfinite(x)]
     if x.size < 3:
         return float("nan")
-    return float(1.4826 * np.median(np.abs(x - np.median(x))))
+    return robust_std(x)
 
 
 def _planet_rows(truth: Sequence[Mapping]) -> Tuple[List[Mapping], bool]:

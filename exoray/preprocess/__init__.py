@@ -4,6 +4,7 @@ Reused by the Ray sweep and by Ray Serve.  The public API:
 
 * :func:`preprocess_lightcurve` -- the whole chain for one :class:`~exoray.lightcurve.LightCurve`;
   :func:`redetrend` rebuilds its trend with cadences (found transits) masked;
+  :func:`stitch` joins one star's sectors (each preprocessed alone) into one light curve;
 * detrending: :func:`detrend_biweight`, :func:`detrend_savgol`, :func:`flatten`;
 * gaps: :func:`find_segments`, :func:`segment_slices`;
 * normalisation and statistics: :func:`normalize_segments`, :func:`clip_upper_outliers`,
@@ -25,12 +26,15 @@ from .normalize import (
     sort_by_time,
 )
 from .pipeline import MIN_USABLE_POINTS, preprocess_lightcurve, redetrend
+from .stitch import choose_products, stitch
 from .views import global_view, local_view, median_bin
 from .windows import make_windows
 
 __all__ = [
     "preprocess_lightcurve",
     "redetrend",
+    "stitch",
+    "choose_products",
     "MIN_USABLE_POINTS",
     "detrend_biweight",
     "detrend_savgol",

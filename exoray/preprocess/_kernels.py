@@ -567,3 +567,73 @@ def biweight_reference(time, flux, window_length, cval=5.0, edge_cutoff=0.0,
                 break
         out[i] = c
     return out
+
+
+@njit(cache=True, nogil=True)
+def lomb_scargle_grid(t, y, f0, df, out):
+    """Standard-normalised Lomb-Scargle power with a floating mean on ``f0 + k df``.
+
+    The generalised periodogram of Zechmeister & Kuerster (2009, A&A 496,
+    577, eqs. 4-20; equal weights), i.e. astropy's ``LombScargle(t,
+    y).power(freq)`` with its defaults.  The sines and cosines of every
+    point advance from one frequency to the next by one complex rotation
+    (no trigonometric call inside the loop).  ``out`` has one slot per
+    frequency.
+    """
+    n = t.shape[0]
+    nf = out.shape[0]
+    ymean = 0.0
+    for i in range(n):
+        ymean += y[i]
+    ymean /= n
+    yy = 0.0
+    for i in range(n):
+        yy += (y[i] - ymean) ** 2
+    yy /= n
+    c = np.empty(n)
+    s = np.empty(n)
+    rc = np.empty(n)
+    rs = np.empty(n)
+    w0 = 2.0 * np.pi * f0
+    dw = 2.0 * np.pi * df
+    for i in range(n):
+        c[i] = np.cos(w0 * t[i])
+        s[i] = np.sin(w0 * t[i])
+        rc[i] = np.cos(dw * t[i])
+        rs[i] = np.sin(dw * t[i])
+    for k in range(nf):
+        if k > 0 and k % 64 == 0:
+            # start again from exact values now and then: the rotations'
+            # round-off would otherwise build up over long grids
+            w = 2.0 * np.pi * (f0 + k * df)
+            for i in range(n):
+                c[i] = np.cos(w * t[i])
+                s[i] = np.sin(w * t[i])
+        sc = ss = sy_c = sy_s = scc = scs = 0.0
+        for i in range(n):
+            ci = c[i]
+            si = s[i]
+            yi = y[i] - ymean
+            sc += ci
+            ss += si
+            sy_c += yi * ci
+            sy_s += yi * si
+            scc += ci * ci
+            scs += ci * si
+        sc /= n
+        ss /= n
+        yc = sy_c / n
+        ys = sy_s / n
+        cc = scc / n - sc * sc
+        sss = (1.0 - scc / n) - ss * ss
+        cs = scs / n - sc * ss
+        d = cc * sss - cs * cs
+        if d > 0.0 and yy > 0.0:
+            out[k] = (sss * yc * yc + cc * ys * ys - 2.0 * cs * yc * ys) / (yy * d)
+        else:
+            out[k] = 0.0
+        for i in range(n):
+            ci = c[i]
+            c[i] = ci * rc[i] - s[i] * rs[i]
+            s[i] = s[i] * rc[i] + ci * rs[i]
+    return 0

@@ -21,6 +21,7 @@ from typing import Callable, Dict, Tuple
 import numpy as np
 
 from ..errors import ConfigError, InputError
+from ..stats import MAD_TO_SIGMA, mad
 from . import _kernels
 from .gaps import segment_starts
 
@@ -174,11 +175,6 @@ def detrend_biweight(time, flux, window_days: float, *, cval: float = 5.0,
     )
 
 
-def _robust_std(x: np.ndarray) -> float:
-    med = np.median(x)
-    return 1.4826 * float(np.median(np.abs(x - med)))
-
-
 def _savgol_segment(t, f, window, polyorder, sigma_upper, sigma_lower, niters):
     from scipy.signal import savgol_filter
 
@@ -195,7 +191,7 @@ def _savgol_segment(t, f, window, polyorder, sigma_upper, sigma_lower, niters):
         trend_k = savgol_filter(fk, w, polyorder)
         trend = np.interp(t, tk, trend_k)
         resid = f - trend
-        std = _robust_std(resid[keep])
+        std = MAD_TO_SIGMA * mad(resid[keep])
         new_keep = (resid < sigma_upper * std + 1e-14) & (resid > -sigma_lower * std - 1e-14)
         if np.array_equal(new_keep, keep) or new_keep.sum() <= polyorder + 1:
             break

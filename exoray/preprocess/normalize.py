@@ -15,6 +15,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from ..errors import ExorayWarning, InputError
+from ..stats import MAD_TO_SIGMA, robust_std
 
 __all__ = [
     "quality_keep_mask",
@@ -30,9 +31,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: Scale factor from the median absolute deviation to a Gaussian sigma.
-MAD_TO_SIGMA = 1.4826
 
 
 def quality_keep_mask(quality, preset="default", mission: str = "TESS") -> np.ndarray:
@@ -59,19 +57,9 @@ def quality_keep_mask(quality, preset="default", mission: str = "TESS") -> np.nd
     q = np.asarray(quality)
     if preset == "none":
         return np.ones(q.shape, dtype=bool)
-    try:
-        from ..ingest.quality_flags import good_cadences
-    except ImportError:  # pragma: no cover - reader package not present
-        good_cadences = _good_cadences_lightkurve
+    from ..ingest.quality_flags import good_cadences
+
     return np.asarray(good_cadences(q, preset, mission), dtype=bool)
-
-
-def _good_cadences_lightkurve(quality, preset, mission):  # pragma: no cover
-    from lightkurve.utils import KeplerQualityFlags, TessQualityFlags
-
-    flags = KeplerQualityFlags if str(mission).lower() in ("kepler", "k2") else TessQualityFlags
-    mask = flags.create_quality_mask(np.asarray(quality), bitmask=preset)
-    return mask
 
 
 def finite_mask(time, flux, flux_err=None) -> np.ndarray:
@@ -172,26 +160,6 @@ def normalize_segments(flux, flux_err, segment, *, source: str = "") -> Tuple[np
     return out_f, out_e
 
 
-def robust_std(x, axis=None) -> float:
-    """Robust standard deviation ``1.4826 * MAD`` ignoring NaN.
-
-    Parameters
-    ----------
-    x : array_like of float
-
-    Returns
-    -------
-    float
-        NaN for an empty or all-NaN input.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return float("nan")
-    med = np.median(x)
-    return MAD_TO_SIGMA * float(np.median(np.abs(x - med)))
-
-
 def clip_upper_outliers(flux, trend, sigma_upper: float = 4.0,
                         segment: Optional[np.ndarray] = None) -> np.ndarray:
     """Keep-mask that drops points far *above* the trend.
@@ -243,7 +211,7 @@ def clip_upper_outliers(flux, trend, sigma_upper: float = 4.0,
         if not fin.any():
             continue
         med = np.median(rr[fin])
-        sig = MAD_TO_SIGMA * np.median(np.abs(rr[fin] - med))
+        sig = robust_std(rr[fin])
         if not sig > 0:
             continue
         with np.errstate(invalid="ignore"):

@@ -113,6 +113,8 @@ def redetrend(plc: PreprocessedLightCurve, mask: np.ndarray,
     mask = np.asarray(mask, dtype=bool)
     if mask.shape != plc.time.shape or not mask.any():
         return plc
+    if plc.parts:
+        return _redetrend_stitched(plc, mask, cfg)
     method = plc.detrend_method or ""
     window = plc.detrend_window_days
     if not method.endswith(("biweight", "spline")) or window is None or not math.isfinite(float(window)):
@@ -125,6 +127,44 @@ def redetrend(plc: PreprocessedLightCurve, mask: np.ndarray,
     good = np.isfinite(trend) & (trend > 0)
     trend = np.where(good, trend, plc.trend)
     return dataclasses.replace(plc, trend=trend, flux_flat=plc.flux / trend)
+
+
+def _redetrend_stitched(plc: PreprocessedLightCurve, mask: np.ndarray, cfg: PreprocessConfig) -> PreprocessedLightCurve:
+    """:func:`redetrend` of a stitched light curve: each sector with its own trend settings."""
+    from .stitch import split_sectors
+
+    trend = plc.trend.copy()
+    for part, sel in split_sectors(plc):
+        if not mask[sel].any():
+            continue
+        one = dataclasses.replace(
+            plc, **{k: (None if getattr(plc, k) is None else getattr(plc, k)[sel]) for k in plc.CADENCE_ARRAYS
+                    if k != "cadence_sector"},
+            cadence_sector=None, parts=None, sector=part.sector, source_path=part.source_path,
+            detrend_method=part.detrend_method, detrend_window_days=part.detrend_window_days,
+            rotation_period_days=part.rotation_period_days)
+        trend[sel] = redetrend(one, mask[sel], cfg).trend
+    return dataclasses.replace(plc, trend=trend, flux_flat=plc.flux / trend)
+
+
+def _scatter_errors(flat: np.ndarray, segment: np.ndarray) -> np.ndarray:
+    """Per-cadence errors from each segment's robust point-to-point scatter.
+
+    For products without flux errors: the search weighs and scores boxes by
+    the errors, and unit errors would make every SNR meaningless.  The
+    scatter of successive differences (divided by sqrt 2) measures the white
+    noise without the slow variability.
+    """
+    out = np.empty(flat.size)
+    for s in np.unique(segment):
+        sel = segment == s
+        d = np.diff(flat[sel])
+        sigma = robust_std(d) / np.sqrt(2.0) if d.size >= 3 else float("nan")
+        out[sel] = sigma
+    good = np.isfinite(out) & (out > 0)
+    fill = float(np.median(out[good])) if good.any() else max(robust_std(flat), 1e-6)
+    out[~good] = fill
+    return out
 
 
 def preprocess_lightcurve(lc: LightCurve,
@@ -246,6 +286,9 @@ def preprocess_lightcurve(lc: LightCurve,
 
     flat = f / trend
     noise = robust_std(flat) * 1e6
+    if not np.any(np.isfinite(fe)):
+        fe = _scatter_errors(flat, segment) * trend
+        log.info("%s: no flux errors in the product; using each segment's point-to-point scatter", src)
     ms = (_time.perf_counter() - t_start) * 1e3
     return PreprocessedLightCurve(
         tic_id=lc.tic_id,

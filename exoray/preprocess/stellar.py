@@ -50,6 +50,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..stats import MAD_TO_SIGMA, mad
 from . import _kernels
 from .gaps import segment_starts
 
@@ -65,8 +66,6 @@ __all__ = [
     "choose_detrend",
     "retention",
 ]
-
-_MAD = 1.482602218505602
 
 
 @dataclass
@@ -95,14 +94,20 @@ def masked_biweight(t: np.ndarray, f: np.ndarray, segment: np.ndarray, window: f
     ends; a segment with no unmasked cadence keeps the unmasked trend).
     """
     out = np.empty(t.size)
-    _kernels.biweight_segments(t, f, segment_starts(segment), float(window), float(cval), 0.0, out)
     if mask is None or not mask.any():
+        _kernels.biweight_segments(t, f, segment_starts(segment), float(window), float(cval), 0.0, out)
         return out
     keep = ~mask
-    for s in np.unique(segment[mask]):
+    for s in np.unique(segment):
         m = segment == s
         k = m & keep
-        if k.sum() < 10:
+        if not mask[m].any() or k.sum() < 10:
+            # nothing masked here (or too little left to learn from): the plain trend
+            idx = np.flatnonzero(m)
+            tr = np.empty(idx.size)
+            _kernels.biweight_segments(np.ascontiguousarray(t[idx]), np.ascontiguousarray(f[idx]),
+                                       np.array([0, idx.size], dtype=np.int64), float(window), float(cval), 0.0, tr)
+            out[idx] = tr
             continue
         tk, fk = np.ascontiguousarray(t[k]), np.ascontiguousarray(f[k])
         tr = np.empty(tk.size)
@@ -162,7 +167,7 @@ def robust_spline(t: np.ndarray, f: np.ndarray, segment: np.ndarray, spacing: fl
                 kn = kn[::2]
                 trend = LSQUnivariateSpline(tu, fu, kn, k=3)(ts) if kn.size else np.full(ts.size, np.median(fu))
             r = fs - trend
-            sd = _MAD * float(np.median(np.abs(r[use] - np.median(r[use]))))
+            sd = MAD_TO_SIGMA * mad(r[use])
             if not sd > 0:
                 break
             new = base[a:b] & (np.abs(r) < sigma * sd)
@@ -173,6 +178,26 @@ def robust_spline(t: np.ndarray, f: np.ndarray, segment: np.ndarray, spacing: fl
     return out
 
 
+def _lomb_scargle(t: np.ndarray, y: np.ndarray, freq: np.ndarray) -> np.ndarray:
+    """Standard-normalised Lomb-Scargle power with a floating mean on a uniform frequency grid.
+
+    Same numbers as astropy's ``LombScargle(t, y).power(freq)`` (to round-off),
+    from a compiled kernel that needs neither astropy nor a trigonometric
+    call per point and frequency (:func:`exoray.preprocess._kernels.lomb_scargle_grid`).
+    """
+    freq = np.asarray(freq, dtype=np.float64)
+    out = np.empty(freq.size)
+    if freq.size == 0:
+        return out
+    df = float(freq[1] - freq[0]) if freq.size > 1 else 0.0
+    if freq.size > 2 and not np.allclose(np.diff(freq), df, rtol=1e-9, atol=0.0):
+        raise ValueError("the Lomb-Scargle kernel needs a uniform frequency grid")
+    tt = np.ascontiguousarray(t, dtype=np.float64)
+    # times from the first one: the phases stay small and accurate
+    _kernels.lomb_scargle_grid(tt - tt[0], np.ascontiguousarray(y, dtype=np.float64), float(freq[0]), df, out)
+    return out
+
+
 def rotation_period(t: np.ndarray, f: np.ndarray, *, min_period: float = 0.1, max_period: float = 10.0,
                     bin_days: float = 1.0 / 48.0) -> Tuple[float, float]:
     """Lomb-Scargle period of the strongest periodic variability and its normalised power.
@@ -180,8 +205,6 @@ def rotation_period(t: np.ndarray, f: np.ndarray, *, min_period: float = 0.1, ma
     The light curve is averaged in 30-min bins first (fast, and transits
     barely count).  Returns ``(nan, 0)`` when there are too few bins.
     """
-    from astropy.timeseries import LombScargle
-
     if t.size < 50:
         return float("nan"), 0.0
     edges = np.arange(t[0], t[-1] + bin_days, bin_days)
@@ -199,7 +222,7 @@ def rotation_period(t: np.ndarray, f: np.ndarray, *, min_period: float = 0.1, ma
         return float("nan"), 0.0
     # five frequencies per resolution element 1/span
     freq = np.linspace(1.0 / max_period, 1.0 / min_period, int(5 * span * (1.0 / min_period - 1.0 / max_period)) + 2)
-    power = LombScargle(tb, fb).power(freq)
+    power = _lomb_scargle(tb, fb, freq)
     i = int(np.argmax(power))
     return float(1.0 / freq[i]), float(power[i])
 
@@ -423,7 +446,7 @@ def _upper_outliers(t, f, segment, cval, window: float = 0.25, sigma: float = 4.
     """Cadences more than ``sigma`` robust sigmas above a short biweight trend (flares)."""
     tr = masked_biweight(t, f, segment, window, cval)
     r = f / tr - 1.0
-    sd = _MAD * float(np.median(np.abs(r - np.median(r))))
+    sd = MAD_TO_SIGMA * mad(r)
     return r > sigma * sd if sd > 0 else np.zeros(t.size, bool)
 
 

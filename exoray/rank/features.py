@@ -71,6 +71,8 @@ from typing import Any, Iterable, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..astro import radius_earth
+
 __all__ = ["FEATURE_COLUMNS", "DISPOSITION_NAMES", "SOURCE_KEYS", "FLAG_FEATURES", "candidate_features", "feature_frame"]
 
 #: Dispositions a candidate row may carry (:data:`exoray.vet.DISPOSITIONS`).  The
@@ -122,8 +124,6 @@ SOURCE_KEYS = {
     "candidate_index": ("candidate_index",),
     "disposition": ("rule_disposition", "disposition"),
 }
-
-_R_SUN_EARTH = 109.2
 
 #: flags of ``vet_flags`` turned into 0/1 features: feature name -> flag prefix
 FLAG_FEATURES = {
@@ -210,7 +210,7 @@ def _row_features(row: Mapping) -> List[float]:
     radius = g("radius")
     comp = g("companion_radius_earth")
     if not math.isfinite(comp) and depth > 0 and radius > 0:
-        comp = radius * _R_SUN_EARTH * math.sqrt(depth * 1e-6)
+        comp = float(radius_earth(math.sqrt(depth * 1e-6), radius))
     ratio = g("secondary_depth_ratio")
     if math.isfinite(ratio):
         ratio = min(max(ratio, -1.0), 2.0)

@@ -133,6 +133,11 @@ class _GridTables:
         m_real = int(np.floor(t_max / g)) + 1
         if m_real > _GRID_MAX_BUCKETS_PER_POINT * max(int(n_real.max()), 1) + 1024:
             return None
+        # The tables cost one gather per bin width of the whole span and
+        # period; folding the cadences costs one per cadence.  Light curves
+        # with long gaps (sectors stitched months apart) fold faster.
+        if t_max / delta > float(n_real.max()):
+            return None
         nbw_max = int(nbins.max())
         q_tail = -(-m_real // k) + 1
         n_q = q_tail + nbw_max + 1
@@ -357,9 +362,13 @@ def bls_kernel(
     if noise_scale is not None:
         ns = np.broadcast_to(np.asarray(noise_scale, np.float64), (n_batch, n_periods, n_dur))
         scale_t = torch.as_tensor(np.ascontiguousarray(ns.transpose(1, 0, 2)).astype(npdt), **dev_kw)
+    # (period, duration) columns that no light curve may use (an infinite
+    # minimum) are skipped for every chunk where they are masked throughout
+    masked_out = None
     if min_points is not None:
         mp = np.broadcast_to(np.asarray(min_points, np.float64), (n_batch, n_periods, n_dur))
         minpts_t = torch.as_tensor(np.ascontiguousarray(mp.transpose(1, 0, 2)).astype(npdt), **dev_kw)
+        masked_out = np.isinf(mp).all(axis=0)  # (P, D)
 
     best_z, best_arg = [], []
     for a, b in chunks:
@@ -394,12 +403,15 @@ def bls_kernel(
             del bin_y, bin_w, wrap
         # 4. score every box
         uniform = bool(np.all(d_c == d_c[0:1]))
-        zbuf = torch.empty((c, n_batch, n_dur, nb_max), dtype=dtype, **dev_kw)
+        cols = np.arange(n_dur) if masked_out is None else np.flatnonzero(~masked_out[a:b].all(axis=0))
+        if cols.size == 0:
+            cols = np.arange(1)  # nothing may be used: one column, masked below, keeps the shapes
+        zbuf = torch.empty((c, n_batch, cols.size, nb_max), dtype=dtype, **dev_kw)
         y0 = cum_y[:, :, :nb_max]
         w0 = cum_w[:, :, :nb_max]
         ar = torch.arange(nb_max, **dev_kw)
         d_t = torch.as_tensor(d_c, **dev_kw)
-        for k in range(n_dur):
+        for slot, k in enumerate(cols.tolist()):
             if uniform:
                 d = int(d_c[0, k])
                 yk = cum_y[:, :, d : d + nb_max] - y0
@@ -412,22 +424,32 @@ def bls_kernel(
             short = wk < minpts_t[a:b, :, k].unsqueeze(2) if minpts_t is not None else None
             if objective == "snr":
                 den = torch.maximum(wk.mul_(wout), den_floor)
-                torch.mul(yk, den.rsqrt_(), out=zbuf[:, :, k])
+                torch.mul(yk, den.rsqrt_(), out=zbuf[:, :, slot])
             else:
                 den = torch.maximum(wk, wf_t).rsqrt_()
                 den.div_(torch.maximum(wout, wf_t))
-                torch.mul(yk, den, out=zbuf[:, :, k])
+                torch.mul(yk, den, out=zbuf[:, :, slot])
             if scale_t is not None:
                 # both objectives rank by a z that scales as the box's SNR (the
                 # likelihood gain is its square), so red noise divides z once
-                zbuf[:, :, k].div_(scale_t[a:b, :, k].unsqueeze(2))
+                zbuf[:, :, slot].div_(scale_t[a:b, :, k].unsqueeze(2))
             if short is not None:
-                zbuf[:, :, k].masked_fill_(short, 0.0)
+                zbuf[:, :, slot].masked_fill_(short, 0.0)
         # best duration first (min without indices is fast), then the best
         # phase of that duration only; ties resolve as a flat argmin would
-        kbest = zbuf.amin(dim=3).argmin(dim=2)
-        jbest = zbuf.gather(2, kbest.view(c, n_batch, 1, 1).expand(c, n_batch, 1, nb_max)).squeeze(2).argmin(dim=2)
+        zmin = zbuf.amin(dim=3)
+        slot_best = zmin.argmin(dim=2)
+        jbest = zbuf.gather(2, slot_best.view(c, n_batch, 1, 1).expand(c, n_batch, 1, nb_max)).squeeze(2).argmin(dim=2)
         del zbuf
+        kbest = slot_best if cols.size == n_dur else torch.as_tensor(cols, **dev_kw)[slot_best]
+        if cols.size < n_dur:
+            # a skipped column scores 0 everywhere: it wins where no box dips
+            # (as it would if it had been scored and masked)
+            no_dip = zmin.gather(2, slot_best.unsqueeze(2)).squeeze(2) > 0
+            k_skip = int(np.flatnonzero(~np.isin(np.arange(n_dur), cols))[0])
+            kbest = torch.where(no_dip, torch.full_like(kbest, k_skip), kbest)
+            jbest = torch.where(no_dip, torch.zeros_like(jbest), jbest)
+        del zmin
         dbest = d_t.unsqueeze(1).expand(c, n_batch, n_dur).gather(2, kbest.unsqueeze(2)).squeeze(2)
         jbest = jbest % nb_t.view(c, 1)
         # 5. sums of the winning boxes

@@ -426,6 +426,7 @@ def bls_power(
     max_elements: Optional[int] = None,
     noise_scale=None,
     min_transits: Optional[float] = None,
+    duration_mask=None,
 ) -> List[Dict[str, np.ndarray]]:
     """BLS periodograms of a batch of light curves on a shared grid.
 
@@ -464,6 +465,11 @@ def bls_power(
         (``min_transits * duration / cadence``); 1.5 demands data from two
         transits, so a single event cannot pose as a periodic signal in
         gappy data or at periods near the baseline.  ``None``: no rule.
+    duration_mask : array_like of bool, shape (n_periods, n_durations), optional
+        Which (period, duration) boxes to try; the others score nothing (a
+        duration a star cannot give at that period), and the kernel skips a
+        duration for a run of periods where it is masked throughout.
+        ``None``: all.
 
     Returns
     -------
@@ -503,6 +509,12 @@ def bls_power(
             raise ConfigError(f"min_transits must be positive, got {min_transits!r}")
         cad = np.array([float(np.median(np.diff(t))) if t.size > 1 else 1.0 for t in batch.time])
         minpts = float(min_transits) * (dbins * deltas[:, None])[None, :, :] / cad[:, None, None]
+    if duration_mask is not None:
+        dm = np.asarray(duration_mask, dtype=bool)
+        if dm.shape != (n_p, n_d):
+            raise ConfigError(f"duration_mask has shape {dm.shape}; expected ({n_p}, {n_d})")
+        base = np.zeros((1, n_p, n_d)) if minpts is None else minpts
+        minpts = np.where(dm[None, :, :], base, np.inf)
     out = _BACKENDS[name](
         batch, p, d, deltas, dbins, objective=objective, oversample=int(oversample),
         dtype=_resolve_dtype(dtype), device=_resolve_device(device), max_elements=max_elements,
@@ -642,6 +654,7 @@ def bls_search(
     red_noise: bool = True,
     min_transits: Optional[float] = 1.5,
     n_peaks: int = 1,
+    duration_mask=None,
 ) -> List[BLSResult]:
     """Search a batch of light curves for periodic box-shaped dips.
 
@@ -677,6 +690,8 @@ def bls_search(
         Also refine and return the next ``n_peaks - 1`` independent peaks of
         the periodogram (not harmonics of a stronger one) as
         ``result.alternatives``, strongest first.
+    duration_mask : array_like of bool, optional
+        (n_periods, n_durations) boxes to try (see :func:`bls_power`).
 
     Returns
     -------
@@ -697,68 +712,22 @@ def bls_search(
     >>> abs(r.period - 3.3) < 0.01
     True
     """
+    from .steps import SearchOptions, drive_lockstep, search_steps
+
     batch = prepare_batch(lcs)
     periods, durations = _default_grid(batch, periods, durations, min_period)
-    kw = dict(objective=objective, oversample=oversample, backend=backend, dtype=dtype, device=device,
-              max_elements=max_elements, min_transits=min_transits)
-    d_arr = np.asarray(durations, dtype=np.float64)
+    opts = SearchOptions(objective=objective, oversample=oversample, backend=backend, dtype=dtype, device=device,
+                         max_elements=max_elements, min_transits=min_transits)
     p_arr = np.asarray(periods, dtype=np.float64)
-    scales = None
-    if red_noise:
-        scales = np.stack([_noise_factors(t, y, iv, d_arr, p_arr.size)
-                           for t, y, iv in zip(batch.time, batch.flux, batch.ivar)])
-    spectra = bls_power(batch, periods, durations, noise_scale=scales, **kw)
-    name = get_backend(backend)
-    keys = ("power", "depth", "depth_err", "snr", "log_likelihood", "duration", "t0")
-    results = []
-    for i, sp in enumerate(spectra):
-        pw = sp["power"]
-        pr = sp["periods"]
-        sub = BLSBatch([batch.time[i]], [batch.flux[i]], [batch.ivar[i]], [batch.meta[i]])
-        sde, sde_raw, det = spectrum_sde(pw, detrend_window)
-        idx = _independent_peaks(pw, pr, max(1, int(n_peaks))) or [int(np.nanargmax(pw))]
-        found = []
-        for ib in idx:
-            best = {k: float(sp[k][ib]) for k in keys}
-            best["period"] = float(pr[ib])
-            if refine and pr.size > 1 and refine_points > 1:
-                lo, hi = pr[max(ib - 1, 0)], pr[min(ib + 1, pr.size - 1)]
-                fine = np.unique(np.concatenate([1.0 / np.linspace(1.0 / hi, 1.0 / lo, int(refine_points)), [pr[ib]]]))
-                dfine = d_arr if d_arr.ndim <= 1 else np.broadcast_to(d_arr[ib], (fine.size, d_arr.shape[1]))
-                sfine = None
-                if scales is not None:
-                    si = scales[i]
-                    sfine = si[None, :] if si.ndim == 1 else np.broadcast_to(si[ib], (fine.size, si.shape[1]))[None]
-                rf = bls_power(sub, fine, dfine, noise_scale=sfine, **kw)[0]
-                jf = int(np.nanargmax(rf["power"]))
-                if rf["power"][jf] >= best["power"]:
-                    best = {k: float(rf[k][jf]) for k in keys}
-                    best["period"] = float(fine[jf])
-            # the SDE of a secondary peak: how far it stands out of the same spectrum
-            peak_sde = sde if ib == idx[0] else float((det[ib] - det.mean()) / det.std()) if det.std() > 0 else 0.0
-            beta = 1.0
-            if scales is not None:
-                si = scales[i] if scales[i].ndim == 1 else scales[i][ib]
-                dl = d_arr if d_arr.ndim <= 1 else d_arr[ib]
-                beta = float(np.interp(np.log(best["duration"]), np.log(np.atleast_1d(dl)), np.atleast_1d(si)))
-            n_tr, n_in = _n_transits(batch.time[i], best["period"], best["t0"], best["duration"])
-            res = BLSResult(
-                period=best["period"], t0=best["t0"], duration=best["duration"], depth=best["depth"],
-                depth_err=best["depth_err"], snr=best["snr"], snr_white=best["snr"] * beta, red_noise=beta,
-                power=best["power"], log_likelihood=best["log_likelihood"], sde=peak_sde, sde_raw=sde_raw,
-                n_transits=n_tr, n_points_in_transit=n_in, periods=pr, power_spectrum=pw, power_detrended=det,
-                depth_spectrum=sp["depth"], duration_spectrum=sp["duration"], t0_spectrum=sp["t0"],
-                snr_spectrum=sp["snr"], log_likelihood_spectrum=sp["log_likelihood"], objective=objective,
-                backend=name, dtype=str(_resolve_dtype(dtype)).replace("torch.", ""), device=str(device),
-                n_points=int(batch.time[i].size), baseline=float(batch.time[i][-1] - batch.time[i][0]),
-                candidate_index=0, peak_rank=len(found),
-            )
-            for k in ("tic_id", "sector", "source_path"):
-                if k in batch.meta[i]:
-                    res[k] = batch.meta[i][k]
-            found.append(res)
-        found[0]["alternatives"] = found[1:]
-        results.append(found[0])
+    d_arr = np.asarray(durations, dtype=np.float64)
+    mask = None if duration_mask is None else np.asarray(duration_mask, dtype=bool)
+    gens = [search_steps(t, y, iv, meta, p_arr, d_arr, opts, red_noise=red_noise, duration_mask=mask,
+                         n_peaks=n_peaks, refine=refine, refine_points=refine_points, detrend_window=detrend_window)
+            for t, y, iv, meta in zip(batch.time, batch.flux, batch.ivar, batch.meta)]
+    results = drive_lockstep(gens)
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
     return results
 
 
@@ -856,58 +825,18 @@ def iterative_search(
         raise ConfigError(f"max_planets must be an integer >= 1, got {max_planets!r}")
     if not (mask_width > 0):
         raise ConfigError(f"mask_width must be positive, got {mask_width!r}")
+    from .steps import SearchOptions, as_steps, drive, iterative_steps
+
     batch = prepare_batch(lc)
     if len(batch) != 1:
         raise InputError("iterative_search takes one light curve; loop (or use Ray) over many")
     periods, durations = _default_grid(batch, periods, durations, kwargs.pop("min_period", 0.5))
     t, y, iv, meta = batch.time[0], batch.flux[0], batch.ivar[0], batch.meta[0]
     accept = accept or _default_accept(sde_threshold, snr_threshold, snr_min_sde)
-    max_passes = int(max_planets) + 2 if max_passes is None else int(max_passes)
-    found: List[BLSResult] = []
-    keep = np.ones(t.size, bool)
-    counted = 0
-    vetoes = 0
-    k = 0
-    while k < max_passes:
-        if counted >= max_planets or keep.sum() < MIN_POINTS:
-            break
-        sub = BLSBatch([t[keep]], [y[keep]], [iv[keep]], [meta])
-        res = bls_search(sub, periods, durations, n_peaks=n_peaks, **kwargs)[0]
-        log.info("iterative search pass %d: P=%.5f d SDE=%.2f SNR=%.1f", k, res.period, res.sde, res.snr)
-        chosen = None
-        veto = None
-        for cand in [res] + list(res.get("alternatives", [])):
-            verdict = accept(cand, t, y, iv, keep.copy())
-            if isinstance(verdict, np.ndarray):
-                if vetoes < max_vetoes and (verdict & keep).any():
-                    veto = verdict
-                    break
-                continue  # no vetoes left: just not this peak
-            if verdict is not None:
-                chosen = verdict
-                break
-        if veto is not None:
-            vetoes += 1
-            keep &= ~veto
-            continue  # the same pass again, without the vetoed event
-        k += 1
-        if chosen is None:
-            break
-        res = chosen
-        res["candidate_index"] = len(found)
-        found.append(res)
-        out = after_signal(res, t, y, keep.copy()) if after_signal is not None else None
-        also_mask, counts = True, True
-        if out is not None:
-            new_y, also_mask = out[0], out[1]
-            if len(out) > 2:
-                counts = bool(out[2])
-            if new_y is not None:
-                new_y = np.asarray(new_y, dtype=np.float64)
-                if new_y.shape != y.shape or not np.all(np.isfinite(new_y[keep])):
-                    raise InputError("after_signal must return finite flux for every cadence it was given")
-                y = new_y
-        counted += int(counts)
-        if also_mask:
-            keep &= ~transit_mask(t, res.period, res.t0, mask_width * res.get("mask_duration", res.duration))
-    return found
+    search_kw = {k: kwargs.pop(k) for k in ("red_noise", "duration_mask", "refine", "refine_points", "detrend_window")
+                 if k in kwargs}
+    opts = SearchOptions(**kwargs)
+    return drive(iterative_steps(
+        t, y, iv, meta, np.asarray(periods, dtype=np.float64), np.asarray(durations, dtype=np.float64), opts,
+        accept=as_steps(accept), after_signal=after_signal, max_planets=max_planets, max_passes=max_passes,
+        mask_width=mask_width, max_vetoes=max_vetoes, n_peaks=n_peaks, **search_kw))

@@ -47,9 +47,11 @@ Feature columns (:data:`exoray.schemas.CANDIDATE_FEATURES`):
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
-from typing import Any, Dict, List, Optional
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -115,43 +117,160 @@ def folded_profile(time, flux, period: float, n_bins: int = 50, at=None) -> np.n
     return np.interp(ph_at, xc, yc)
 
 
-def search_grid(plc: PreprocessedLightCurve, cfg: SearchConfig):
-    """(periods, durations) searched for one light curve, or ``None`` when its span is too short.
+#: Steps (dex) of the stellar mean density and (days) of the time span on
+#: which search grids are built: stars of one class share one grid, so a
+#: batch of them is searched in one kernel call, and a star searched alone
+#: uses the very grid it would get in a batch.
+DENSITY_STEP_DEX = 0.1
+SPAN_STEP_DAYS = 1.0
+
+
+@dataclass(frozen=True, eq=False)
+class SearchGrid:
+    """Trial periods and durations of one class of stars, and which durations each period may use.
+
+    ``mask[i, k]`` is ``True`` when duration ``k`` can be a transit of a
+    planet on period ``i`` around a star of this density (from a grazing
+    0.3x to 1.5x a central transit, with one grid step of margin either
+    side); the kernel skips the rest.
+    """
+
+    periods: np.ndarray
+    durations: np.ndarray
+    mask: np.ndarray
+    density: float
+    span: float
+
+    def mask_for(self, periods) -> np.ndarray:
+        """Duration mask rows for other trial periods (a refinement grid) by Kepler's law."""
+        return _duration_mask(np.asarray(periods, dtype=np.float64), self.durations, self.density)
+
+
+def _duration_mask(periods: np.ndarray, durations: np.ndarray, density: float) -> np.ndarray:
+    from .period_grid import duration_grid
+
+    per = duration_grid(periods, density, 1.0, n_durations=2, max_duration_hours=24.0 * 1.5)
+    lo, hi = per[:, 0], per[:, -1]
+    # bracket [lo, hi] by the nearest grid durations outside it
+    i_lo = np.clip(np.searchsorted(durations, lo, side="right") - 1, 0, durations.size - 1)
+    i_hi = np.clip(np.searchsorted(durations, hi, side="left"), 0, durations.size - 1)
+    k = np.arange(durations.size)[None, :]
+    return (k >= i_lo[:, None]) & (k <= i_hi[:, None])
+
+
+def grid_class(plc: PreprocessedLightCurve, cfg: SearchConfig) -> Tuple[float, float]:
+    """``(density, span)`` a light curve's search grid is built for: both rounded to shared steps.
+
+    The grid depends on the star only through its mean density
+    (Kepler's law: durations scale as ``(P / rho)^(1/3)``, the Ofir sampling
+    as ``rho^(1/3)``): it is rounded to ``DENSITY_STEP_DEX`` (a duration
+    changes by <4%, far less than the grid's own step).  The span is rounded
+    *up* to whole ``SPAN_STEP_DAYS`` (a slightly denser grid; periods past
+    the data's span cannot hold two transits and score nothing).
+    """
+    from .period_grid import stellar_params
+
+    mass, radius = stellar_params(plc.mass, plc.radius, plc.logg)
+    q = round(math.log10(mass / radius**3) / DENSITY_STEP_DEX) * DENSITY_STEP_DEX
+    baseline = _block_span(plc)
+    span = math.ceil(baseline / SPAN_STEP_DAYS - 1e-9) * SPAN_STEP_DAYS
+    return round(10.0 ** q, 12), max(span, SPAN_STEP_DAYS)
+
+
+def _block_span(plc: PreprocessedLightCurve) -> float:
+    """Time span searched as one block: the whole light curve, or the longest sector of a stitched one.
+
+    The sectors of a stitched light curve are searched each on its own grid
+    and combined (a semi-coherent search, see
+    :func:`exoray.search.steps.pass_steps`); the joined light curve is
+    searched coherently only around the peaks.
+    """
+    if not plc.parts or plc.cadence_sector is None:
+        return float(plc.time[-1] - plc.time[0])
+    spans = []
+    for s in np.unique(plc.cadence_sector):
+        ts = plc.time[plc.cadence_sector == s]
+        spans.append(float(ts[-1] - ts[0]) if ts.size else 0.0)
+    return max(spans)
+
+
+@functools.lru_cache(maxsize=256)
+def _grid_for(density: float, span: float, min_period: float, max_period: Optional[float],
+              n_durations: int) -> Optional[SearchGrid]:
+    from .period_grid import central_transit_duration, duration_grid, orbit_period, period_grid, roche_period
+
+    # A star of this mean density: the grids depend on nothing else.
+    mass, radius = density, 1.0
+    max_p = min(max_period or span, span)
+    # No orbit inside two stellar radii (a giant's planets orbit for days),
+    # but a wrong catalogue radius must never empty the grid: the star's
+    # floor is kept below a quarter of the span.
+    star_floor = min(orbit_period(2.0, mass, radius), 0.25 * span)
+    min_p = max(min_period, roche_period(), star_floor)
+    if max_p <= min_p:
+        return None
+    periods = period_grid(span, min_period=min_p, max_period=max_p, stellar_mass=mass, stellar_radius=radius)
+    # One duration list for all periods, spanning what the star allows from
+    # the shortest to the longest period: it lets the kernel use its
+    # scatter-free binning; the mask keeps each period to its own range.
+    # Giants' transits last a day or more: the ceiling follows the star.
+    longest = float(np.clip(1.5 * central_transit_duration(max_p, mass, radius), 0.5, 1.5))
+    per_period = duration_grid(periods, mass, radius, max_duration_hours=24.0 * longest)
+    durations = np.unique(np.geomspace(per_period.min(), min(per_period.max(), 0.9 * periods[0]), n_durations))
+    mask = _duration_mask(periods, durations, density)
+    for a in (periods, durations, mask):
+        a.setflags(write=False)  # shared by every star of the class
+    return SearchGrid(periods, durations, mask, density, span)
+
+
+def search_grid(plc: PreprocessedLightCurve, cfg: SearchConfig) -> Optional[SearchGrid]:
+    """The :class:`SearchGrid` of one light curve, or ``None`` when its span is too short.
 
     Periods run from ``min_period_days`` (at least a rocky planet's Roche
-    limit) to ``max_period_days`` or the whole span of the data (a box must
-    still hold two transits' worth of data, see :func:`bls_power`); one
-    duration list spans what the star allows over that range (Kepler's law).
+    limit, and an orbit of two stellar radii) to ``max_period_days`` or the
+    whole span of the data (a box must still hold two transits' worth of
+    data, see :func:`bls_power`); durations span what the star allows over
+    that range (Kepler's law).  Light curves of one star class and span get
+    the same (cached, read-only) grid: see :func:`grid_class`.
     """
     from ..limits import check_baseline, check_trial_periods
-    from .period_grid import (central_transit_duration, duration_grid, orbit_period, period_grid, roche_period,
-                              stellar_params)
 
     t = plc.time
     if t.size < 2:
         return None
-    baseline = float(t[-1] - t[0])
-    check_baseline(baseline, cfg.max_baseline_days, plc.source_path)  # before the grid can exhaust memory
-    max_p = min(cfg.max_period_days or baseline, baseline)
-    mass, radius = stellar_params(plc.mass, plc.radius, plc.logg)
-    # No orbit inside two stellar radii (a giant's planets orbit for days),
-    # but a wrong catalogue radius must never empty the grid: the star's
-    # floor is kept below a quarter of the span.
-    star_floor = min(orbit_period(2.0, mass, radius), 0.25 * baseline)
-    min_p = max(cfg.min_period_days, roche_period(), star_floor)
-    if max_p <= min_p:
-        log.info("%s: span %.2f d too short for periods >= %.2f d", plc.source_path, baseline, min_p)
-        return None
-    periods = period_grid(baseline, min_period=min_p, max_period=max_p, stellar_mass=mass, stellar_radius=radius)
-    check_trial_periods(periods.size, cfg.max_trial_periods, plc.source_path)
-    # One duration list for all periods, spanning what the star allows from
-    # the shortest to the longest period: it lets the kernel use its
-    # scatter-free binning (~1.7x faster than per-period duration rows).
-    # Giants' transits last a day or more: the ceiling follows the star.
-    longest = float(np.clip(1.5 * central_transit_duration(max_p, mass, radius), 0.5, 1.5))
-    per_period = duration_grid(periods, mass, radius, max_duration_hours=24.0 * longest)
-    durations = np.unique(np.geomspace(per_period.min(), min(per_period.max(), 0.9 * periods[0]), cfg.n_durations))
-    return periods, durations
+    # before the grid can exhaust memory: a time jump inside one file is
+    # refused; sectors stitched years apart are not a jump, and their grid
+    # is bounded by the number of trial periods below
+    from ..preprocess.stitch import split_sectors
+
+    for part, sel in split_sectors(plc):
+        ts = t[sel]
+        check_baseline(float(ts[-1] - ts[0]) if ts.size else 0.0, cfg.max_baseline_days, part.source_path)
+    density, span = grid_class(plc, cfg)
+    # Refuse a huge grid before building it: its size is known from the
+    # class (the Ofir grid's length), building it could exhaust memory.
+    check_trial_periods(_n_periods_estimate(density, span, cfg), cfg.max_trial_periods, plc.source_path)
+    grid = _grid_for(density, span, float(cfg.min_period_days), cfg.max_period_days, int(cfg.n_durations))
+    if grid is None:
+        log.info("%s: span %.2f d too short for the shortest period allowed", plc.source_path, span)
+    else:
+        check_trial_periods(grid.periods.size, cfg.max_trial_periods, plc.source_path)
+    return grid
+
+
+def _n_periods_estimate(density: float, span: float, cfg: SearchConfig) -> int:
+    from .period_grid import period_grid_size
+
+    return period_grid_size(span, cfg.min_period_days, min(cfg.max_period_days or span, span),
+                            stellar_mass=density, stellar_radius=1.0)
+
+
+def search_options(cfg: SearchConfig):
+    """The periodogram options of a search configuration."""
+    from .steps import SearchOptions
+
+    return SearchOptions(oversample=cfg.oversample, dtype=cfg.dtype, device=cfg.device,
+                         min_transits=cfg.min_transits)
 
 
 def search_lightcurve(plc: PreprocessedLightCurve, config: Optional[SearchConfig] = None, after_signal=None,
@@ -170,7 +289,6 @@ def search_lightcurve(plc: PreprocessedLightCurve, config: Optional[SearchConfig
     grid = grid if grid is not None else search_grid(plc, cfg)
     if grid is None:
         return []
-    periods, durations = grid
     if accept is None:
         def accept(res, *_):
             return res if res.snr >= cfg.snr_threshold and res.sde >= cfg.sde_threshold else None
@@ -179,8 +297,9 @@ def search_lightcurve(plc: PreprocessedLightCurve, config: Optional[SearchConfig
         max_planets=cfg.max_planets,
         max_passes=cfg.max_passes if cfg.max_passes is not None else cfg.max_planets + 3,
         mask_width=cfg.mask_width,
-        periods=periods,
-        durations=durations,
+        periods=grid.periods,
+        durations=grid.durations,
+        duration_mask=grid.mask,
         oversample=cfg.oversample,
         dtype=cfg.dtype,
         device=cfg.device,
@@ -220,6 +339,11 @@ def _row(plc: PreprocessedLightCurve, k: int, res, vet: Dict[str, Any]) -> Dict[
         "vet_flags": ";".join(vet.get("flags", [])),
         "single_event": False,  # periodic search; single events come from the anomaly stage
         "source_path": plc.source_path,
+        "sectors": ",".join(str(s) for s in plc.sectors),
+        "n_sectors": len(plc.sectors),
+        "sector_depth_ppm": [1e6 * d for d in tests["sectors"]["depth"]] if "sectors" in tests else None,
+        "sector_depth_err_ppm": [1e6 * d for d in tests["sectors"]["depth_err"]] if "sectors" in tests else None,
+        "sector_depth_p": _test(tests, "sectors", "p_value"),
         # features
         "bls_depth_ppm": 1e6 * float(res.depth),
         "snr_white": _f(res.get("snr_white")),
@@ -316,10 +440,7 @@ def _subset(plc: PreprocessedLightCurve, keep: np.ndarray) -> PreprocessedLightC
 
     if keep.all():
         return plc
-    kw = {name: getattr(plc, name)[keep] for name in ("time", "flux", "flux_err", "trend", "flux_flat", "segment")}
-    for name in ("centroid_col", "centroid_row"):
-        v = getattr(plc, name)
-        kw[name] = None if v is None else v[keep]
+    kw = {name: (None if getattr(plc, name) is None else getattr(plc, name)[keep]) for name in plc.CADENCE_ARRAYS}
     return dataclasses.replace(plc, **kw)
 
 
@@ -381,21 +502,41 @@ def find_candidates(
         empty when nothing passes.  With ``return_details``: ``(rows,
         bls_results, vets)``.
     """
+    from .steps import drive
+
+    rows, results, vets = drive(candidate_steps(plc, config or SearchConfig(), catalogs=catalogs,
+                                                preprocess=preprocess))
+    if return_details:
+        return rows, results, vets
+    return rows
+
+
+def candidate_steps(plc: PreprocessedLightCurve, cfg: SearchConfig, *, catalogs=None, preprocess=None):
+    """:func:`find_candidates` as search steps (see :mod:`exoray.search.steps`); returns ``(rows, results, vets)``.
+
+    Driven alone it is :func:`find_candidates`; driven with others
+    (:func:`exoray.search.steps.drive_lockstep`) every pass of every star of
+    a class runs in one kernel call.
+    """
     import dataclasses
 
     from ..preprocess import redetrend
     from ..vet import vet_candidate
-    from .bls import BLSBatch, BLSResult, bls_search, transit_mask
     from ..vet.uniqueness import model_shift
+    from .bls import BLSResult, prepare_batch, transit_mask
     from .consistency import is_consistent, transit_consistency
     from .period_grid import central_transit_duration, stellar_params
+    from .steps import iterative_steps, search_steps
 
-    cfg = config or SearchConfig()
     grid = search_grid(plc, cfg)
     if grid is None:
-        return ([], [], []) if return_details else []
-    periods, durations = grid
+        return [], [], []
+    periods, durations = grid.periods, grid.durations
+    opts = search_options(cfg)
     n = plc.time.size
+    blocks = plc.cadence_sector if plc.parts else None
+    # a stitched light curve's coherent grid is this much finer than a sector's
+    fine_factor = 1 if blocks is None else int(max(1.0, np.ceil((plc.time[-1] - plc.time[0]) / _block_span(plc))))
     state = {"lc": plc, "whiten": np.zeros(n), "mask": np.zeros(n, bool), "pending": None}
     kinds: List[str] = []
     early_vets: Dict[int, Dict[str, Any]] = {}
@@ -413,10 +554,9 @@ def find_candidates(
         y2 = lc2.flux_flat - state["whiten"]
         i = int(np.clip(np.searchsorted(periods, cand.period), 1, periods.size - 1))
         lo, hi = periods[max(i - 2, 0)], periods[min(i + 1, periods.size - 1)]
-        fine = np.unique(np.concatenate([1.0 / np.linspace(1.0 / hi, 1.0 / lo, 41), [cand.period]]))
-        sub = BLSBatch([t[keep]], [y2[keep]], [iv[keep]], [{}])
-        r2 = bls_search(sub, fine, durations, oversample=cfg.oversample, dtype=cfg.dtype, device=cfg.device,
-                        red_noise=cfg.red_noise, min_transits=cfg.min_transits, refine=False)[0]
+        fine = np.unique(np.concatenate([1.0 / np.linspace(1.0 / hi, 1.0 / lo, 41 * fine_factor), [cand.period]]))
+        r2 = yield from search_steps(t[keep], y2[keep], iv[keep], {}, fine, durations, opts, red_noise=cfg.red_noise,
+                                     duration_mask=grid.mask_for(fine), refine=False)
         out = BLSResult(cand)
         for k in ("period", "t0", "duration", "depth", "depth_err", "snr", "snr_white", "red_noise", "power",
                   "log_likelihood", "n_transits", "n_points_in_transit"):
@@ -437,7 +577,7 @@ def find_candidates(
         lc2 = None
         y_now = y
         if cfg.redetrend and aligned(t):
-            cand2, lc2 = remeasure(cand, t, iv, keep)
+            cand2, lc2 = yield from remeasure(cand, t, iv, keep)
             # A detrender that kept a share (1 - D/w) of a transit gives it
             # back when the transit is masked; a far larger gain means the
             # trend, interpolated across the mask on a variable star, dug a
@@ -503,7 +643,13 @@ def find_candidates(
         state["mask"] |= transit_mask(plc.time, res.period, res.t0, cfg.mask_width * res.get("mask_duration", res.duration))
         return lc2.flux_flat - state["whiten"], True, True
 
-    results = search_lightcurve(plc, cfg, after_signal=after_signal, accept=accept, grid=grid)
+    batch = prepare_batch(plc)
+    results = yield from iterative_steps(
+        batch.time[0], batch.flux[0], batch.ivar[0], batch.meta[0], periods, durations, opts, accept=accept,
+        after_signal=after_signal, max_planets=cfg.max_planets,
+        max_passes=cfg.max_passes if cfg.max_passes is not None else cfg.max_planets + 3,
+        mask_width=cfg.mask_width, n_peaks=cfg.n_peaks, red_noise=cfg.red_noise, duration_mask=grid.mask,
+        blocks=blocks)
     final = dataclasses.replace(state["lc"], flux_flat=state["lc"].flux_flat - state["whiten"])
     vets: List[Dict[str, Any]] = []
     for k, res in enumerate(results):
@@ -521,8 +667,55 @@ def find_candidates(
             lc_k, {"period": res.period, "t0": res.t0, "duration": res.duration, "depth": res.depth, "snr": res.snr,
                    "red_noise": res.get("red_noise", 1.0), "mask_duration": res.get("mask_duration")},
             catalogs=catalogs, dump_times=plc.momentum_dump_times, centroids=cen))
+    if blocks is not None and cfg.duo_transits:
+        for res, vet in _duo_candidates(plc, final, results, kinds, cfg, catalogs, centroids is not None):
+            results.append(res)
+            vets.append(vet)
     rows = [_row(plc, k, res, vet) for k, (res, vet) in enumerate(zip(results, vets))]
+    for row, res in zip(rows, results):
+        if res.get("alias_periods") is not None:
+            row["alias_periods_days"] = [float(x) for x in res["alias_periods"]]
+            _add_flag(row, "duo_transit")
     link_same_period(rows)
-    if return_details:
-        return rows, results, vets
-    return rows
+    return rows, results, vets
+
+
+def _duo_candidates(plc, final, results, kinds, cfg: SearchConfig, catalogs, with_centroids: bool):
+    """Duo-transits of a stitched light curve, with the periodic signals' transits left out; (result, vet) pairs."""
+    from ..vet import vet_candidate
+    from .bls import BLSResult, prepare_batch, transit_mask
+    from .duo import duo_transits
+    from .period_grid import central_transit_duration, stellar_params
+
+    keep = np.ones(final.time.size, bool)
+    for j, other in enumerate(results):
+        if kinds[j] == "signal":
+            keep &= ~transit_mask(final.time, other.period, other.t0,
+                                  cfg.mask_width * other.get("mask_duration", other.duration))
+    lc = _subset(final, keep)
+    b = prepare_batch(lc)
+    if lc.time.size < 20 or b.time[0].size != lc.time.size:
+        return []
+    block = _block_span(plc)
+    mass, radius = stellar_params(plc.mass, plc.radius, plc.logg)
+    span = float(plc.time[-1] - plc.time[0])
+    # a duo's period lies between half a sector (or the periodic search
+    # would have seen two transits) and the whole span
+    lo = central_transit_duration(0.5 * block, mass, radius)
+    hi = central_transit_duration(span, mass, radius)
+    durations = np.geomspace(max(1.0 / 24.0, 0.3 * lo), min(1.5, max(1.5 * hi, 2.0 / 24.0)), 6)
+    duos = duo_transits(b.time[0], b.flux[0], b.ivar[0], lc.cadence_sector, durations,
+                        min_event_snr=cfg.duo_min_event_snr, min_snr=cfg.duo_min_snr, min_period=0.5 * block)
+    out = []
+    for d in duos[: max(0, cfg.max_planets - sum(k == "signal" for k in kinds))]:
+        period = float(d.periods[0])
+        res = BLSResult(period=period, t0=d.first.t0, duration=d.duration, depth=d.depth, depth_err=d.depth_err,
+                        snr=d.snr, snr_white=float("nan"), red_noise=float("nan"), power=d.snr,
+                        log_likelihood=float("nan"), sde=float("nan"), sde_raw=float("nan"), n_transits=2,
+                        n_points_in_transit=0, alias_periods=d.periods, candidate_index=len(results) + len(out))
+        cen = (lc.time, lc.centroid_col, lc.centroid_row) if with_centroids else None
+        vet = vet_candidate(lc, {"period": period, "t0": d.first.t0, "duration": d.duration, "depth": d.depth,
+                                 "snr": d.snr}, catalogs=catalogs, dump_times=plc.momentum_dump_times,
+                            centroids=cen)
+        out.append((res, vet))
+    return out

@@ -26,9 +26,10 @@ from typing import Optional
 
 import numpy as np
 
+from ..stats import MAD_TO_SIGMA
+
 __all__ = ["box_noise_factor", "MAD_TO_SIGMA"]
 
-MAD_TO_SIGMA = 1.482602218505602
 #: Quantile one standard deviation above the median of a normal distribution.
 _ONE_SIGMA_QUANTILE = 0.8413447460685429
 

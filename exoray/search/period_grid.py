@@ -24,10 +24,13 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from .. import astro
+from ..astro import DAY as _DAY, G as _G, M_SUN as _M_SUN, R_SUN as _R_SUN
 from ..errors import ConfigError, InputError
 
 __all__ = [
     "period_grid",
+    "period_grid_size",
     "duration_grid",
     "central_transit_duration",
     "stellar_params",
@@ -44,11 +47,6 @@ log = logging.getLogger(__name__)
 DEFAULT_STELLAR_MASS = 1.0
 DEFAULT_STELLAR_RADIUS = 1.0
 
-_G = 6.674e-11  # m^3 kg^-1 s^-2
-_M_SUN = 1.98847e30  # kg
-_R_SUN = 6.957e8  # m
-_DAY = 86400.0  # s
-_G_CGS_SUN_LOGG = 4.438  # log10(g_sun / cm s^-2)
 
 # Sane ranges for stellar parameters fed to the grids (solar units).
 _MASS_RANGE = (0.08, 5.0)
@@ -92,7 +90,7 @@ def stellar_params(
 
     m = float(mass) if ok(mass) else None
     r = float(radius) if ok(radius) else None
-    g_rel = 10.0 ** (float(logg) - _G_CGS_SUN_LOGG) if logg is not None and math.isfinite(float(logg)) else None
+    g_rel = 10.0 ** (float(logg) - astro.LOGG_SUN) if logg is not None and math.isfinite(float(logg)) else None
     if m is None and r is not None and g_rel is not None:
         m = g_rel * r * r
     elif r is None and m is not None and g_rel is not None:
@@ -190,19 +188,33 @@ def period_grid(
             "lower min_period or min_transits"
         )
 
-    s = baseline * _DAY
-    f_min = 1.0 / (p_max * _DAY)
-    f_max = 1.0 / (p_min * _DAY)
-    a = (2 * math.pi) ** (2.0 / 3.0) / math.pi * r_m / gm ** (1.0 / 3.0) / (s * float(oversampling))
-    # x = f^(1/3), uniform from f_min^(1/3) to f_max^(1/3) in steps of A/3
-    x0, x1 = f_min ** (1.0 / 3.0), f_max ** (1.0 / 3.0)
-    n = max(2, int(math.ceil((x1 - x0) / (a / 3.0))) + 1)
+    x0, x1, n = _ofir_steps(baseline, p_min, p_max, oversampling, gm, r_m)
     x = np.linspace(x0, x1, n)
     periods = 1.0 / (x**3) / _DAY
     periods = np.ascontiguousarray(periods[::-1])
     periods[0], periods[-1] = p_min, p_max  # exact end points despite round-off
     log.debug("period grid: %d periods from %.4g to %.4g d", periods.size, p_min, p_max)
     return periods
+
+
+def _ofir_steps(baseline: float, p_min: float, p_max: float, oversampling: float, gm: float, r_m: float):
+    """``(x0, x1, n)``: the Ofir grid runs over ``x = f^(1/3)`` from ``x0`` to ``x1`` in ``n`` steps."""
+    s = baseline * _DAY
+    a = (2 * math.pi) ** (2.0 / 3.0) / math.pi * r_m / gm ** (1.0 / 3.0) / (s * float(oversampling))
+    # x = f^(1/3), uniform from f_min^(1/3) to f_max^(1/3) in steps of A/3
+    x0, x1 = (1.0 / (p_max * _DAY)) ** (1.0 / 3.0), (1.0 / (p_min * _DAY)) ** (1.0 / 3.0)
+    return x0, x1, max(2, int(math.ceil((x1 - x0) / (a / 3.0))) + 1)
+
+
+def period_grid_size(baseline_days: float, min_period: float, max_period: float, *, oversampling: float = 3,
+                     stellar_mass: float = DEFAULT_STELLAR_MASS, stellar_radius: float = DEFAULT_STELLAR_RADIUS) -> int:
+    """Number of trial periods :func:`period_grid` would return, without building the grid."""
+    m, r = _check_star(stellar_mass, stellar_radius)
+    p_min = max(float(min_period), roche_period())
+    p_max = min(float(max_period), float(baseline_days))
+    if p_min >= p_max:
+        return 0
+    return _ofir_steps(float(baseline_days), p_min, p_max, oversampling, _G * m * _M_SUN, r * _R_SUN)[2]
 
 
 #: Bulk density of a rocky planet [g cm^-3] (Earth: 5.5) for the Roche floor.
@@ -223,8 +235,7 @@ def roche_period(planet_density: float = ROCKY_DENSITY) -> float:
 def orbit_period(a_rs: float, stellar_mass: float = 1.0, stellar_radius: float = 1.0) -> float:
     """Orbital period [d] at ``a_rs`` stellar radii around a star (Kepler's third law)."""
     m, r = _check_star(stellar_mass, stellar_radius)
-    a = float(a_rs) * r * _R_SUN
-    return 2 * math.pi * math.sqrt(a**3 / (_G * m * _M_SUN)) / _DAY
+    return float(astro.orbit_period(float(a_rs), m, r))
 
 
 def central_transit_duration(periods, stellar_mass: float = 1.0, stellar_radius: float = 1.0) -> np.ndarray:
@@ -247,9 +258,7 @@ def central_transit_duration(periods, stellar_mass: float = 1.0, stellar_radius:
         Durations in days, same shape as ``periods``.
     """
     m, r = _check_star(stellar_mass, stellar_radius)
-    p = np.asarray(periods, dtype=np.float64) * _DAY
-    a = (_G * m * _M_SUN * p**2 / (4 * math.pi**2)) ** (1.0 / 3.0)
-    return p / math.pi * np.arcsin(np.minimum(1.0, r * _R_SUN / a)) / _DAY
+    return np.asarray(astro.central_transit_duration(periods, m, r))
 
 
 def duration_grid(

@@ -11,10 +11,14 @@ injection-recovery tests.  Modules:
 * :mod:`~exoray.simulate.signals` - planet / EB descriptions and draws;
 * :mod:`~exoray.simulate.instrument` - sector timing, QUALITY flags, systematics;
 * :mod:`~exoray.simulate.sector` - :func:`simulate_sector` (FITS + truth.csv),
-  :func:`simulate_lightcurve`, :func:`inject_transit`.
+  :func:`simulate_lightcurve`, :func:`inject_transit`;
+* :mod:`~exoray.simulate.multisector` - one star in several sectors:
+  :func:`simulate_multisector_star` (in memory), :func:`multisector_timings`,
+  duo-transit planets (``simulate_sector(..., sectors=[...])`` writes files).
 """
 
 from .instrument import Q, SectorTiming, sector_timing
+from .multisector import multisector_timings, parse_sectors, simulate_multisector_star
 from .noise import white_noise_ppm, white_noise_rel
 from .sector import (
     CLASSES,
@@ -45,6 +49,9 @@ from .transit import (
 __all__ = [
     "simulate_sector",
     "simulate_lightcurve",
+    "simulate_multisector_star",
+    "multisector_timings",
+    "parse_sectors",
     "inject_transit",
     "spoc_filename",
     "parse_mix",

@@ -13,7 +13,8 @@ Description Document, SDPDD, Tenenbaum & Jenkins 2018):
 * TIME is BTJD = BJD_TDB - 2457000; TIMECORR the barycentric correction that
   was added (|TIMECORR| < 0.0058 d),
 * sector start ``TSTART ~ 1325.29 + 27.2 (sector - 1)`` (sector 1 exactly;
-  later sectors within a day or so of the real ones).
+  real sectors average 27.4 d, so later simulated sectors start early: by
+  about 5 d at sector 24 and 8 d at sector 51).
 
 QUALITY bits use the SPOC meanings (``lightkurve.utils.TessQualityFlags``):
 1 AttitudeTweak, 4 CoarsePoint, 8 EarthPoint, 16 Argabrightening,
@@ -39,6 +40,7 @@ from typing import Dict, List
 
 import numpy as np
 
+from ..errors import ConfigError
 from .noise import ou_noise
 
 __all__ = ["Q", "SectorTiming", "sector_timing", "PDC_NAN_BITS", "SAP_NAN_BITS"]
@@ -132,25 +134,50 @@ class SectorTiming:
         return self.orbit >= 0
 
 
-def sector_timing(sector: int = 1, seed: int = 0) -> SectorTiming:
+def _sector_rng(sector: int, seed: int) -> np.random.Generator:
+    return np.random.default_rng([int(seed), int(sector), 7919])
+
+
+def _start_offset(rng: np.random.Generator, sector: int) -> float:
+    """Sector start [BTJD]; the first draw of the sector's generator (none for sector 1)."""
+    return 1325.2949 + 27.2 * (sector - 1) + (rng.uniform(-0.3, 0.3) if sector > 1 else 0.0)
+
+
+def sector_timing(sector: int = 1, seed: int = 0, *, end_before_next: bool = False) -> SectorTiming:
     """Build the cadence grid, flags and common systematics of a sector.
 
     Parameters
     ----------
     sector : int
-        TESS sector number (>= 1).
+        TESS sector number (>= 1; any, including sectors far beyond those of
+        the real files: the start advances 27.2 d per sector, so absolute
+        epochs drift from the real ones: about 8 d early by sector 51).
     seed : int
         Together with ``sector`` seeds the sector-level randomness.
+    end_before_next : bool, default False
+        Shorten the second orbit where needed so that the sector ends at
+        least one downlink gap before ``sector + 1`` starts, as consecutive
+        real sectors do.  Without it (the grid of earlier releases, kept so
+        that single-sector data sets stay reproducible) about 40 % of sectors
+        run up to ~1.5 d into the next one: harmless alone, wrong for a star
+        observed in consecutive sectors.  A sector that already fits is
+        identical either way.
 
     Returns
     -------
     SectorTiming
     """
-    rng = np.random.default_rng([int(seed), int(sector), 7919])
-    t_start = 1325.2949 + 27.2 * (sector - 1) + (rng.uniform(-0.3, 0.3) if sector > 1 else 0.0)
+    if int(sector) != sector or sector < 1:
+        raise ConfigError(f"sector must be a whole number >= 1, got {sector!r}")
+    sector = int(sector)
+    rng = _sector_rng(sector, seed)
+    t_start = _start_offset(rng, sector)
     l1 = rng.uniform(12.6, 13.6)
     gap = rng.uniform(0.9, 1.3)
     l2 = rng.uniform(12.4, 13.4)
+    if end_before_next:
+        next_start = _start_offset(_sector_rng(sector + 1, seed), sector + 1)
+        l2 = min(l2, next_start - gap - t_start - l1 - gap)
     n1, ng, n2 = (int(round(x / CADENCE_D)) for x in (l1, gap, l2))
     n = n1 + ng + n2
     idx = np.arange(n)

@@ -37,8 +37,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .. import astro
 from ..errors import InputError
 from ..lightcurve import LightCurve
+from ..stats import MAD_TO_SIGMA, mad
 from .transit import (
     a_rs_from_density,
     dilute,
@@ -69,7 +71,6 @@ __all__ = [
 ]
 
 _BTJD = 2457000.0
-_RHO_SUN_CGS = 1.41
 #: Salt of :func:`star_half`, fixed once so that the shared real stars split
 #: evenly by kind (planet hosts, eclipsing binaries, stars without a signal).
 _SPLIT_SALT = "s18-"
@@ -195,7 +196,7 @@ def white_noise(lc: LightCurve) -> float:
     ok = usable_cadences(lc)
     f = lc.flux[ok] / np.median(lc.flux[ok])
     d = np.diff(f)
-    return float(1.482602218505602 * np.median(np.abs(d - np.median(d))) / math.sqrt(2.0))
+    return float(MAD_TO_SIGMA * mad(d) / math.sqrt(2.0))
 
 
 def matched_filter_snr(model: np.ndarray, sigma: float, usable: np.ndarray) -> float:
@@ -209,7 +210,7 @@ def stellar_density(lc: LightCurve) -> Tuple[float, float, float]:
     from ..search.period_grid import stellar_params
 
     m, r = stellar_params(lc.mass, lc.radius, lc.logg)
-    return _RHO_SUN_CGS * m / r**3, m, r
+    return float(astro.stellar_density(m, r)), m, r
 
 
 def transits_with_data(time: np.ndarray, usable: np.ndarray, period: float, t0: float, duration: float,
@@ -264,7 +265,7 @@ def inject_planet(lc: LightCurve, period: float, t0: float, rp_rs: float, b: flo
         "mean_depth_ppm": 1e6 * float(np.mean(1.0 - model[usable & (model < 1.0)])) if (usable & (model < 1.0)).any()
         else float("nan"),
         "rp_rs": float(rp_rs), "a_rs": float(a_rs), "b": float(b), "ecc": float(ecc), "w": float(w),
-        "radius_earth": float(rp_rs * radius * 109.076),
+        "radius_earth": float(astro.radius_earth(rp_rs, radius)),
         "snr": matched_filter_snr(model, sigma, usable),
         "n_transits": transits_with_data(lc.time, usable, period, t0, dur),
         "noise_ppm": 1e6 * sigma,

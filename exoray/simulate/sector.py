@@ -157,11 +157,16 @@ def _red_sigma(star: Star):
     return star.red_1h_ppm * 1e-6 / np.sqrt(v30), phi
 
 
+#: what :func:`_transit_windows` gives a cadence outside every transit
+#: (not -1: transits before ``t0`` have negative epoch numbers)
+_NO_EPOCH = np.iinfo(np.int64).min
+
+
 def _transit_windows(t, period, t0, half):
-    """Epoch number of each cadence within ``half`` of a mid-transit, else -1."""
+    """Epoch number of each cadence within ``half`` of a mid-transit, else :data:`_NO_EPOCH`."""
     ep = np.round((t - t0) / period)
     inwin = np.abs(t - (t0 + ep * period)) < half
-    return np.where(inwin, ep, -1).astype(np.int64)
+    return np.where(inwin, ep, _NO_EPOCH).astype(np.int64)
 
 
 def _snr(depth_in, epochs, sigma_w, sig_r, phi):
@@ -338,8 +343,8 @@ def _render(rng: np.random.Generator, star: Star, signals: Sequence, timing: Sec
                        blend_ratio=s.blend_ratio if s.blend_ratio is not None else np.nan,
                        blend_offset_px=float(np.hypot(*s.offset_px)) if s.blend_ratio is not None else np.nan)
         half = 0.5 * t14
-        ep = _transit_windows(t, s.period, s.t0, half) if t14 > 0 else np.full(n, -1)
-        m = (ep >= 0) & ok
+        ep = _transit_windows(t, s.period, s.t0, half) if t14 > 0 else np.full(n, _NO_EPOCH)
+        m = (ep != _NO_EPOCH) & ok
         d_in = 1.0 - f[m]  # for EBs this includes the (small) phase-curve term
         snr, ntr, nin, dmean = _snr(d_in, ep[m], star.sigma_white, sig_r, phi)
         row.update(
@@ -457,7 +462,7 @@ def inject_transit(time, flux, period, t0, rp_rs, a_rs, b, u1=0.4, u2=0.2, *, ex
 # --------------------------------------------------------------------------- drawing a star + signals
 def _draw_snr(rng, snr_range):
     lo, hi = snr_range
-    if rng.uniform() < 0.5:  # half in the threshold region
+    if rng.uniform() < 0.5 and max(lo, 7.0) < min(hi, 15.0):  # half in the threshold region
         return float(rng.uniform(max(lo, 7.0), min(hi, 15.0)))
     return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
@@ -475,7 +480,7 @@ def _scale_planet_to_snr(rng, star, p: PlanetSignal, target_snr, timing, max_rp=
         f = transit_model(vt, p.period, p.t0, p.rp_rs, p.a_rs, p.b, star.u1, star.u2)
         t14 = float(transit_duration(p.period, p.a_rs, p.rp_rs, p.b))
         ep = _transit_windows(vt, p.period, p.t0, 0.5 * t14)
-        m = ep >= 0
+        m = ep != _NO_EPOCH
         snr, *_ = _snr(1 - f[m], ep[m], star.sigma_white, sig_r, phi)
         if snr <= 0:
             return False
@@ -491,15 +496,27 @@ def simulate_star(rng: np.random.Generator, tic_id: int, cls: str, timing: Secto
     -------
     (Star, list of signals)
     """
+    star, signals, _ = _draw_system(rng, tic_id, cls, timing, snr_range, single_fraction)
+    return star, signals
+
+
+def _draw_system(rng: np.random.Generator, tic_id: int, cls: str, timing: SectorTiming,
+                 snr_range=(5.0, 50.0), single_fraction: float = 0.2, scale: bool = True):
+    """:func:`simulate_star`, also returning each signal's target SNR (None for EBs).
+
+    With ``scale=False`` the planets keep ``rp_rs = 0.05`` for the caller to
+    scale over other data (several sectors); the random draws are the same
+    either way.
+    """
     tstart, tstop = timing.tstart, timing.tstop
     span = tstop - tstart
     if cls == "none":
-        return draw_star(rng, tic_id), []
+        return draw_star(rng, tic_id), [], []
     if cls == "eb":
         star = draw_star(rng, tic_id, variability=str(rng.choice(["quiet", "rotator"], p=[0.7, 0.3])))
         eb = draw_eb(rng, star.teff, star.mass, star.radius, tstart)
         # star 2's light is in the system: keep the catalogue Tmag, fluxes normalised to the total
-        return star, [eb]
+        return star, [eb], [None]
     if cls == "blended_eb":
         star = draw_star(rng, tic_id)
         bteff = float(rng.uniform(3500, 6500))
@@ -520,11 +537,12 @@ def simulate_star(rng: np.random.Generator, tic_id: int, cls: str, timing: Secto
         star.crowdsap = float(min(star.crowdsap, 1.0 / (1.0 + ratio) - 0.005))
         star.sigma_white = float(noise.white_noise_rel(star.tmag, npix=star.npix, flfrac=star.flfrcsap,
                                                        crowdsap=star.crowdsap, sky=star.sky))
-        return star, [eb]
+        return star, [eb], [None]
     # planets
     star = draw_star(rng, tic_id)
     vt = _valid_times(timing)
     signals = []
+    targets = []
     if cls == "planet":
         single = rng.uniform() < single_fraction
         if single:
@@ -539,7 +557,9 @@ def simulate_star(rng: np.random.Generator, tic_id: int, cls: str, timing: Secto
             period = float(period * (2.5 / a_rs) ** 1.5)
             a_rs, b = draw_planet_geometry(rng, star, period)
         p = PlanetSignal(period=period, t0=t0, rp_rs=0.05, a_rs=a_rs, b=b, single=bool(single))
-        _scale_planet_to_snr(rng, star, p, _draw_snr(rng, snr_range), timing)
+        targets.append(_draw_snr(rng, snr_range))
+        if scale:
+            _scale_planet_to_snr(rng, star, p, targets[-1], timing)
         signals.append(p)
     elif cls == "multi_planet":
         npl = int(rng.choice([2, 3], p=[0.7, 0.3]))
@@ -555,12 +575,14 @@ def simulate_star(rng: np.random.Generator, tic_id: int, cls: str, timing: Secto
                 b = float(rng.uniform(0, 0.9))
             t0 = float(tstart + rng.uniform(0, min(period, span)))
             p = PlanetSignal(period=period, t0=t0, rp_rs=0.05, a_rs=max(a_rs, 2.0), b=float(abs(b)))
-            _scale_planet_to_snr(rng, star, p, _draw_snr(rng, snr_range), timing)
+            targets.append(_draw_snr(rng, snr_range))
+            if scale:
+                _scale_planet_to_snr(rng, star, p, targets[-1], timing)
             signals.append(p)
             period *= float(rng.uniform(1.4, 2.6))
     else:
         raise ConfigError(f"unknown class {cls!r}; allowed: {', '.join(CLASSES)}")
-    return star, signals
+    return star, signals, targets
 
 
 # --------------------------------------------------------------------------- FITS
@@ -834,16 +856,30 @@ class _FitsWriter:
         return [p, lc, ap]
 
 
+def _assign_classes(crng: np.random.Generator, fr: Dict[str, float], n: int) -> np.ndarray:
+    """Classes of ``n`` stars by exact quota (largest remainder), shuffled."""
+    quota = np.array([fr[c] * n for c in CLASSES])
+    counts = np.floor(quota).astype(int)
+    rem = n - counts.sum()
+    if rem > 0:
+        counts[np.argsort(-(quota - counts), kind="stable")[:rem]] += 1
+    classes = np.repeat(np.array(CLASSES), counts)
+    crng.shuffle(classes)
+    return classes
+
+
 def simulate_sector(
     n: int,
     out_dir: Union[str, Path],
     *,
     seed: int = 0,
-    sector: int = 1,
+    sector: Optional[int] = None,
     mix: Union[str, Dict[str, float], None] = None,
     snr_range=(5.0, 50.0),
     single_fraction: float = 0.2,
     tic_base: int = TIC_BASE,
+    sectors: Optional[Union[str, Sequence[int]]] = None,
+    duo_fraction: float = 0.0,
 ) -> pd.DataFrame:
     """Write ``n`` simulated SPOC 2-min light curves and ``truth.csv``.
 
@@ -858,7 +894,7 @@ def simulate_sector(
         Everything is drawn from ``numpy.random.default_rng(seed)`` (one
         spawned child generator per star, one for the sector): the same seed
         gives byte-identical files.
-    sector : int
+    sector : int, default 1
         TESS sector (timing, scattered-light flag convention, file names).
     mix : str or dict, optional
         Class fractions, e.g. ``"planet=0.4,eb=0.15"``; default
@@ -873,15 +909,40 @@ def simulate_sector(
         transit in the data.
     tic_base : int
         TIC IDs are ``tic_base + i`` (default 9e9, beyond every real TIC).
+    sectors : str or sequence of int, optional
+        Observe every star in these sectors instead of one (``"1,2,3"``,
+        ``"1-3"``, ``[24, 51]``; see :mod:`exoray.simulate.multisector`):
+        same TIC ID, stellar parameters and ephemerides in each sector, each
+        sector with its own timing (consecutive sectors never overlap),
+        camera/CCD, aperture, crowding, noise and systematics.  One file per
+        (star, sector); the truth table has one row per (star, signal) with
+        the columns of :func:`~exoray.simulate.multisector.multisector_truth_columns`.
+        Not combinable with ``sector``.
+    duo_fraction : float, default 0
+        With ``sectors`` (two or more): fraction of ``planet`` stars whose
+        planet is a duo transit (one transit in each of two sectors, none in
+        the others).
 
     Returns
     -------
     pandas.DataFrame
-        The truth table (:data:`TRUTH_COLUMNS`), also written to
-        ``out_dir/truth.csv``.
+        The truth table (:data:`TRUTH_COLUMNS`, or the multi-sector columns),
+        also written to ``out_dir/truth.csv``.
     """
     if n < 0:
         raise ConfigError(f"n must be >= 0, got {n}")
+    if not 0.0 <= duo_fraction <= 1.0:
+        raise ConfigError(f"duo_fraction must be within [0, 1], got {duo_fraction}")
+    if sectors is not None and sector is not None:
+        raise ConfigError("give either sector or sectors, not both (sectors=[24] is one sector)")
+    if sectors is None and duo_fraction > 0:
+        raise ConfigError("duo-transit planets need several sectors; give sectors, e.g. 24,51")
+    if sectors is not None:
+        from .multisector import parse_sectors
+
+        sectors = parse_sectors(sectors)
+        if duo_fraction > 0 and len(sectors) < 2:
+            raise ConfigError(f"duo-transit planets need at least two sectors, got {sectors}")
     fr = parse_mix(mix)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -889,13 +950,14 @@ def simulate_sector(
     root = np.random.default_rng(seed)
     children = root.spawn(n + 1)
     crng = children[0]
-    quota = np.array([fr[c] * n for c in CLASSES])
-    counts = np.floor(quota).astype(int)
-    rem = n - counts.sum()
-    if rem > 0:
-        counts[np.argsort(-(quota - counts), kind="stable")[:rem]] += 1
-    classes = np.repeat(np.array(CLASSES), counts)
-    crng.shuffle(classes)
+    classes = _assign_classes(crng, fr, n)
+    if sectors is not None:
+        from .multisector import write_multisector
+
+        return write_multisector(out, classes, children[1:], crng, seed=seed, sectors=sectors,
+                                 snr_range=snr_range, single_fraction=single_fraction,
+                                 tic_base=tic_base, duo_fraction=duo_fraction)
+    sector = 1 if sector is None else sector
     timing = sector_timing(sector, seed)
     dates = _date_strings(timing)
     writer = _FitsWriter(timing, dates)

@@ -16,6 +16,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from ..astro import stellar_density
 from .stars import Star, mass_to_teff_radius
 from .transit import (
     a_rs_from_density,
@@ -129,7 +130,7 @@ def draw_eb(rng, primary_teff: float, primary_mass: float, primary_radius: float
     teff2, r2 = mass_to_teff_radius(q * primary_mass)
     teff2 = min(teff2, primary_teff)
     k = float(np.clip(r2 / primary_radius * np.exp(rng.normal(0, 0.05)), 0.1, 1.0))
-    rho1 = primary_mass / primary_radius**3 * 1.41
+    rho1 = stellar_density(primary_mass, primary_radius)
     a_rs = float(a_rs_from_density(period, rho1 * (1 + q)))
     a_rs = max(a_rs, 2.2 * (1 + k))  # stay detached
     if eccentric is None:

@@ -20,8 +20,9 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
+from ..astro import LOGG_SUN, stellar_density
 from . import noise
-from .transit import RHO_SUN, limb_darkening_tess
+from .transit import limb_darkening_tess
 
 __all__ = ["Star", "draw_star", "main_sequence", "mass_to_teff_radius", "TIC_BASE"]
 
@@ -169,8 +170,8 @@ def draw_star(
     r0, m0 = main_sequence(teff)
     radius = r0 * float(np.exp(rng.normal(0, 0.08)))
     mass = m0 * float(np.exp(rng.normal(0, 0.05)))
-    density = mass / radius**3 * RHO_SUN / 1000.0
-    logg = float(np.log10(27400.0 * mass / radius**2))  # g_sun = 2.74e4 cm s^-2
+    density = stellar_density(mass, radius)
+    logg = float(LOGG_SUN + np.log10(mass / radius**2))
     if tmag is None:
         tmag = 6.5 + 7.0 * float(rng.uniform()) ** 0.6
         if teff < 3900:

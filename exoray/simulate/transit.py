@@ -34,6 +34,9 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from ..astro import DAY as DAY_S, G as G_SI, M_SUN as MSUN_KG, R_SUN as RSUN_M, RHO_SUN_SI as RHO_SUN
+from ..astro import a_over_rstar_from_density as a_rs_from_density
+from ..astro import density_from_a_over_rstar as density_from_a_rs
 from ..errors import InputError
 
 __all__ = [
@@ -56,12 +59,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-G_SI = 6.674_30e-11  #: Newton's constant [m3 kg-1 s-2] (CODATA 2018)
-RSUN_M = 6.957e8  #: nominal solar radius [m] (IAU 2015 B3)
-MSUN_KG = 1.988_409_87e30  #: nominal solar mass [kg] (IAU 2015 B3, GM/G)
-RHO_SUN = MSUN_KG / (4.0 / 3.0 * np.pi * RSUN_M**3)  #: mean solar density [kg m-3] (~1410)
-DAY_S = 86400.0
-
 try:  # batman's Mandel & Agol kernel (C, exact)
     from batman import _quadratic_ld as _batman_qld  # type: ignore
 
@@ -72,34 +69,6 @@ except Exception:  # pragma: no cover - batman is a declared dependency
 
 
 # --------------------------------------------------------------------------- geometry
-def a_rs_from_density(period, rho_star):
-    """Scaled semi-major axis a/R* from Kepler's third law.
-
-    Parameters
-    ----------
-    period : float or array
-        Orbital period [d].
-    rho_star : float or array
-        Mean stellar density [g cm^-3] (Sun: 1.41).  For a binary use
-        ``rho_1 * (1 + q)`` (total mass over primary volume).
-
-    Returns
-    -------
-    a_rs : float or array
-        ``(G rho P^2 / (3 pi))**(1/3)`` (Seager & Mallen-Ornelas 2003 eq. 9,
-        planet mass neglected).
-    """
-    rho = np.asarray(rho_star, float) * 1000.0
-    p = np.asarray(period, float) * DAY_S
-    return (G_SI * rho * p**2 / (3.0 * np.pi)) ** (1.0 / 3.0)
-
-
-def density_from_a_rs(period, a_rs):
-    """Inverse of :func:`a_rs_from_density`: stellar density [g cm^-3]."""
-    p = np.asarray(period, float) * DAY_S
-    return 3.0 * np.pi * np.asarray(a_rs, float) ** 3 / (G_SI * p**2) / 1000.0
-
-
 def _ecc_factor(ecc, w):
     """``(1 - e^2) / (1 + e sin w)``: star-planet distance at conjunction over a."""
     return (1.0 - ecc**2) / (1.0 + ecc * np.sin(np.radians(w)))

@@ -12,6 +12,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from ..errors import InputError
+from ..stats import robust_std
 
 __all__ = [
     "VetResult",
@@ -25,9 +26,6 @@ __all__ = [
     "window_mean",
     "combine_events",
 ]
-
-_MAD_TO_SIGMA = 1.482602218505602
-
 
 class VetResult(dict):
     """Result of a vetting statistic: a dict whose keys also read as attributes.
@@ -93,14 +91,6 @@ def check_ephemeris(period, t0, duration=None) -> Tuple[float, float, Optional[f
     if d >= p:
         raise InputError(f"'duration' ({d} d) must be shorter than 'period' ({p} d)")
     return p, t, d
-
-
-def robust_std(x: np.ndarray) -> float:
-    """1.4826 x median absolute deviation (NaN for an empty array)."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.size == 0:
-        return float("nan")
-    return float(_MAD_TO_SIGMA * np.median(np.abs(x - np.median(x))))
 
 
 def prepare(time, flux, flux_err=None, *, flux_name: str = "flux"):

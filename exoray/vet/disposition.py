@@ -50,6 +50,7 @@ from .duration import duration_plausibility
 from .known_objects import KnownObjectCatalogs, crossmatch_details
 from .odd_even import odd_even_test
 from .secondary_eclipse import secondary_eclipse_test
+from .sectors import sector_depths
 from .shape import transit_shape
 from .single_event import single_event_domination
 from .uniqueness import model_shift
@@ -262,6 +263,9 @@ def vet_candidate(
     tests["phase_variability"] = phase_variability_check(
         time, flux, rel_err, period, t0, wide, prim if prim else float("nan"),
         bump_ratio=thr["bump_ratio"], bump_sigma=thr["bump_sigma"])
+    sectors = lc.cadence_sector if getattr(lc, "cadence_sector", None) is not None else \
+        np.full(time.size, int(lc.sector or 0))
+    tests["sectors"] = sector_depths(time, flux, rel_err, sectors, period, t0, duration, noise_factor=red)
     cen = _centroid_arrays(centroids, lc)
     if cen is not None:
         tests["centroid"] = centroid_shift_test(
@@ -309,6 +313,10 @@ def vet_candidate(
     if ed["n_transits"] > 0 and ed["value"] >= thr["edge_fraction"]:
         rules["instrumental"].append("every transit at a segment edge or momentum dump")
         flags.append("transits_at_segment_edges")
+    if tests["sectors"]["flag"]:
+        # a flag, not a rule: crowding corrections and detrending differ
+        # between sectors too; the ranker weighs it with the rest
+        flags.append("sector_depths_differ")
 
     # 3. eclipsing binary.  Shape-only evidence (V shape, too long) is kept
     # apart: a folded sinusoid also fits as a long V, so variability (rule 4)

@@ -6,21 +6,14 @@ import logging
 import math
 from typing import Optional
 
+from .. import astro
+from ..astro import LOGG_SUN as _LOGG_SUN, R_JUP_IN_R_EARTH as _R_JUP_IN_R_EARTH
 from ._common import VetResult, check_ephemeris
 from ..errors import InputError
 
 __all__ = ["duration_plausibility", "stellar_density"]
 
 log = logging.getLogger(__name__)
-
-_G = 6.674e-11  # m^3 kg^-1 s^-2
-_M_SUN = 1.98847e30  # kg
-_R_SUN = 6.957e8  # m
-_DAY = 86400.0  # s
-_LOGG_SUN = 4.438  # cgs
-_RHO_SUN = 1.41  # g cm^-3
-_R_EARTH_PER_R_SUN = 109.08
-_R_JUP_IN_R_EARTH = 11.21
 
 
 def _opt_pos(v, name: str) -> Optional[float]:
@@ -143,18 +136,16 @@ def duration_plausibility(
         if not math.isfinite(dv) or dv < 0:
             raise InputError(f"'depth' must be a non-negative fraction, got {depth!r}")
         k = math.sqrt(min(dv, 1.0))
-    m, r, rho, src = stellar_density(stellar_radius, stellar_mass, logg)
-    p_s = period * _DAY
-    a = (_G * m * _M_SUN * p_s ** 2 / (4 * math.pi ** 2)) ** (1.0 / 3.0)
-    a_r = a / (r * _R_SUN)
+    m, r, _, src = stellar_density(stellar_radius, stellar_mass, logg)
+    a_r = float(astro.a_over_rstar(period, m, r))
     s = min((1.0 + k) / a_r, 1.0)
     t_max = period / math.pi * math.asin(s)
     ratio = duration / t_max
     # Density implied by the observed duration for b = 0 (Seager & Mallen-Ornelas eq. 9 form).
     a_r_obs = (1.0 + k) / max(math.sin(math.pi * duration / period), 1e-12)
-    rho_obs = 3 * math.pi * a_r_obs ** 3 / (_G * p_s ** 2) / 1000.0  # kg/m^3 -> g/cm^3
+    rho_obs = float(astro.density_from_a_over_rstar(period, a_r_obs))
     star_known = stellar_radius is not None or logg is not None
-    rc = k * r * _R_EARTH_PER_R_SUN
+    rc = float(astro.radius_earth(k, r))
     too_large = bool(star_known and rc > max_companion_radius_rjup * _R_JUP_IN_R_EARTH)
     long_, short_ = bool(ratio > too_long), bool(ratio < too_short)
     return VetResult(
@@ -162,7 +153,7 @@ def duration_plausibility(
         measured="observed / maximum central-transit duration",
         period=period, duration=duration,
         expected_max_duration=float(t_max), a_over_rstar=float(a_r),
-        stellar_mass=m, stellar_radius=r, stellar_density=float(rho * _RHO_SUN),
+        stellar_mass=m, stellar_radius=r, stellar_density=float(astro.stellar_density(m, r)),
         implied_density=float(rho_obs), stellar_source=src,
         companion_radius_earth=float(rc),
         too_long=long_, too_short=short_, too_large=too_large,

@@ -42,6 +42,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -310,6 +311,9 @@ def _panel_lightcurves(ax_raw, ax_flat, lc, eph: Optional[_Ephem], vet, raw_flux
     se = vet.get("tests", {}).get("single_event", {})
     with_data = np.asarray(se.get("transit_times", []), dtype=np.float64)
     ses = np.asarray(se.get("ses", []), dtype=np.float64)
+    if with_data.size == ses.size:  # one sector of a stitched light curve: its own transits only
+        here = (with_data >= tmin - 1.0) & (with_data <= tmax + 1.0)
+        with_data, ses = with_data[here], ses[here]
     if "single_event" in vet.get("tests", {}):
         has = np.array([with_data.size > 0 and np.min(np.abs(with_data - tc)) < 1e-6 for tc in tcs], dtype=bool)
     else:  # not vetted: which transits have data is unknown, so none is drawn as empty
@@ -367,7 +371,8 @@ def _panel_lightcurves(ax_raw, ax_flat, lc, eph: Optional[_Ephem], vet, raw_flux
 
 
 def _panel_periodogram(ax, bls_result, eph: _Ephem, vet) -> None:
-    if bls_result is None:
+    # a duo-transit (two single events) has no periodogram: its events are shown
+    if bls_result is None or bls_result.get("power_spectrum") is None:
         se = vet["tests"].get("single_event", {})
         ses = np.asarray(se.get("ses", []), dtype=np.float64)
         ep = np.asarray(se.get("epochs", []))
@@ -385,7 +390,7 @@ def _panel_periodogram(ax, bls_result, eph: _Ephem, vet) -> None:
         return
     periods = np.asarray(bls_result.get("periods"), dtype=np.float64)
     power = np.asarray(bls_result.get("power_spectrum"), dtype=np.float64)
-    if periods.size == 0 or power.shape != periods.shape:
+    if periods.ndim != 1 or periods.size == 0 or power.shape != periods.shape:
         _note(ax, "BLS result has no periodogram")
         _style(ax, "BLS periodogram")
         return
@@ -595,9 +600,21 @@ def _stats_rows(lc, cand: Mapping[str, Any], eph: _Ephem, vet, bls_result, dispo
     n_tr = cand.get("n_transits") if _ok(cand.get("n_transits")) else vet.get("n_transits")
     dur_fit = _f(vet.get("duration")) * 24.0
     dur_fit_err = _f(vet.get("duration_err")) * 24.0
+    per_sector = t.get("sectors", {})
+    rows_sectors = []
+    if getattr(lc, "parts", None) and per_sector.get("depth"):
+        rows_sectors.append(("depth per sector (ppm)", ", ".join(
+            f"s{k}: {d * 1e6:.0f}±{e * 1e6:.0f}" for k, d, e in zip(per_sector["sectors"], per_sector["depth"],
+                                                                    per_sector["depth_err"])),
+            bool(per_sector.get("flag"))))
+    aliases = cand.get("alias_periods_days")
+    if aliases is not None and len(aliases):
+        shown = ", ".join(f"{x:.2f}" for x in list(aliases)[:4]) + (" ..." if len(aliases) > 4 else "")
+        rows_sectors.append((f"duo: {len(aliases)} periods allowed (d)", shown, False))
     rows = [
         ("TIC", str(getattr(lc, "tic_id", "?")), False),
-        ("sector", str(getattr(lc, "sector", "?")), False),
+        ("sectors", ",".join(str(x) for x in lc.sectors), False) if getattr(lc, "parts", None)
+        else ("sector", str(getattr(lc, "sector", "?")), False),
         ("period (d)", _fmt_pm(eph.period, p_err, ".5f"), False),
         ("t0 (BTJD)", _fmt_pm(eph.t0, t0_err, ".4f"), False),
         ("duration search (h)", _fmt(eph.duration * 24.0, ".2f"), False),
@@ -622,7 +639,7 @@ def _stats_rows(lc, cand: Mapping[str, Any], eph: _Ephem, vet, bls_result, dispo
         ("centroid shift (σ)", "n/a (no centroids)" if ce is None else _fmt(ce.get("significance"), ".2f"),
          bool(ce and ce.get("flag"))),
         ("known object", str(cand.get("known_object") or vet.get("known_object") or "none"), False),
-    ]
+    ] + rows_sectors
     score = _first(cand, "score")
     if score is not None:
         lo, hi = _first(cand, "score_lo"), _first(cand, "score_hi")
@@ -881,12 +898,45 @@ def _tois(tic_id, catalogs) -> List[str]:
         return []
 
 
+def _panel_sectors(fig, spec, lc, eph: _Ephem, vet) -> None:
+    """A stitched light curve: each sector in its own pair of panels (width by its span), transits marked."""
+    from ..preprocess.stitch import split_sectors
+
+    pieces = []
+    for part, sel in split_sectors(lc):
+        if not sel.any():
+            continue
+        one = dataclasses.replace(
+            lc, **{k: (None if getattr(lc, k) is None else getattr(lc, k)[sel]) for k in lc.CADENCE_ARRAYS
+                   if k != "cadence_sector"},
+            cadence_sector=None, parts=None, sector=part.sector, source_path=part.source_path)
+        pieces.append((part, one))
+    spans = [max(float(o.time[-1] - o.time[0]), 1.0) for _, o in pieces]
+    grid = spec.subgridspec(2, len(pieces), hspace=0.06, wspace=0.05, width_ratios=spans)
+    for k, (part, one) in enumerate(pieces):
+        ax_raw = fig.add_subplot(grid[0, k])
+        ax_flat = fig.add_subplot(grid[1, k], sharex=ax_raw)
+        _panel_lightcurves(ax_raw, ax_flat, one, eph, vet, None)
+        ax_raw.set_title(f"sector {part.sector}" + (": normalised flux + trend (top), detrended (bottom)"
+                                                    if k == 0 else ""), fontsize=_FS + 0.5, pad=3, y=1.0,
+                         loc="left")
+        if k > 0:
+            for ax in (ax_raw, ax_flat):
+                ax.set_ylabel("")
+        if k < len(pieces) - 1:
+            for ax in (ax_raw, ax_flat):
+                leg = ax.get_legend()
+                if leg is not None:
+                    leg.remove()
+
+
 def _draw(fig, lc, candidate, eph: _Ephem, vet, bls_result, raw, disposition: str, index: int,
           catalogs=None) -> None:
     sc = _FluxScale(max(_f(vet.get("depth")) if _ok(vet.get("depth")) else 0.0,
                         eph.depth if _ok(eph.depth) else 0.0))
     name, params = _star_header(lc, candidate, catalogs)
-    fig.suptitle(f"{name} · sector {lc.sector} · candidate {index} · {disposition}",
+    where = f"sectors {','.join(str(x) for x in lc.sectors)}" if lc.parts else f"sector {lc.sector}"
+    fig.suptitle(f"{name} · {where} · candidate {index} · {disposition}",
                  fontsize=_FS + 5, fontweight="bold", x=0.02, ha="left", y=0.985)
     fig.text(0.985, 0.972, params, fontsize=_FS + 1.5, ha="right", va="center", color="0.15")
     depth = _f(vet.get("depth"))
@@ -899,12 +949,15 @@ def _draw(fig, lc, candidate, eph: _Ephem, vet, bls_result, raw, disposition: st
     outer = GridSpec(1, 2, figure=fig, left=0.065, right=0.985, top=0.915, bottom=0.055,
                      width_ratios=[3.35, 1.0], wspace=0.06)
     left = outer[0].subgridspec(3, 1, height_ratios=[2.0, 1.2, 1.2], hspace=0.42)
-    lcs = left[0].subgridspec(2, 1, hspace=0.06)
-    ax_raw = fig.add_subplot(lcs[0])
-    ax_flat = fig.add_subplot(lcs[1], sharex=ax_raw)
-    _panel_lightcurves(ax_raw, ax_flat, lc, eph, vet, raw)
-    ax_raw.set_title("Light curve: normalised flux + trend (top), detrended (bottom)", fontsize=_FS + 0.5,
-                     pad=3, y=1.0)
+    if lc.parts:
+        _panel_sectors(fig, left[0], lc, eph, vet)
+    else:
+        lcs = left[0].subgridspec(2, 1, hspace=0.06)
+        ax_raw = fig.add_subplot(lcs[0])
+        ax_flat = fig.add_subplot(lcs[1], sharex=ax_raw)
+        _panel_lightcurves(ax_raw, ax_flat, lc, eph, vet, raw)
+        ax_raw.set_title("Light curve: normalised flux + trend (top), detrended (bottom)", fontsize=_FS + 0.5,
+                         pad=3, y=1.0)
 
     row3 = left[1].subgridspec(1, 3, wspace=0.3, width_ratios=[1.0, 1.0, 1.0])
     _panel_periodogram(fig.add_subplot(row3[0]), bls_result, eph, vet)

@@ -69,6 +69,44 @@ def _trapezoid_jacobian(x, p) -> np.ndarray:
     return j
 
 
+def _grid_starts(x, y, s, duration, t14_hi, lo, hi):
+    """Starting points for the trapezoid fit: the best grid models of a U and of a V shape.
+
+    For a fixed centre, T14 and ingress fraction the trapezoid is linear in
+    depth and baseline, so a grid over the three shape parameters, each
+    point solved by weighted linear least squares, finds the basin of the
+    best fit at once (all grid points in one array operation); the
+    ingress fraction is the one parameter with two basins (box-like vs
+    V-like), so the best of each half starts a polish.
+    """
+    tcs = np.linspace(-0.15, 0.15, 5) * duration
+    t14s = np.geomspace(max(lo[2], 0.5 * duration), t14_hi, 14)
+    fis = np.array([0.02, 0.08, 0.15, 0.22, 0.3, 0.38, 0.45, 0.5])
+    w = 1.0 / s**2
+    a = np.abs(x[None, :] - tcs[:, None])  # (tc, n)
+    half = 0.5 * t14s[None, :, None, None]
+    tau = np.maximum(fis[None, None, :, None] * t14s[None, :, None, None], 1e-9)
+    g = np.clip((half - a[:, None, None, :]) / tau, 0.0, 1.0)  # (tc, T, f, n): depth's template
+    sw, sy = w.sum(), (w * y).sum()
+    sg, sgg, sgy = (g * w).sum(-1), (g * g * w).sum(-1), (g * (w * y)).sum(-1)
+    det = sw * sgg - sg * sg
+    with np.errstate(divide="ignore", invalid="ignore"):
+        depth = (sg * sy - sw * sgy) / det  # model = b - depth * g
+        base = (sy + depth * sg) / sw
+        chi2 = (w * y * y).sum() - 2 * (base * sy - depth * sgy) + base**2 * sw - 2 * base * depth * sg \
+            + depth**2 * sgg
+    chi2 = np.where(np.isfinite(chi2) & (depth > lo[1]) & (depth < hi[1]), chi2, np.inf)
+    starts = []
+    for half_f in (fis < 0.25, fis >= 0.25):
+        c = np.where(half_f[None, None, :], chi2, np.inf)
+        i = np.unravel_index(int(np.argmin(c)), c.shape)
+        if np.isfinite(c[i]):
+            starts.append(np.clip([tcs[i[0]], depth[i], t14s[i[1]], fis[i[2]], base[i]], lo, hi))
+    if not starts:  # no positive depth anywhere on the grid: start from the box search's numbers
+        starts.append(np.clip([0.0, 0.5 * (lo[1] + hi[1]) * 1e-3, duration, 0.05, 0.5 * (lo[4] + hi[4])], lo, hi))
+    return starts
+
+
 def transit_shape(
     time,
     flux,
@@ -88,16 +126,16 @@ def transit_shape(
     of two comparable stars is V-shaped (ingress fraction -> 0.5).  The
     trapezoid (Seager & Mallen-Ornelas 2003, Fig. 1) has parameters centre
     offset, depth, total duration T14, ingress fraction tau/T14 and baseline,
-    fitted by :func:`scipy.optimize.least_squares` (bounded, several starts
-    of the ingress fraction) to points within ``window`` durations of the
-    centre.  Parameter errors come from the Jacobian, scaled by the reduced
-    chi-square when it exceeds 1.  The T14 error is at least the Fisher
-    bound of Carter et al. (2008, ApJ 689, 499, eq. 23),
-    ``sqrt(8 T tau) / Q`` (``Q`` the fitted depth significance), with the
-    ingress ``tau`` no shorter than one cadence: the Jacobian of a sharp
-    (box-like) trapezoid vanishes between samples and would claim a T14
-    known to zero, while the data locate an edge no better than the
-    exposure that smears it.  The V-shape idea follows the Robovetter
+    fitted by :func:`scipy.optimize.least_squares` (bounded, started from
+    the best box-like and V-like models of a grid, see :func:`_grid_starts`)
+    to points within ``window`` durations of the centre.  Parameter errors
+    come from the Jacobian, scaled by the reduced chi-square when it
+    exceeds 1.  The T14 error is at least the Fisher bound of Carter et al.
+    (2008, ApJ 689, 499, eq. 23), ``sqrt(8 T tau) / Q`` (``Q`` the fitted
+    depth significance), with the ingress ``tau`` no shorter than one
+    cadence: the Jacobian of a sharp (box-like) trapezoid vanishes between
+    samples and would claim a T14 known to zero, while the data locate an
+    edge no better than the exposure that smears it.  The V-shape idea follows the Robovetter
     (Thompson et al. 2018, sec. A.4.1; Coughlin et al. 2016) and the
     local-view shape used by Shallue & Vanderburg (2018).
 
@@ -190,18 +228,14 @@ def transit_shape(
     lo = [-0.5 * duration, 0.0, 0.2 * duration, 0.0, base0 - 10 * depth0 - 1.0]
     hi = [0.5 * duration, 1.0, t14_hi, 0.5, base0 + 10 * depth0 + 1.0]
     best = None
-    for f0 in (0.05, 0.2, 0.35, 0.49):
-        for t14 in (duration, 1.2 * duration):
-            # A V shape of the same area needs a deeper apex.
-            d0 = min(depth0 / (1.0 - f0), 1.0)
-            p0 = np.clip([0.0, d0, t14, f0, base0], lo, hi)
-            try:
-                r = least_squares(resid, p0, jac=jac, bounds=(lo, hi), x_scale="jac", max_nfev=400)
-            except (ValueError, np.linalg.LinAlgError) as exc:
-                log.debug("transit_shape: start f0=%s failed: %s", f0, exc)
-                continue
-            if best is None or r.cost < best.cost:
-                best = r
+    for p0 in _grid_starts(xf, yf, sf, duration, t14_hi, lo, hi):
+        try:
+            r = least_squares(resid, p0, jac=jac, bounds=(lo, hi), x_scale="jac", max_nfev=400)
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            log.debug("transit_shape: start %s failed: %s", p0, exc)
+            continue
+        if best is None or r.cost < best.cost:
+            best = r
     if best is None:
         res["reason"] = "trapezoid fit failed from every start"
         return res

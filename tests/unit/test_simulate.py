@@ -211,6 +211,18 @@ def test_simulate_lightcurve_record():
     assert abs(depth / (tr["depth_ppm"] * 1e-6) - 1) < 0.1
 
 
+def test_truth_counts_transits_before_t0():
+    rng = np.random.default_rng(6)
+    timing = sector_timing(1, 0)
+    star = draw_star(rng, 9_000_000_124, tmag=10.0, teff=5700.0, variability="quiet")
+    early = PlanetSignal(period=3.0, t0=timing.tstart + 0.4, rp_rs=0.05, a_rs=9.0, b=0.2)
+    late = PlanetSignal(period=3.0, t0=early.t0 + 6 * 3.0, rp_rs=0.05, a_rs=9.0, b=0.2)  # same transits
+    a = simulate_lightcurve(np.random.default_rng(1), star, [early], timing=timing).meta["truth"][0]
+    b = simulate_lightcurve(np.random.default_rng(1), star, [late], timing=timing).meta["truth"][0]
+    assert a["n_transits_in_data"] == b["n_transits_in_data"] >= 7
+    assert a["n_in_transit"] == b["n_in_transit"] and np.isclose(a["snr"], b["snr"])
+
+
 @pytest.mark.parametrize("tmag", [8.0, 11.0, 13.5])
 def test_white_noise_follows_model(tmag):
     rng = np.random.default_rng(int(tmag * 10))
