@@ -70,6 +70,7 @@ from .sweep import (
     _part_files,
     _Progress,
     _versions,
+    check_catalogs,
     check_device,
     consolidate_candidates,
     consolidate_quarantine,
@@ -83,7 +84,7 @@ log = logging.getLogger(__name__)
 __all__ = ["search_stage", "rank_stage", "sweep_preprocess_config", "SearchAnalyser", "read_part"]
 
 #: Stages whose summed time per light curve ``run.json`` reports for ``exoray search``.
-SEARCH_TIMED_STAGES = ("read", "search", "rank", "report", "write")
+SEARCH_TIMED_STAGES = ("read", "search", "rank", "report", "write", "cpu")
 
 
 def sweep_preprocess_config(out_dir: str) -> PreprocessConfig:
@@ -112,14 +113,15 @@ def read_part(path: str) -> LoadedBatch:
     """The read stage of ``exoray search``: one light-curve part, back as preprocessed light curves."""
     from ..schemas import table_to_preprocessed
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         plcs = table_to_preprocessed(pq.read_table(path))
     except Exception as exc:  # noqa: BLE001 - named and explained, not swallowed
         raise InputError(f"{path}: cannot read this light-curve part ({type(exc).__name__}: {exc}); delete it and "
                          "rerun 'exoray sweep' into the same folder to redo its light curves") from exc
     locs = [p.source_path for p in plcs]
-    return LoadedBatch(_key_of(path), locs, list(zip(locs, plcs)), [], (time.perf_counter() - t0) * 1e3)
+    return LoadedBatch(_key_of(path), locs, list(zip(locs, plcs)), [], (time.perf_counter() - t0) * 1e3,
+                       (time.process_time() - c0) * 1e3)
 
 
 def _ray_read_part(row: Dict[str, Any]) -> Dict[str, Any]:
@@ -145,7 +147,7 @@ class SearchAnalyser(BatchAnalyser):
     """The analysis stage of ``exoray search``: one engine, light-curve parts in, candidate parts out."""
 
     def run(self, loaded: LoadedBatch) -> Dict[str, Any]:
-        t_start = time.perf_counter()
+        t_start, c_start = time.perf_counter(), time.process_time()
         bad: List[Dict[str, Any]] = []
         found = self.search([p for _, p in loaded.items], [loc for loc, _ in loaded.items], bad)
         t0 = time.perf_counter()
@@ -155,7 +157,8 @@ class SearchAnalyser(BatchAnalyser):
         write_parquet_atomic(table, os.path.join(self.out_dir, CANDIDATES_DIR, f"part-{loaded.key}.parquet"))
         write_ms = (time.perf_counter() - t0) * 1e3 + found["store_ms"]
         return self._summary(loaded, n_ok=len(loaded.items), bad=bad, found=found, preprocess_ms=0.0,
-                             write_ms=write_ms, wall_ms=loaded.read_ms + (time.perf_counter() - t_start) * 1e3)
+                             write_ms=write_ms, wall_ms=loaded.read_ms + (time.perf_counter() - t_start) * 1e3,
+                             cpu_ms=loaded.read_cpu_ms + (time.process_time() - c_start) * 1e3)
 
 
 def _searched_keys(out_dir: str) -> set:
@@ -197,6 +200,7 @@ def search_stage(out_dir: str, config: Optional[SweepConfig] = None, *, use_ray:
     started = _now()
     t0 = time.perf_counter()
     check_device(config, use_ray)
+    check_catalogs(config.search)
     if config.search.rank:
         _check_ranker(config.search)
     if config.search.single_events:

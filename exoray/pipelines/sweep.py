@@ -193,7 +193,8 @@ class LoadedBatch:
     ``items`` are ``(location, light curve)`` pairs in input order (raw
     :class:`~exoray.lightcurve.LightCurve` for the sweep, preprocessed ones
     for ``exoray search``); ``quarantine`` holds the rows of the inputs that
-    could not be read.
+    could not be read; ``read_ms`` and ``read_cpu_ms`` the wall-clock and
+    CPU time of the read.
     """
 
     key: str
@@ -201,6 +202,7 @@ class LoadedBatch:
     items: List[Tuple[str, Any]]
     quarantine: List[Dict[str, Any]]
     read_ms: float
+    read_cpu_ms: float = 0.0
 
     def to_row(self) -> Dict[str, Any]:
         """One Ray Data row: the batch travels pickled (light curves with every field, bit for bit)."""
@@ -213,12 +215,13 @@ def read_batch(locations: Sequence[str], config: SweepConfig) -> LoadedBatch:
     locations = [str(x) for x in locations]
     bad: List[Dict[str, Any]] = []
     items = []
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for loc in locations:
         ok, lc = _attempt(bad, loc, "read", _read_one, loc, config.flux_column, config.verify_checksums)
         if ok:
             items.append((loc, lc))
-    return LoadedBatch(batch_key(locations), locations, items, bad, (time.perf_counter() - t0) * 1e3)
+    return LoadedBatch(batch_key(locations), locations, items, bad, (time.perf_counter() - t0) * 1e3,
+                       (time.process_time() - c0) * 1e3)
 
 
 def _ordered(bad: List[Dict[str, Any]], locations: Sequence[str]) -> List[Dict[str, Any]]:
@@ -276,7 +279,7 @@ class BatchAnalyser:
     # ------------------------------------------------------------------ stages
     def run(self, loaded: LoadedBatch) -> Dict[str, Any]:
         """Preprocess, store, search and write one batch; returns its summary."""
-        t_start = time.perf_counter()
+        t_start, c_start = time.perf_counter(), time.process_time()
         bad = list(loaded.quarantine)
         t1 = time.perf_counter()
         locs = [loc for loc, _ in loaded.items]
@@ -312,7 +315,8 @@ class BatchAnalyser:
                                  os.path.join(self.out_dir, LIGHTCURVES_DIR, f"part-{loaded.key}.parquet"))
         write_ms = (time.perf_counter() - t3) * 1e3 + found["store_ms"]
         return self._summary(loaded, n_ok=len(good), bad=bad, found=found, preprocess_ms=pre_ms,
-                             write_ms=write_ms, wall_ms=loaded.read_ms + (time.perf_counter() - t_start) * 1e3)
+                             write_ms=write_ms, wall_ms=loaded.read_ms + (time.perf_counter() - t_start) * 1e3,
+                             cpu_ms=loaded.read_cpu_ms + (time.process_time() - c_start) * 1e3)
 
     def search(self, plcs: Sequence[Any], locs: Sequence[str], bad: List[Dict[str, Any]]) -> Dict[str, Any]:
         """Search, vet, rank and decide ``plcs`` with the engine, render reports, and make the candidate table.
@@ -369,7 +373,7 @@ class BatchAnalyser:
 
     @staticmethod
     def _summary(loaded: LoadedBatch, *, n_ok: int, bad, found, preprocess_ms: float, write_ms: float,
-                 wall_ms: float) -> Dict[str, Any]:
+                 wall_ms: float, cpu_ms: float) -> Dict[str, Any]:
         return {
             "key": loaded.key,
             "n_inputs": len(loaded.locations),
@@ -384,6 +388,9 @@ class BatchAnalyser:
             "report_ms": found["report_ms"],
             "write_ms": write_ms,
             "wall_ms": wall_ms,
+            # CPU time of the read and the analysis (all threads of their processes): unlike the
+            # wall-clock times it does not grow when other processes compete for the cores
+            "cpu_ms": cpu_ms,
             "node_id": _node_id(),
             "hostname": socket.gethostname(),
             "pid": os.getpid(),
@@ -685,7 +692,9 @@ def stage_timings(summaries: Sequence[Dict[str, Any]], n: int, stages: Sequence[
 
     ``search`` includes vetting and single events, ``preprocess`` turning
     the result into a Parquet row, ``write`` the candidate rows' conversion
-    and every part written.
+    and every part written; ``cpu`` is the CPU time of the read and the
+    analysis (all stages), which other processes on the same cores do not
+    inflate.
     """
     return {f"{st}_ms_per_lc": (sum(s.get(f"{st}_ms", 0.0) for s in summaries) / n) if n else None for st in stages}
 
@@ -740,6 +749,8 @@ def sweep(
 
     inputs = resolve_inputs(input_spec)
     check_device(config, use_ray)
+    if config.search is not None:
+        check_catalogs(config.search)
     if config.search is not None and config.search.rank:
         _check_ranker(config.search)
     if config.search is not None and config.search.single_events:
@@ -814,7 +825,7 @@ def sweep(
             "wall_s": time.perf_counter() - t0,
             "process_s": proc_s,
             "throughput_lc_per_s": n_new / proc_s if proc_s > 0 and n_new else None,
-            **stage_timings(summaries, n_new, SWEEP_TIMED_STAGES),
+            **stage_timings(summaries, n_new, SWEEP_TIMED_STAGES + ("cpu",)),
         },
         "nodes": _nodes_summary(summaries),
         "batches": len(batches),
@@ -828,6 +839,22 @@ def sweep(
         out_dir,
     )
     return run
+
+
+def check_catalogs(search: SearchConfig) -> None:
+    """Fail before any work if the known-object catalogues asked for cannot be loaded.
+
+    Each worker's engine loads them again; a worker that could not would
+    fail every batch it is given.
+    """
+    from ..errors import ConfigError
+    from ..search.candidates import load_known_catalogs
+
+    try:
+        load_known_catalogs(search)
+    except Exception as exc:  # noqa: BLE001 - re-raised with the options that name the files
+        raise ConfigError(f"the known-object catalogues cannot be loaded ({type(exc).__name__}: {exc}); check "
+                          "--toi-catalog / --eb-catalog (or EXORAY_TOI_CATALOG / EXORAY_EB_CATALOG)") from exc
 
 
 def _check_ranker(search: SearchConfig) -> None:

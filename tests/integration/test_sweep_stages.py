@@ -115,7 +115,8 @@ def test_one_engine_for_all_batches_without_ray(sim_dir, tmp_path, monkeypatch):
                 SweepConfig(batch_size=2, search=SearchConfig(max_period_days=5.0, max_planets=1), reports="none"),
                 use_ray=False)
     assert run["batches"] == 3
-    assert len(built) == 1 and len(loads) == 1
+    # the driver checks the catalogues once before any work; the one engine loads them once more
+    assert len(built) == 1 and len(loads) == 2
 
 
 def test_a_searched_batch_without_candidates_writes_an_empty_part(sim_dir, tmp_path, monkeypatch):
@@ -160,6 +161,13 @@ def test_ray_refuses_a_gpu_index_and_a_cluster_without_gpus(ray_local, sim_dir, 
         with pytest.raises(ConfigError, match="offers no GPU"):
             sweep(str(sim_dir), str(tmp_path / "b"), SweepConfig(search=SearchConfig(device="cuda")))
     assert not (tmp_path / "a" / LIGHTCURVES_DIR).exists() and not (tmp_path / "b" / LIGHTCURVES_DIR).exists()
+
+
+def test_a_catalogue_that_cannot_be_loaded_is_refused_before_any_work(sim_dir, tmp_path):
+    cfg = SweepConfig(search=SearchConfig(toi_catalog=str(tmp_path / "no-such-toi.csv")))
+    with pytest.raises(ConfigError, match="no-such-toi.csv.*--toi-catalog"):
+        sweep(str(sim_dir), str(tmp_path / "out"), cfg, use_ray=False)
+    assert not (tmp_path / "out" / LIGHTCURVES_DIR).exists()
 
 
 # --------------------------------------------------------------------------- exoray search / rank
