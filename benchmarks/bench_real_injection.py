@@ -35,7 +35,9 @@ Usage::
 ``--peer-cache FILE`` keeps the peers' per-probe results (they do not depend
 on exoray) for development runs; the figures to quote come from one run with
 all tools (no cache).  ``--workers 2`` runs probes in parallel processes, one
-thread each.
+thread each; each process builds one exoray engine (:class:`exoray.engine.Engine`,
+the sweep's chain with the shipped ranker and no catalogue cross-match) and
+feeds it ``--batch`` probes at a time.
 """
 
 from __future__ import annotations
@@ -80,49 +82,70 @@ def _worker_init():
 _CTX = {}
 
 
-def _exoray_ctx():
-    if "ranker" not in _CTX:
-        from exoray.rank.ranker import load_default_ranker
+def _exoray_engine():
+    """This process's one engine (the sweep's chain: shipped ranker, no catalogue cross-match), built once."""
+    if "engine" not in _CTX:
+        from exoray.config import SearchConfig
+        from exoray.engine import Engine
 
-        _CTX["ranker"] = load_default_ranker()
-    return _CTX["ranker"]
+        _CTX["engine"] = Engine(None, SearchConfig(), catalogs=None)
+    return _CTX["engine"]
+
+
+_KEEP = ("candidate_index", "period_days", "t0_btjd", "duration_hours", "depth_ppm", "snr", "sde",
+         "score", "score_lo", "score_hi", "disposition", "rule_disposition", "vet_flags", "n_transits")
+
+
+def _exoray_record(o, probe, truth):
+    """What exoray made of one probe: candidates, time, detrending, share of the injected depth kept."""
+    t = o.timings_ms
+    ms = sum(t.values())
+    if o.failures:  # counted as a miss and reported, never hidden
+        return {"candidates": [], "error": repr(o.failures[0][1]), "ms": ms}
+    rec = {"candidates": [{k: r.get(k) for k in _KEEP} for r in o.rows], "ms": ms,
+           "timings": {"preprocess_ms": t.get("preprocess", 0.0), "search_ms": t.get("search", 0.0),
+                       "rank_ms": t.get("rank", 0.0)},
+           "detrend": o.plc.detrend_method, "window": o.plc.detrend_window_days}
+    if truth is not None and probe.kind == "planet" and truth.get("mean_depth_ppm", 0) > 0:
+        # the share of the injected depth the chosen detrending left in the flat flux
+        from exoray.search.bls import transit_mask
+
+        inside = transit_mask(o.plc.time, truth["period_days"], truth["t0_btjd"], truth["duration_hours"] / 24.0)
+        if inside.sum() >= 3:
+            kept = 1e6 * (np.median(o.plc.flux_flat[~inside]) - np.mean(o.plc.flux_flat[inside]))
+            rec["depth_retained"] = kept / truth["mean_depth_ppm"]
+    return rec
+
+
+def run_probes(jobs):
+    """Build a batch of probes, run exoray on those that ask for it in one engine call, then the peers.
+
+    ``jobs`` are ``(probe, tools)`` pairs; returns one record per probe, in order.  ``ms`` of exoray is
+    the probe's own share of the engine's time (a lock-step search's time is shared evenly).
+    """
+    import warnings
+
+    from exoray.simulate.real import build_probe
+
+    built = [(probe, tools) + tuple(build_probe(probe)) for probe, tools in jobs]
+    records = [{"probe": probe.__dict__ | {}, "truth": truth, "tools": {}} for probe, _, _, truth in built]
+    ex = [i for i, (_, tools, _, _) in enumerate(built) if "exoray" in tools]
+    if ex:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            outcomes = _exoray_engine().analyse([built[i][2] for i in ex])
+        for i, o in zip(ex, outcomes):
+            records[i]["tools"]["exoray"] = _exoray_record(o, built[i][0], built[i][3])
+    for rec, (_, tools, lc, _) in zip(records, built):
+        for name in tools:
+            if name in PEERS:
+                rec["tools"][name] = PEERS[name](lc)
+    return records
 
 
 def run_probe(probe, tools):
     """Build one probe and run the requested tools on it."""
-    import warnings
-
-    from exoray.chain import analyse_lightcurve
-    from exoray.simulate.real import build_probe
-
-    lc, truth = build_probe(probe)
-    rec = {"probe": probe.__dict__ | {}, "truth": truth, "tools": {}}
-    if "exoray" in tools:
-        t0 = time.perf_counter()
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                res = analyse_lightcurve(lc, ranker=_exoray_ctx())
-            keep = ("candidate_index", "period_days", "t0_btjd", "duration_hours", "depth_ppm", "snr", "sde",
-                    "score", "score_lo", "score_hi", "disposition", "rule_disposition", "vet_flags", "n_transits")
-            rec["tools"]["exoray"] = {"candidates": [{k: r.get(k) for k in keep} for r in res.rows],
-                                      "ms": 1e3 * (time.perf_counter() - t0), "timings": res.timings_ms,
-                                      "detrend": res.plc.detrend_method, "window": res.plc.detrend_window_days}
-            if truth is not None and probe.kind == "planet" and truth.get("mean_depth_ppm", 0) > 0:
-                # the share of the injected depth the chosen detrending left in the flat flux
-                from exoray.search.bls import transit_mask
-
-                inside = transit_mask(res.plc.time, truth["period_days"], truth["t0_btjd"],
-                                      truth["duration_hours"] / 24.0)
-                if inside.sum() >= 3:
-                    kept = 1e6 * (np.median(res.plc.flux_flat[~inside]) - np.mean(res.plc.flux_flat[inside]))
-                    rec["tools"]["exoray"]["depth_retained"] = kept / truth["mean_depth_ppm"]
-        except Exception as exc:  # counted as a miss and reported, never hidden
-            rec["tools"]["exoray"] = {"candidates": [], "error": repr(exc), "ms": 1e3 * (time.perf_counter() - t0)}
-    for name in tools:
-        if name in PEERS:
-            rec["tools"][name] = PEERS[name](lc)
-    return rec
+    return run_probes([(probe, tools)])[0]
 
 
 def _cache_key(p):
@@ -131,7 +154,7 @@ def _cache_key(p):
     return f"{p.probe_id}|{p.seed}|{p.snr:.6g}|{PEER_VERSION}|{PROBE_VERSION}"
 
 
-def run_all(probes, tools, workers: int, peer_cache: Path = None):
+def run_all(probes, tools, workers: int, peer_cache: Path = None, batch: int = 4):
     cached = {}
     if peer_cache is not None and peer_cache.exists():
         for line in peer_cache.read_text().splitlines():
@@ -143,25 +166,27 @@ def run_all(probes, tools, workers: int, peer_cache: Path = None):
         jobs.append((p, need))
     out = []
     t0 = time.perf_counter()
+    chunks = [jobs[i:i + batch] for i in range(0, len(jobs), batch)]
     with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as ex:
-        futs = [ex.submit(run_probe, p, need) for p, need in jobs]
-        for i, (f, (p, need)) in enumerate(zip(futs, jobs)):
-            rec = f.result()
-            key = _cache_key(p)
-            for t in tools:
-                if t not in rec["tools"] and key in cached and t in cached[key]:
-                    rec["tools"][t] = cached[key][t]
-            if peer_cache is not None:
-                fresh = {t: rec["tools"][t] for t in need if t in PEERS}
-                if fresh:
-                    cached.setdefault(key, {}).update(fresh)
-                    with open(peer_cache, "a") as fh:
-                        fh.write(json.dumps({"key": key, "tools": cached[key]}) + "\n")
-            out.append(rec)
-            if (i + 1) % 25 == 0 or i + 1 == len(jobs):
-                el = time.perf_counter() - t0
-                print(f"  {i + 1}/{len(jobs)} probes, {el:.0f} s, ETA {el / (i + 1) * (len(jobs) - i - 1):.0f} s",
-                      file=sys.stderr, flush=True)
+        futs = [ex.submit(run_probes, chunk) for chunk in chunks]
+        for f, chunk in zip(futs, chunks):
+            for rec, (p, need) in zip(f.result(), chunk):
+                key = _cache_key(p)
+                for t in tools:
+                    if t not in rec["tools"] and key in cached and t in cached[key]:
+                        rec["tools"][t] = cached[key][t]
+                if peer_cache is not None:
+                    fresh = {t: rec["tools"][t] for t in need if t in PEERS}
+                    if fresh:
+                        cached.setdefault(key, {}).update(fresh)
+                        with open(peer_cache, "a") as fh:
+                            fh.write(json.dumps({"key": key, "tools": cached[key]}) + "\n")
+                out.append(rec)
+                i = len(out) - 1
+                if (i + 1) % 25 == 0 or i + 1 == len(jobs):
+                    el = time.perf_counter() - t0
+                    print(f"  {i + 1}/{len(jobs)} probes, {el:.0f} s, ETA {el / (i + 1) * (len(jobs) - i - 1):.0f} s",
+                          file=sys.stderr, flush=True)
     return out
 
 
@@ -550,6 +575,8 @@ def main(argv=None):
     ap.add_argument("--n-inverted-scrambled", type=int, default=1)
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=4,
+                    help="probes per worker call: each worker's one engine searches them together")
     ap.add_argument("--limit", type=int, default=0, help="only the first N probes (smoke runs)")
     ap.add_argument("--peer-cache", type=Path)
     ap.add_argument("--out", type=Path)
@@ -576,7 +603,7 @@ def main(argv=None):
         probes = probes[: args.limit]
     print(f"{len(probes)} probes on {len({p.path for p in probes})} light curves, tools {tools}", file=sys.stderr)
     t0 = time.perf_counter()
-    records = run_all(probes, tools, args.workers, args.peer_cache)
+    records = run_all(probes, tools, args.workers, args.peer_cache, batch=args.batch)
     wall = time.perf_counter() - t0
     summary = analyse(records, tools, None if args.half == "both" else args.half)
     summary["wall_s"] = wall

@@ -305,9 +305,17 @@ class SweepConfig:
     Parameters
     ----------
     batch_size : int or None
-        Light curves per Ray task.  Each task costs ~30 ms of overhead, so
-        batch enough curves (>= 8) that the work dominates.  ``None`` picks
-        8..64 so that each CPU gets >= 4 tasks.
+        Light curves per batch: the unit that is read, analysed, written as
+        one set of Parquet parts and retried together.  Each batch costs
+        ~30 ms of Ray overhead, so batch enough curves (>= 8) that the work
+        dominates.  ``None`` picks 8..64 so that each analysis worker gets
+        >= 4 batches.
+    workers : int or None
+        Analysis workers on Ray: actors that each hold one
+        :class:`~exoray.engine.Engine` (catalogues and ranker loaded once)
+        and analyse one batch at a time.  ``None``: one per CPU of the Ray
+        cluster (one per GPU with ``search.device`` ``cuda``), at most one
+        per batch.  Ignored without Ray.
     num_cpus : int or None
         CPUs for a local Ray instance (``None``: all).  Ignored when
         connecting to an existing cluster.
@@ -326,8 +334,9 @@ class SweepConfig:
         so ``all`` is for small sweeps; ``exoray report`` renders any
         candidate later.
     search_timeout_s : float or None
-        Wall-clock limit (seconds) on the search, vetting, ranking and
-        reports of one light curve; a curve that runs past it is stopped and
+        Wall-clock limit (seconds) on the search and vetting of one light
+        curve (:class:`~exoray.engine.Engine` ``search_timeout_s``); a curve
+        that runs past it is stopped and
         quarantined (stage ``search``) and the sweep goes on.  ``None``: no
         limit.
     verify_checksums : bool
@@ -339,6 +348,7 @@ class SweepConfig:
     batch_size: Optional[int] = None
     num_cpus: Optional[int] = None
     address: Optional[str] = None
+    workers: Optional[int] = None
     flux_column: Optional[str] = None
     resume: bool = True
     preprocess: PreprocessConfig = dataclasses.field(default_factory=PreprocessConfig)
@@ -355,6 +365,8 @@ class SweepConfig:
             raise ConfigError("batch_size must be >= 1")
         if self.num_cpus is not None and self.num_cpus < 1:
             raise ConfigError("num_cpus must be >= 1")
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError("workers must be >= 1")
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

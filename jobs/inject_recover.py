@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--address", default="auto", help="Ray address ('auto': the cluster of the job; 'local': start one)")
     ap.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local Ray (with --address local)")
     ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--workers", type=int, default=None, help="analysis workers (default: one per CPU, or GPU)")
+    ap.add_argument("--device", default="cpu", help="search device: cpu (default) or cuda (one GPU per worker)")
     ap.add_argument("--no-rank", action="store_true", help="skip the ranker (scores empty)")
     return ap
 
@@ -201,6 +203,7 @@ def main(argv=None) -> int:
         ap.error("--simulate needs N >= 1")
 
     from exoray.config import SearchConfig, SweepConfig
+    from exoray.devices import parse_device
     from exoray.pipelines.recovery import match_injections
     from exoray.pipelines.sweep import sweep
 
@@ -212,9 +215,10 @@ def main(argv=None) -> int:
     address = _gcs_address(args.address)
     config = SweepConfig(
         batch_size=args.batch_size,
+        workers=args.workers,
         address=None if address == "local" else address,
         num_cpus=args.num_cpus,
-        search=SearchConfig(rank=not args.no_rank),
+        search=SearchConfig(rank=not args.no_rank, device=parse_device(args.device)),
         reports="none",
     )
     with open(os.path.join(out, "inject_config.json"), "w") as fh:

@@ -49,7 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="Ray GCS address (default 'auto': the cluster this job was submitted to or runs on)",
     )
-    ap.add_argument("--batch-size", type=int, default=None, help="light curves per Ray task (default: automatic)")
+    ap.add_argument("--batch-size", type=int, default=None, help="light curves per batch (default: automatic)")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="analysis workers, each holding one engine (default: one per CPU, or GPU, of the cluster)")
+    ap.add_argument("--device", default="cpu", help="search device: cpu (default) or cuda (one GPU per worker)")
     ap.add_argument("--no-search", action="store_true", help="preprocess only (no BLS search, vetting or ranking)")
     ap.add_argument("--no-rank", action="store_true", help="search and vet but leave ranker scores empty")
     ap.add_argument("--reports", choices=("planets", "all", "none"), default="planets", help="vetting reports to render")
@@ -97,11 +100,14 @@ def connect_ray(address: str):
 
 def _sweep_config(args):
     from exoray.config import SearchConfig, SweepConfig
+    from exoray.devices import parse_device
 
     args.address = _gcs_address(args.address)
 
-    search = None if args.no_search else SearchConfig(rank=not args.no_rank, ranker_dir=args.ranker)
-    return SweepConfig(batch_size=args.batch_size, address=args.address, search=search, reports=args.reports)
+    search = None if args.no_search else SearchConfig(rank=not args.no_rank, ranker_dir=args.ranker,
+                                                      device=parse_device(args.device))
+    return SweepConfig(batch_size=args.batch_size, workers=args.workers, address=args.address, search=search,
+                       reports=args.reports)
 
 
 def _resolve_input(args, ap) -> str:

@@ -1,4 +1,4 @@
-"""CLI subcommands of the pipelines: ``exoray sweep`` and ``exoray demo``."""
+"""CLI subcommands of the pipelines: ``exoray sweep``, ``demo``, ``search``, ``rank`` and ``report``."""
 
 from __future__ import annotations
 
@@ -12,25 +12,23 @@ DEFAULT_SIM_STARS = 60
 DEFAULT_SIM_SEED = 2026
 
 
-def _add_sweep_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("execution")
-    g.add_argument("--batch-size", type=int, default=None, help="light curves per Ray task (default: auto, 8-64)")
+def _add_ray_options(g, *, batches: bool = True) -> None:
+    if batches:
+        g.add_argument("--batch-size", type=int, default=None,
+                       help="light curves per batch, the unit read, analysed and written together (default: auto, "
+                       "8-64)")
+    g.add_argument("--workers", type=int, default=None,
+                   help="analysis workers on Ray, each holding one engine (default: one per CPU of the cluster, "
+                   "one per GPU with --device cuda)")
     g.add_argument("--num-cpus", type=int, default=None, help="CPUs for a local Ray instance (default: all)")
     g.add_argument("--address", default=None, help="Ray cluster address ('auto' joins a running cluster)")
     g.add_argument("--no-ray", action="store_true", help="run in this process without Ray (debugging, benchmarks)")
-    g.add_argument("--no-resume", action="store_true", help="refuse to reuse an OUT that already has results")
-    g.add_argument("--no-verify", action="store_true",
-                   help="read FITS files whose CHECKSUM/DATASUM fails instead of quarantining them")
-    q = p.add_argument_group("preprocessing")
-    q.add_argument("--flux-column", default=None, help="force a flux column (default: the product's best, e.g. PDCSAP_FLUX)")
-    q.add_argument("--quality-mask", default="default", choices=["none", "default", "hard", "hardest"])
-    q.add_argument("--detrend", default="biweight", choices=["biweight", "savgol", "none"])
-    q.add_argument("--window-days", type=float, default=None,
-                   help="fix the detrending window in days (default: chosen per star, 0.3-1.5 d, weighing the "
-                   "transit depth a window keeps against the red noise it leaves)")
-    q.add_argument("--sigma-upper", type=float, default=4.0, help="clip points this many sigma above the trend")
-    s = p.add_argument_group("transit search")
-    s.add_argument("--no-search", action="store_true", help="preprocess only (no BLS search / vetting)")
+
+
+def _add_search_options(s, *, with_no_search: bool = True) -> None:
+    if with_no_search:
+        s.add_argument("--no-search", action="store_true",
+                       help="preprocess only (no BLS search / vetting); 'exoray search OUT' searches later")
     s.add_argument("--max-planets", type=int, default=5,
                    help="most signals reported per light curve (stellar variability does not count; default 5)")
     s.add_argument("--snr-threshold", type=float, default=7.1,
@@ -42,9 +40,12 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
     s.add_argument("--max-period", type=float, default=None,
                    help="longest period searched (days; default: the whole span of the data, two transits "
                    "still needed)")
+    s.add_argument("--device", default="cpu", metavar="DEVICE",
+                   help="where the BLS search runs: cpu (default), cuda or cuda:N (cuda:N without Ray only: Ray "
+                   "gives each worker its own GPU); refused before any work when no CUDA device is available")
     s.add_argument("--search-timeout", type=float, default=600.0, metavar="SECONDS",
                    help="wall-clock limit on the search of one light curve; a curve that runs past it is "
-                   "quarantined (stage 'search') and the sweep goes on (default 600)")
+                   "quarantined (stage 'search') and the run goes on (default 600)")
     s.add_argument("--max-baseline-days", type=float, default=400.0,
                    help="longest time span searched; longer light curves are quarantined (stage 'search') "
                    "before the search starts (default 400)")
@@ -72,9 +73,55 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
                    help="one-page PNG+PDF reports for planet candidates (default), all candidates, or none")
 
 
-def _config_from_args(args):
-    from ..config import PreprocessConfig, SearchConfig, SweepConfig
+def _add_sweep_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("execution")
+    _add_ray_options(g)
+    g.add_argument("--no-resume", action="store_true", help="refuse to reuse an OUT that already has results")
+    g.add_argument("--no-verify", action="store_true",
+                   help="read FITS files whose CHECKSUM/DATASUM fails instead of quarantining them")
+    q = p.add_argument_group("preprocessing")
+    q.add_argument("--flux-column", default=None, help="force a flux column (default: the product's best, e.g. PDCSAP_FLUX)")
+    q.add_argument("--quality-mask", default="default", choices=["none", "default", "hard", "hardest"])
+    q.add_argument("--detrend", default="biweight", choices=["biweight", "savgol", "none"])
+    q.add_argument("--window-days", type=float, default=None,
+                   help="fix the detrending window in days (default: chosen per star, 0.3-1.5 d, weighing the "
+                   "transit depth a window keeps against the red noise it leaves)")
+    q.add_argument("--sigma-upper", type=float, default=4.0, help="clip points this many sigma above the trend")
+    _add_search_options(p.add_argument_group("transit search"))
 
+
+def _search_config_from_args(args):
+    from ..config import SearchConfig
+    from ..devices import parse_device
+
+    return SearchConfig(
+        max_planets=args.max_planets,
+        sde_threshold=args.sde_threshold,
+        snr_threshold=args.snr_threshold,
+        min_period_days=args.min_period,
+        max_period_days=args.max_period,
+        toi_catalog=args.toi_catalog,
+        eb_catalog=args.eb_catalog,
+        use_catalog=not getattr(args, "no_catalog", False),
+        rank=not args.no_rank,
+        ranker_dir=args.ranker,
+        single_events=args.single_events,
+        anomaly_method=args.anomaly_method,
+        model_registry=args.model_registry,
+        max_baseline_days=args.max_baseline_days,
+        max_trial_periods=args.max_trial_periods,
+        device=parse_device(args.device),
+    )
+
+
+def _config_from_args(args):
+    from ..config import PreprocessConfig, SweepConfig
+    from ..devices import parse_device
+    from ..errors import ConfigError
+
+    if args.no_search and parse_device(args.device) != "cpu":
+        raise ConfigError(f"--device {args.device} chooses where the search runs, and --no-search runs none "
+                          "(preprocessing is CPU only); drop one of the two")
     pre = PreprocessConfig(
         quality_mask=args.quality_mask,
         detrend=args.detrend,
@@ -84,6 +131,7 @@ def _config_from_args(args):
     )
     return SweepConfig(
         batch_size=args.batch_size,
+        workers=args.workers,
         num_cpus=args.num_cpus,
         address=args.address,
         flux_column=args.flux_column,
@@ -91,25 +139,7 @@ def _config_from_args(args):
         verify_checksums=not args.no_verify,
         search_timeout_s=args.search_timeout,
         preprocess=pre,
-        search=None
-        if args.no_search
-        else SearchConfig(
-            max_planets=args.max_planets,
-            sde_threshold=args.sde_threshold,
-            snr_threshold=args.snr_threshold,
-            min_period_days=args.min_period,
-            max_period_days=args.max_period,
-            toi_catalog=args.toi_catalog,
-            eb_catalog=args.eb_catalog,
-            use_catalog=not args.no_catalog,
-            rank=not args.no_rank,
-            ranker_dir=args.ranker,
-            single_events=args.single_events,
-            anomaly_method=args.anomaly_method,
-            model_registry=args.model_registry,
-            max_baseline_days=args.max_baseline_days,
-            max_trial_periods=args.max_trial_periods,
-        ),
+        search=None if args.no_search else _search_config_from_args(args),
         reports=args.reports,
     )
 
@@ -265,7 +295,7 @@ def cmd_demo(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser(
         "sweep",
-        help="read and preprocess a sector of light curves on Ray",
+        help="read, preprocess, search and rank a sector of light curves on Ray",
         description=(
             "Sweep INPUT (a folder, glob, manifest or pyarrow-filesystem URI) into OUT: "
             "OUT/lightcurves/*.parquet, OUT/quarantine.parquet and OUT/run.json. "
@@ -288,7 +318,69 @@ def register(sub) -> None:
     d.add_argument("--seed", type=int, default=DEFAULT_SIM_SEED, help="random seed")
     _add_sweep_options(d)
     d.set_defaults(func=cmd_demo)
+    _register_stages(sub)
     _register_report(sub)
+
+
+def cmd_search(args) -> int:
+    from ..config import SweepConfig
+    from .stages import search_stage
+
+    config = SweepConfig(workers=args.workers, num_cpus=args.num_cpus, address=args.address,
+                         search_timeout_s=args.search_timeout, search=_search_config_from_args(args),
+                         reports=args.reports)
+    run = search_stage(args.out, config, use_ray=not args.no_ray, force=args.force)
+    c, t = run["counts"], run["timings"]
+    print(f"searched {c['searched_this_run']} light curves in {c['parts_searched_this_run']} parts of {run['out']} "
+          f"({c['skipped_resume']} of {c['parts']} parts already searched), {t['wall_s']:.1f} s: "
+          f"{c['candidates_this_run']} candidates; {c['candidates_total']} in "
+          f"{os.path.join(run['out'], 'candidates.parquet')}")
+    if c["search_failed_this_run"]:
+        print(f"  search failed on {c['search_failed_this_run']} curves (see quarantine.parquet)")
+    return 0 if run["accounting"]["all_parts_searched"] else 1
+
+
+def cmd_rank(args) -> int:
+    from .stages import rank_stage
+
+    run = rank_stage(args.out, args.ranker)
+    c = run["counts"]
+    print(f"scored {c['scored']} candidates in {c['parts']} parts of {run['out']} with the ranker in "
+          f"{run['config']['ranker_dir']}; {c['candidates_total']} in {os.path.join(run['out'], 'candidates.parquet')}")
+    return 0
+
+
+def _register_stages(sub) -> None:
+    p = sub.add_parser(
+        "search",
+        help="search, vet and rank the preprocessed light curves of a sweep's output (resumable)",
+        description=(
+            "Search OUT/lightcurves/*.parquet (made by 'exoray sweep --no-search', or by a sweep whose search "
+            "should be redone with --force) into OUT/candidates/ and OUT/candidates.parquet. Each light-curve "
+            "part is one batch; a rerun searches only the parts without a candidate part. The preprocessing "
+            "settings come from the sweep's record in OUT/run.json."
+        ),
+    )
+    p.add_argument("out", metavar="OUT", help="a sweep's output folder")
+    p.add_argument("--force", action="store_true",
+                   help="search every part again (their candidate parts are removed first)")
+    _add_ray_options(p.add_argument_group("execution"), batches=False)
+    _add_search_options(p.add_argument_group("transit search"), with_no_search=False)
+    p.set_defaults(func=cmd_search)
+
+    r = sub.add_parser(
+        "rank",
+        help="score a sweep's candidates again with another ranker and re-apply the decision",
+        description=(
+            "Score every periodic candidate of OUT/candidates/ with the ranker in --ranker DIR (default: the "
+            "shipped model), decide each disposition again from its vetting rules and the new score, and "
+            "rewrite the parts and OUT/candidates.parquet atomically. Rerunning gives the same result."
+        ),
+    )
+    r.add_argument("out", metavar="OUT", help="a sweep's output folder")
+    r.add_argument("--ranker", default=None, metavar="DIR",
+                   help="ranker folder from 'exoray train ranker' (default: the shipped model)")
+    r.set_defaults(func=cmd_rank)
 
 
 def cmd_report(args) -> int:

@@ -1,4 +1,4 @@
-"""``exoray sweep``: read and preprocess a sector of light curves on Ray Data.
+"""``exoray sweep``: read, preprocess, search and rank a sector of light curves on Ray Data.
 
 Layout of a sweep's output folder ``OUT``::
 
@@ -11,17 +11,30 @@ Layout of a sweep's output folder ``OUT``::
 
 How it works.  The driver resolves INPUT to a sorted list of locations, drops
 the ones already present in ``OUT`` (resume), and cuts the rest into batches
-of ``batch_size`` light curves (Ray tasks cost ~30 ms each, so a task must
-carry several curves).  A Ray Data ``map`` runs :func:`process_batch` on each
-batch: it reads, preprocesses and (unless disabled) searches and vets every
-curve, turns every failure into a quarantine row, and writes the batch's
-Parquet parts atomically (temporary file + rename), the light-curve part
-last: it is the batch's commit mark, and a rerun drops candidate parts and
-search-stage quarantine rows of batches that never committed.  The part name is a hash of the batch's locations,
-so a task that Ray retries after a worker dies overwrites its own part rather
-than duplicating rows, and a driver killed mid-sweep leaves only whole parts
-behind: the rerun skips exactly what they hold.  Every input therefore ends in
-exactly one of ``lightcurves`` or ``quarantine``; ``run.json`` records the check.
+of ``batch_size`` light curves (Ray tasks cost ~30 ms each, so a batch must
+carry several curves).  Each batch then goes through two Ray Data stages:
+
+* **read** (:func:`read_batch`, a Ray Data ``map`` task): every location is
+  read into a light curve, or becomes a quarantine row at stage ``read``;
+* **analyse** (:class:`BatchAnalyser`, ``map_batches`` over an actor pool,
+  one batch per call): each actor holds one :class:`exoray.engine.Engine`
+  (catalogues and ranker loaded once per actor) that preprocesses, searches,
+  vets, ranks and decides the whole batch; the actor renders the reports,
+  turns every failure into a quarantine row under its stage, and writes the
+  batch's Parquet parts atomically (temporary file + rename).
+
+The light-curve part is written last: it is the batch's commit mark, and a
+rerun drops candidate parts and search-stage quarantine rows of batches that
+never committed.  A searched batch always writes its candidate part (an empty
+table when nothing was found), so a candidate part next to a light-curve part
+says "searched" (``exoray search`` relies on it).  The part name is a hash of
+the batch's locations, so a batch that Ray retries after a worker or actor
+died overwrites its own part rather than duplicating rows, and a driver
+killed mid-sweep leaves only whole parts behind: the rerun skips exactly what
+they hold.  Every input therefore ends in exactly one of ``lightcurves`` or
+``quarantine``; ``run.json`` records the check.  Without Ray
+(``use_ray=False``) the same two stages run in this process with one engine,
+and write the same outputs.
 """
 
 from __future__ import annotations
@@ -33,11 +46,12 @@ import json
 import logging
 import math
 import os
+import pickle
 import platform
 import socket
 import time
 import traceback
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -57,6 +71,11 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "sweep",
+    "BatchAnalyser",
+    "LoadedBatch",
+    "read_batch",
+    "run_stages_ray",
+    "check_device",
     "consolidate_candidates",
     "drop_uncommitted_parts",
     "process_batch",
@@ -103,6 +122,13 @@ def _quarantine_row(path: str, stage: str, exc: BaseException) -> Dict[str, Any]
     }
 
 
+def _log_unexpected(loc: str, stage: str, exc: BaseException) -> None:
+    # exoray's own errors and OS errors describe the input; anything else points at a bug
+    if not isinstance(exc, (ExorayError, OSError)):
+        log.error("unexpected error at stage %s of %s:\n%s", stage, loc,
+                  "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+
+
 def _attempt(bad: List[Dict[str, Any]], loc: str, stage: str, fn, *args, **kwargs):
     """``(True, fn(...))``, or ``(False, None)`` with a quarantine row for ``loc`` at ``stage``.
 
@@ -115,8 +141,7 @@ def _attempt(bad: List[Dict[str, Any]], loc: str, stage: str, fn, *args, **kwarg
     try:
         return True, fn(*args, **kwargs)
     except Exception as exc:  # noqa: BLE001 - see docstring
-        if not isinstance(exc, (ExorayError, OSError)):
-            log.error("unexpected error at stage %s of %s:\n%s", stage, loc, traceback.format_exc())
+        _log_unexpected(loc, stage, exc)
         bad.append(_quarantine_row(loc, stage, exc))
         return False, None
 
@@ -161,161 +186,228 @@ def batch_key(locations: Sequence[str]) -> str:
     return h.hexdigest()[:20]
 
 
-def process_batch(locations: Sequence[str], out_dir: str, config: SweepConfig) -> Dict[str, Any]:
-    """Read, preprocess, search and write one batch of light curves.
+@dataclasses.dataclass
+class LoadedBatch:
+    """A batch after its read stage: what the analysis stage needs, nothing it must reopen.
+
+    ``items`` are ``(location, light curve)`` pairs in input order (raw
+    :class:`~exoray.lightcurve.LightCurve` for the sweep, preprocessed ones
+    for ``exoray search``); ``quarantine`` holds the rows of the inputs that
+    could not be read; ``read_ms`` and ``read_cpu_ms`` the wall-clock and
+    CPU time of the read.
+    """
+
+    key: str
+    locations: List[str]
+    items: List[Tuple[str, Any]]
+    quarantine: List[Dict[str, Any]]
+    read_ms: float
+    read_cpu_ms: float = 0.0
+
+    def to_row(self) -> Dict[str, Any]:
+        """One Ray Data row: the batch travels pickled (light curves with every field, bit for bit)."""
+        return {"key": self.key, "n_inputs": len(self.locations),
+                "payload": pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)}
+
+
+def read_batch(locations: Sequence[str], config: SweepConfig) -> LoadedBatch:
+    """The read stage of one batch: every location read, or quarantined at stage ``read``."""
+    locations = [str(x) for x in locations]
+    bad: List[Dict[str, Any]] = []
+    items = []
+    t0, c0 = time.perf_counter(), time.process_time()
+    for loc in locations:
+        ok, lc = _attempt(bad, loc, "read", _read_one, loc, config.flux_column, config.verify_checksums)
+        if ok:
+            items.append((loc, lc))
+    return LoadedBatch(batch_key(locations), locations, items, bad, (time.perf_counter() - t0) * 1e3,
+                       (time.process_time() - c0) * 1e3)
+
+
+def _ordered(bad: List[Dict[str, Any]], locations: Sequence[str]) -> List[Dict[str, Any]]:
+    """Quarantine rows grouped by input, inputs in batch order (stable within an input)."""
+    order = {loc: i for i, loc in enumerate(locations)}
+    return sorted(bad, key=lambda r: order.get(r["path"], len(order)))
+
+
+def make_engine(config: SweepConfig):
+    """The :class:`~exoray.engine.Engine` of a sweep: catalogues and ranker loaded once, the per-curve time limit."""
+    from ..engine import Engine
+
+    return Engine(config.preprocess, config.search, search_timeout_s=config.search_timeout_s)
+
+
+def _one_thread() -> None:
+    # one core per worker, as Ray schedules it; torch would otherwise start a thread per core
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+
+
+class BatchAnalyser:
+    """The analysis stage: one :class:`~exoray.engine.Engine`, many batches.
+
+    Built once per worker (a Ray Data actor, or the driver without Ray), so
+    the catalogues and the ranker are loaded once.  :meth:`run` turns one
+    :class:`LoadedBatch` into the batch's Parquet parts and a summary;
+    calling the object with a Ray Data batch (a ``pyarrow.Table`` of
+    :meth:`LoadedBatch.to_row` rows) does the same for each row.
 
     Never raises for a bad input: each failure becomes a quarantine row with
     the stage (``read``, ``preprocess``, ``store`` = the preprocessed curve
     cannot be stored; then ``search``, ``rank``, ``report``,
-    ``single_events``, ``store_candidates``), the exception class and message.
-    A curve that fails after preprocessing stays preprocessed; one whose
-    ranking or reports fail keeps its candidates (unscored, or without a
-    report path).  The search of one curve is stopped after
+    ``single_events``, ``store_candidates``), the exception class and
+    message.  A curve that fails after preprocessing stays preprocessed; one
+    whose ranking or reports fail keeps its candidates (unscored, or without
+    a report path).  The search of one curve is stopped after
     ``config.search_timeout_s`` seconds.
-
-    Returns
-    -------
-    dict
-        Summary of the batch: key, counts, summed read/preprocess/write times
-        in ms, and the node/process that ran it.
     """
-    from ..preprocess import preprocess_lightcurve
 
-    preprocess, flux_column, search = config.preprocess, config.flux_column, config.search
-    t_start = time.perf_counter()
-    locations = [str(x) for x in locations]
-    key = batch_key(locations)
-    good: List[pa.Table] = []
-    bad: List[Dict[str, Any]] = []
-    cand_tables: List[pa.Table] = []
-    n_cands = 0
-    read_ms = pre_ms = search_ms = 0.0
-    for loc in locations:
-        t0 = time.perf_counter()
-        ok, lc = _attempt(bad, loc, "read", _read_one, loc, flux_column, config.verify_checksums)
-        read_ms += (time.perf_counter() - t0) * 1e3
-        if not ok:
-            continue
+    def __init__(self, out_dir: str, config: SweepConfig):
+        _one_thread()
+        self.out_dir = out_dir
+        self.config = config
+        self.engine = make_engine(config)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        summaries = [self.run(pickle.loads(p)) for p in batch.column("payload").to_pylist()]
+        return pa.Table.from_pylist(summaries)
+
+    # ------------------------------------------------------------------ stages
+    def run(self, loaded: LoadedBatch) -> Dict[str, Any]:
+        """Preprocess, store, search and write one batch; returns its summary."""
+        t_start, c_start = time.perf_counter(), time.process_time()
+        bad = list(loaded.quarantine)
         t1 = time.perf_counter()
-        ok, plc = _attempt(bad, loc, "preprocess", preprocess_lightcurve, lc, preprocess)
-        if ok:
-            ok, table = _attempt(bad, loc, "store", _to_table, [plc.to_row()], PREPROCESSED_SCHEMA,
+        locs = [loc for loc, _ in loaded.items]
+        preprocessed = self.engine.preprocess([lc for _, lc in loaded.items])
+        good: List[pa.Table] = []
+        ready, ready_locs = [], []
+        for loc, o in zip(locs, preprocessed):
+            if o.failures:
+                self._quarantine(bad, loc, o.failures)
+                continue
+            ok, table = _attempt(bad, loc, "store", _to_table, [o.plc.to_row()], PREPROCESSED_SCHEMA,
                                  "preprocessed light curve", loc)
-        pre_ms += (time.perf_counter() - t1) * 1e3
-        if not ok:
-            continue
-        good.append(table)
-        if search is None:
-            continue
-        t2 = time.perf_counter()
-        rows = _search_one(plc, loc, config, out_dir, bad)
-        if rows:
-            ok, ctable = _attempt(bad, loc, "store_candidates", _to_table, rows, CANDIDATES_SCHEMA,
-                                  "candidate rows", loc)
             if ok:
-                cand_tables.append(ctable)
-                n_cands += len(rows)
-        search_ms += (time.perf_counter() - t2) * 1e3
+                good.append(table)
+                ready.append(o.plc)
+                ready_locs.append(loc)
+        pre_ms = (time.perf_counter() - t1) * 1e3
+        found = self.search(ready, ready_locs, bad)
 
-    t3 = time.perf_counter()
-    # The light-curve part goes last: it commits the batch.  If the process
-    # dies before it, the batch's good curves are redone by the next run and
-    # its candidate part is dropped as an orphan (see drop_uncommitted_parts).
-    if bad:
-        write_parquet_atomic(
-            records_to_table(bad, QUARANTINE_SCHEMA),
-            os.path.join(out_dir, QUARANTINE_DIR, f"part-{key}.parquet"),
-        )
-    if cand_tables:
-        write_parquet_atomic(
-            pa.concat_tables(cand_tables),
-            os.path.join(out_dir, CANDIDATES_DIR, f"part-{key}.parquet"),
-        )
-    if good:
-        write_parquet_atomic(
-            pa.concat_tables(good),
-            os.path.join(out_dir, LIGHTCURVES_DIR, f"part-{key}.parquet"),
-        )
-    write_ms = (time.perf_counter() - t3) * 1e3
-    return {
-        "key": key,
-        "n_inputs": len(locations),
-        "n_ok": len(good),
-        "n_quarantined": sum(1 for b in bad if b["stage"] in INPUT_STAGES),
-        "n_search_failed": len({b["path"] for b in bad if b["stage"] not in INPUT_STAGES}),
-        "n_candidates": n_cands,
-        "read_ms": read_ms,
-        "preprocess_ms": pre_ms,
-        "search_ms": search_ms,
-        "write_ms": write_ms,
-        "wall_ms": (time.perf_counter() - t_start) * 1e3,
-        "node_id": _node_id(),
-        "hostname": socket.gethostname(),
-        "pid": os.getpid(),
-    }
+        t3 = time.perf_counter()
+        # The light-curve part goes last: it commits the batch.  If the process
+        # dies before it, the batch's good curves are redone by the next run and
+        # its candidate part is dropped as an orphan (see drop_uncommitted_parts).
+        # A searched batch always writes its candidate part, empty or not, so
+        # that 'exoray search' knows the batch was searched.
+        if bad:
+            write_parquet_atomic(records_to_table(_ordered(bad, loaded.locations), QUARANTINE_SCHEMA),
+                                 os.path.join(self.out_dir, QUARANTINE_DIR, f"part-{loaded.key}.parquet"))
+        if good and found["searched"]:
+            write_parquet_atomic(found["table"], os.path.join(self.out_dir, CANDIDATES_DIR, f"part-{loaded.key}.parquet"))
+        if good:
+            write_parquet_atomic(pa.concat_tables(good),
+                                 os.path.join(self.out_dir, LIGHTCURVES_DIR, f"part-{loaded.key}.parquet"))
+        write_ms = (time.perf_counter() - t3) * 1e3 + found["store_ms"]
+        return self._summary(loaded, n_ok=len(good), bad=bad, found=found, preprocess_ms=pre_ms,
+                             write_ms=write_ms, wall_ms=loaded.read_ms + (time.perf_counter() - t_start) * 1e3,
+                             cpu_ms=loaded.read_cpu_ms + (time.process_time() - c_start) * 1e3)
 
+    def search(self, plcs: Sequence[Any], locs: Sequence[str], bad: List[Dict[str, Any]]) -> Dict[str, Any]:
+        """Search, vet, rank and decide ``plcs`` with the engine, render reports, and make the candidate table.
 
-_CATALOG_CACHE: Dict[Any, Any] = {}
+        Engine failures become quarantine rows under the engine's stage
+        names (``search``, ``rank``, ``single_events``); ``report`` and
+        ``store_candidates`` are this stage's own.
+        """
+        out = {"searched": False, "table": None, "n_candidates": 0, "search_ms": 0.0, "rank_ms": 0.0,
+               "report_ms": 0.0, "store_ms": 0.0}
+        if self.engine.search_config is None or not plcs:
+            return out
+        reports = self.config.reports
+        outcomes = self.engine.analyse_preprocessed(list(plcs), details=reports != "none")
+        tables = []
+        for loc, o in zip(locs, outcomes):
+            self._quarantine(bad, loc, o.failures)
+            t = o.timings_ms
+            out["search_ms"] += t.get("search", 0.0) + t.get("single_events", 0.0)
+            out["rank_ms"] += t.get("rank", 0.0)
+            rows = o.rows
+            if reports != "none" and o.results:
+                t0 = time.perf_counter()
+                self._reports(o, loc, bad)
+                out["report_ms"] += (time.perf_counter() - t0) * 1e3
+            if rows:
+                t0 = time.perf_counter()
+                ok, table = _attempt(bad, loc, "store_candidates", _to_table, rows, CANDIDATES_SCHEMA,
+                                     "candidate rows", loc)
+                out["store_ms"] += (time.perf_counter() - t0) * 1e3
+                if ok:
+                    tables.append(table)
+                    out["n_candidates"] += len(rows)
+        out["searched"] = True
+        out["table"] = pa.concat_tables(tables) if tables else CANDIDATES_SCHEMA.empty_table()
+        return out
 
-
-def _catalogs(search: SearchConfig):
-    from ..search.candidates import load_known_catalogs
-
-    key = (search.use_catalog, search.toi_catalog, search.eb_catalog)
-    if key not in _CATALOG_CACHE:
-        _CATALOG_CACHE[key] = load_known_catalogs(search)
-    return _CATALOG_CACHE[key]
-
-
-def _search_one(plc, loc: str, config: SweepConfig, out_dir: str, bad: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """Search, rank, decide, and render the reports the policy asks for, for one curve.
-
-    The steps are those of :func:`exoray.chain.analyse_preprocessed`, taken
-    one at a time so that each failure is a quarantine row of its own stage
-    (a ranker that fails leaves the candidates with the rules' decision);
-    the search is bounded by ``config.search_timeout_s`` of wall-clock time.
-    """
-    import dataclasses
-
-    from ..chain import analyse_preprocessed
-    from ..limits import call_with_time_limit
-    from ..vet.decision import decide_rows
-
-    search, reports = config.search, config.reports
-    ok, found = _attempt(
-        bad, loc, "search", call_with_time_limit, analyse_preprocessed, config.search_timeout_s,
-        f"{loc}: the transit search", "raise the limit with exoray sweep --search-timeout SECONDS "
-        "(SweepConfig.search_timeout_s), or check the light curve's length and TIME values",
-        plc, dataclasses.replace(search, rank=False), catalogs=_catalogs(search), preprocess=config.preprocess,
-    )
-    if not ok:
-        return []
-    rows, results, vets = found.rows, found.results, found.vets
-    if rows and search.rank:
-        from ..rank.ranker import load_default_ranker, score_candidates
-
-        ok, scored = _attempt(bad, loc, "rank",
-                              lambda: decide_rows(score_candidates(rows, load_default_ranker(search.ranker_dir))))
-        if ok:
-            rows = scored
-    if reports != "none":
+    def _reports(self, o, loc: str, bad: List[Dict[str, Any]]) -> None:
         from ..vet.report import make_report
 
-        for row, res, vet in zip(rows, results, vets):
-            if reports == "all" or row["disposition"] == "planet_candidate":
-                ok, paths = _attempt(bad, loc, "report", make_report, plc, row, bls_result=res, vet=vet,
-                                     out_dir=os.path.join(out_dir, REPORTS_DIR))
+        # the periodic rows come first and line up with the search's results; single events have no report
+        for row, res, vet in zip(o.rows, o.results, o.vets):
+            if self.config.reports == "all" or row["disposition"] == "planet_candidate":
+                ok, paths = _attempt(bad, loc, "report", make_report, o.plc, row, bls_result=res, vet=vet,
+                                     out_dir=os.path.join(self.out_dir, REPORTS_DIR))
                 if ok:
                     row["report_path"] = paths.get("pdf") or paths.get("png")
-    if search.single_events:
-        from ..anomaly.single_event import single_event_candidates
 
-        # Not ranked: the ranker was trained on periodic candidates only.
-        ok, singles = _attempt(bad, loc, "single_events", single_event_candidates, plc, rows,
-                               method=search.anomaly_method, registry=search.model_registry)
-        if ok:
-            rows = rows + singles
-    return rows
+    @staticmethod
+    def _quarantine(bad: List[Dict[str, Any]], loc: str, failures) -> None:
+        for stage, exc in failures:
+            _log_unexpected(loc, stage, exc)
+            bad.append(_quarantine_row(loc, stage, exc))
+
+    @staticmethod
+    def _summary(loaded: LoadedBatch, *, n_ok: int, bad, found, preprocess_ms: float, write_ms: float,
+                 wall_ms: float, cpu_ms: float) -> Dict[str, Any]:
+        return {
+            "key": loaded.key,
+            "n_inputs": len(loaded.locations),
+            "n_ok": n_ok,
+            "n_quarantined": sum(1 for b in bad if b["stage"] in INPUT_STAGES),
+            "n_search_failed": len({b["path"] for b in bad if b["stage"] not in INPUT_STAGES}),
+            "n_candidates": found["n_candidates"],
+            "read_ms": loaded.read_ms,
+            "preprocess_ms": preprocess_ms,
+            "search_ms": found["search_ms"],
+            "rank_ms": found["rank_ms"],
+            "report_ms": found["report_ms"],
+            "write_ms": write_ms,
+            "wall_ms": wall_ms,
+            # CPU time of the read and the analysis (all threads of their processes): unlike the
+            # wall-clock times it does not grow when other processes compete for the cores
+            "cpu_ms": cpu_ms,
+            "node_id": _node_id(),
+            "hostname": socket.gethostname(),
+            "pid": os.getpid(),
+        }
+
+
+def process_batch(locations: Sequence[str], out_dir: str, config: SweepConfig,
+                  analyser: Optional[BatchAnalyser] = None) -> Dict[str, Any]:
+    """Read, preprocess, search and write one batch of light curves (both stages in this process).
+
+    ``analyser`` reuses an engine across batches (one is built otherwise).
+    Returns the batch's summary: key, counts, summed per-stage times in ms,
+    and the node/process that ran it.  See :class:`BatchAnalyser` for what
+    becomes of each failure.
+    """
+    analyser = analyser or BatchAnalyser(out_dir, config)
+    return analyser.run(read_batch(locations, config))
 
 
 def _node_id() -> str:
@@ -329,8 +421,8 @@ def _node_id() -> str:
     return f"local:{socket.gethostname()}"
 
 
-def _ray_map_fn(row: Dict[str, Any], out_dir: str, config: SweepConfig):
-    return process_batch(list(row["locations"]), out_dir, config)
+def _ray_read_fn(row: Dict[str, Any], config: SweepConfig) -> Dict[str, Any]:
+    return read_batch(list(row["locations"]), config).to_row()
 
 
 # --------------------------------------------------------------------------- driver side
@@ -478,9 +570,65 @@ def _versions() -> Dict[str, str]:
     return v
 
 
-def _run_batches_ray(
-    batches: List[List[str]], out_dir: str, config: SweepConfig, progress: _Progress
-) -> List[Dict[str, Any]]:
+def analysis_workers(config: SweepConfig, n_batches: int) -> int:
+    """How many analysis actors a Ray run uses (Ray must be initialised).
+
+    ``config.workers``, else one per CPU of the cluster (one per GPU for a
+    ``cuda`` search), never more than there are batches, at least one (a
+    cluster that starts with no worker nodes gets them from its autoscaler
+    when the actor asks for its CPU).
+    """
+    import ray
+
+    if config.workers:
+        n = int(config.workers)
+    else:
+        resources = ray.cluster_resources()
+        n = int(resources.get("GPU" if _uses_cuda(config) else "CPU", 0))
+    return max(1, min(n, n_batches))
+
+
+def _uses_cuda(config: SweepConfig) -> bool:
+    from ..devices import is_cuda
+
+    return config.search is not None and is_cuda(config.search.device)
+
+
+def check_device(config: SweepConfig, use_ray: bool) -> None:
+    """Refuse, before any work, a ``cuda`` search this process or the Ray cluster cannot run.
+
+    With Ray this connects to (or starts) the cluster, since only it knows
+    its GPUs.
+    """
+    from ..devices import parse_device, require_local_device, require_ray_gpus
+
+    if config.search is None:
+        return
+    device = parse_device(config.search.device)
+    if not device.startswith("cuda"):
+        return
+    if not use_ray:
+        require_local_device(device)
+        return
+    from .ray_env import init_ray
+
+    init_ray(address=config.address, num_cpus=config.num_cpus)
+    require_ray_gpus(device)
+
+
+def run_stages_ray(rows: List[Dict[str, Any]], read_fn, read_kwargs: Dict[str, Any], analyser_cls,
+                   analyser_kwargs: Dict[str, Any], config: SweepConfig, progress: "_Progress"
+                   ) -> Tuple[List[Dict[str, Any]], int]:
+    """Run the read stage as Ray Data tasks and the analysis as an actor pool; returns (summaries, workers).
+
+    One Ray Data row is one batch.  ``read_fn(row, **read_kwargs)`` returns
+    a :meth:`LoadedBatch.to_row`; ``analyser_cls(**analyser_kwargs)`` is
+    built once per actor and called with one row at a time (``batch_size=1``:
+    the batch is the unit of work, of commit and of retry).  Ray Data
+    restarts an actor whose process died and retries its batch there
+    (``max_restarts``/``max_task_retries`` -1 by default for actor pools),
+    and retries a read task whose worker died.
+    """
     import ray.data
 
     from .ray_env import init_ray
@@ -488,33 +636,67 @@ def _run_batches_ray(
     init_ray(address=config.address, num_cpus=config.num_cpus)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # we log our own progress with ETA
-    items = [{"locations": b} for b in batches]
-    ds = ray.data.from_items(items, override_num_blocks=len(items))
-    ds = ds.map(
-        _ray_map_fn,
-        fn_kwargs={"out_dir": out_dir, "config": config},
-        num_cpus=1,  # Ray Data retries a task whose worker died (max_retries=-1 by default)
+    workers = analysis_workers(config, len(rows))
+    cuda = _uses_cuda(config)
+    ds = ray.data.from_items(rows, override_num_blocks=len(rows))
+    # The analysis actors hold one CPU each for the whole run, so a read task
+    # that asked for a CPU could never be scheduled once they all started.
+    # Reading is mostly waiting on storage and a few percent of the work, so
+    # the read tasks ask for none; at most one per worker, plus one, run at
+    # once, which keeps the next batch read while the current one is analysed.
+    ds = ds.map(read_fn, fn_kwargs=read_kwargs, num_cpus=0,
+                compute=ray.data.TaskPoolStrategy(size=min(workers + 1, len(rows))))
+    ds = ds.map_batches(
+        analyser_cls,
+        fn_constructor_kwargs=analyser_kwargs,
+        batch_size=1,
+        batch_format="pyarrow",
+        # one batch in flight per actor: a long batch queued behind another on a
+        # busy actor would leave a free one idle at the end of the run
+        compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1),
+        num_cpus=1,
+        **({"num_gpus": 1} if cuda else {}),
     )
     summaries = []
     for row in ds.iter_rows():
         summaries.append(dict(row))
         progress.update(int(row["n_inputs"]))
-    return summaries
+    return summaries, workers
+
+
+def _run_batches_ray(
+    batches: List[List[str]], out_dir: str, config: SweepConfig, progress: _Progress
+) -> Tuple[List[Dict[str, Any]], int]:
+    return run_stages_ray([{"locations": b} for b in batches], _ray_read_fn, {"config": config}, BatchAnalyser,
+                          {"out_dir": out_dir, "config": config}, config, progress)
 
 
 def _run_batches_local(
     batches: List[List[str]], out_dir: str, config: SweepConfig, progress: _Progress
-) -> List[Dict[str, Any]]:
-    if config.search is not None:
-        import torch
-
-        torch.set_num_threads(1)  # one core, like each Ray worker (OMP_NUM_THREADS=1)
+) -> Tuple[List[Dict[str, Any]], int]:
+    analyser = BatchAnalyser(out_dir, config)
     summaries = []
     for b in batches:
-        s = process_batch(b, out_dir, config)
+        s = analyser.run(read_batch(b, config))
         summaries.append(s)
         progress.update(s["n_inputs"])
-    return summaries
+    return summaries, 1
+
+
+#: Stages whose summed time per light curve ``run.json`` reports (``<stage>_ms_per_lc``).
+SWEEP_TIMED_STAGES = ("read", "preprocess", "search", "rank", "report", "write")
+
+
+def stage_timings(summaries: Sequence[Dict[str, Any]], n: int, stages: Sequence[str]) -> Dict[str, Any]:
+    """``<stage>_ms_per_lc`` for each stage: time summed over the batches' summaries / light curves.
+
+    ``search`` includes vetting and single events, ``preprocess`` turning
+    the result into a Parquet row, ``write`` the candidate rows' conversion
+    and every part written; ``cpu`` is the CPU time of the read and the
+    analysis (all stages), which other processes on the same cores do not
+    inflate.
+    """
+    return {f"{st}_ms_per_lc": (sum(s.get(f"{st}_ms", 0.0) for s in summaries) / n) if n else None for st in stages}
 
 
 def _check_accounting(inputs: Sequence[str], done: Sequence[str], quarantined: Sequence[str]):
@@ -566,6 +748,9 @@ def sweep(
     t0 = time.perf_counter()
 
     inputs = resolve_inputs(input_spec)
+    check_device(config, use_ray)
+    if config.search is not None:
+        check_catalogs(config.search)
     if config.search is not None and config.search.rank:
         _check_ranker(config.search)
     if config.search is not None and config.search.single_events:
@@ -581,7 +766,7 @@ def sweep(
         )
     already = set(done) | set(quarantined)
     todo = [loc for loc in inputs if loc not in already]
-    n_cpus = config.num_cpus or os.cpu_count() or 1
+    n_cpus = config.workers or config.num_cpus or os.cpu_count() or 1
     batch_size = config.batch_size or default_batch_size(len(todo), n_cpus)
     batches = plan_batches(todo, batch_size)
     log.info(
@@ -595,11 +780,11 @@ def sweep(
     progress = _Progress(len(todo))
     t_proc = time.perf_counter()
     if not batches:
-        summaries = []
+        summaries, workers = [], 0
     elif use_ray:
-        summaries = _run_batches_ray(batches, out_dir, config, progress)
+        summaries, workers = _run_batches_ray(batches, out_dir, config, progress)
     else:
-        summaries = _run_batches_local(batches, out_dir, config, progress)
+        summaries, workers = _run_batches_local(batches, out_dir, config, progress)
     proc_s = time.perf_counter() - t_proc
 
     n_q_total = consolidate_quarantine(out_dir)
@@ -620,7 +805,7 @@ def sweep(
         "out": out_dir,
         "started": started.isoformat(),
         "finished": _now().isoformat(),
-        "config": config.to_dict() | {"batch_size": batch_size, "use_ray": use_ray},
+        "config": config.to_dict() | {"batch_size": batch_size, "use_ray": use_ray, "workers_used": workers},
         "versions": _versions(),
         "counts": {
             "inputs": len(inputs),
@@ -640,12 +825,7 @@ def sweep(
             "wall_s": time.perf_counter() - t0,
             "process_s": proc_s,
             "throughput_lc_per_s": n_new / proc_s if proc_s > 0 and n_new else None,
-            "read_ms_per_lc": (sum(s["read_ms"] for s in summaries) / n_new) if n_new else None,
-            "preprocess_ms_per_lc": (sum(s["preprocess_ms"] for s in summaries) / n_new)
-            if n_new
-            else None,
-            "search_ms_per_lc": (sum(s.get("search_ms", 0.0) for s in summaries) / n_new) if n_new else None,
-            "write_ms_per_lc": (sum(s["write_ms"] for s in summaries) / n_new) if n_new else None,
+            **stage_timings(summaries, n_new, SWEEP_TIMED_STAGES + ("cpu",)),
         },
         "nodes": _nodes_summary(summaries),
         "batches": len(batches),
@@ -659,6 +839,22 @@ def sweep(
         out_dir,
     )
     return run
+
+
+def check_catalogs(search: SearchConfig) -> None:
+    """Fail before any work if the known-object catalogues asked for cannot be loaded.
+
+    Each worker's engine loads them again; a worker that could not would
+    fail every batch it is given.
+    """
+    from ..errors import ConfigError
+    from ..search.candidates import load_known_catalogs
+
+    try:
+        load_known_catalogs(search)
+    except Exception as exc:  # noqa: BLE001 - re-raised with the options that name the files
+        raise ConfigError(f"the known-object catalogues cannot be loaded ({type(exc).__name__}: {exc}); check "
+                          "--toi-catalog / --eb-catalog (or EXORAY_TOI_CATALOG / EXORAY_EB_CATALOG)") from exc
 
 
 def _check_ranker(search: SearchConfig) -> None:

@@ -6,9 +6,10 @@ Simulated set
 :func:`exoray.simulate.sector.simulate_star` (class mix
 :data:`exoray.simulate.DEFAULT_MIX` unless given), renders them in memory with
 :func:`~exoray.simulate.simulate_lightcurve`, preprocesses them
-(:func:`exoray.preprocess.preprocess_lightcurve`), finds and vets candidates
-(:func:`exoray.search.candidates.find_candidates`) and labels every candidate
-against the injected truth (:func:`label_candidate`):
+and searches and vets them a batch at a time with one
+:class:`exoray.engine.Engine` without ranker or catalogue cross-match
+(:func:`training_engine`), and labels every candidate against the injected
+truth (:func:`label_candidate`):
 
 * ``planet`` / ``multi_planet`` (label 1): period within 1 % of an injected
   planet's and epoch within one transit duration.  Period aliases of a planet
@@ -31,9 +32,10 @@ from: planets injected into real SPOC light curves (their catalogued
 signals masked first), the same light curves inverted and scrambled
 (every candidate there is a false alarm), simulated on-target and blended
 eclipsing binaries injected into them, and the real eclipsing binaries
-among the files (:mod:`exoray.simulate.real`).  Each probe is searched
-and vetted by the same chain as a sweep (:func:`exoray.chain.analyse_lightcurve`,
-ranking off) and every candidate is labelled by :func:`label_real_candidate`.
+among the files (:mod:`exoray.simulate.real`).  The probes are searched
+and vetted a batch at a time by the sweep's engine (:func:`training_engine`:
+ranking and catalogue cross-match off) and every candidate is labelled by
+:func:`label_real_candidate`.
 
 Real tables
 -----------
@@ -61,7 +63,7 @@ import math
 import os
 import time as _time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -79,7 +81,10 @@ __all__ = [
     "flatten_candidate",
     "label_real_candidate",
     "real_probe_candidates",
+    "real_probes_candidates",
     "real_training_set",
+    "simulate_stars_candidates",
+    "training_engine",
 ]
 
 log = logging.getLogger(__name__)
@@ -161,28 +166,31 @@ def flatten_candidate(row: Mapping[str, Any]) -> Dict[str, Any]:
     return out
 
 
-def _find_candidates_fn() -> Callable:
-    from ..search.candidates import find_candidates
+def training_engine(config=None, preprocess=None, *, keep_single_events: bool = False):
+    """The :class:`~exoray.engine.Engine` that makes training candidates: no ranker, no catalogue cross-match.
 
-    return find_candidates
-
-
-def simulate_star_candidates(index: int, seed: int, *, timing=None, mix: Optional[Mapping[str, float]] = None,
-                             sector: int = 1, config=None, find_fn: Optional[Callable] = None
-                             ) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
-    """Simulate star ``index`` of set ``seed``, search it and label its candidates.
-
-    Returns
-    -------
-    (rows, star)
-        Flat labelled candidate rows and one summary row for the star
-        (``tic_id``, ``star_class``, ``n_signals``, ``n_candidates``, ``error``).
+    The ranker must not see its own scores (``rank`` off), and the labels
+    come from the injected truth, not from catalogues.  Single events are
+    turned off (the simulated set: only the periodic search's candidates)
+    unless ``keep_single_events`` leaves ``config``'s choice.
     """
-    from ..preprocess import preprocess_lightcurve
-    from ..simulate import DEFAULT_MIX, TIC_BASE, sector_timing
+    import dataclasses
+
+    from ..config import SearchConfig
+    from ..engine import Engine
+
+    search = dataclasses.replace(config or SearchConfig(), rank=False)
+    if not keep_single_events:
+        search = dataclasses.replace(search, single_events=False)
+    return Engine(preprocess, search, catalogs=None, ranker=None)
+
+
+def _simulate_star_lc(index: int, seed: int, timing, mix) -> Tuple[Any, Dict[str, Any], list, str]:
+    """The light curve of star ``index`` of set ``seed`` (``None`` when its simulation failed), its summary row,
+    its injected truth and its class."""
+    from ..simulate import DEFAULT_MIX, TIC_BASE
     from ..simulate.sector import simulate_lightcurve, simulate_star
 
-    timing = timing or sector_timing(sector, seed)
     mix = dict(mix or DEFAULT_MIX)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(index)]))
     classes = list(mix)
@@ -205,50 +213,84 @@ def simulate_star_candidates(index: int, seed: int, *, timing=None, mix: Optiona
             lc.mass = float(lc.mass) * 10.0 ** rng.normal(0.0, 0.06)
         if lc.logg:
             lc.logg = float(lc.logg) + rng.normal(0.0, 0.1)
-        star_row["n_signals"] = len(truth)
-        plc = preprocess_lightcurve(lc)
-        found = (find_fn or _find_candidates_fn())(plc, config)
-    except ExorayError as exc:
-        star_row["error"] = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - one odd star must not end a long batch
+        _star_failed(star_row, index, seed, cls, exc)
+        return None, star_row, [], cls
+    star_row["n_signals"] = len(truth)
+    return lc, star_row, truth, cls
+
+
+def _star_failed(star_row: Dict[str, Any], index: int, seed: int, cls: str, exc: BaseException) -> None:
+    star_row["error"] = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ExorayError):
         log.warning("star %d (seed %d, %s): %s", index, seed, cls, exc)
-        return [], star_row
-    except Exception as exc:  # noqa: BLE001 - one odd star must not end a long batch; logged with traceback
-        star_row["error"] = f"{type(exc).__name__}: {exc}"
-        log.exception("star %d (seed %d, %s) failed", index, seed, cls)
-        return [], star_row
-    rows = []
-    for c in found:
-        row = flatten_candidate(c)
-        row.update(label_candidate(row, truth, cls))
-        row["star_class"] = cls
-        row["sim_index"] = int(index)
-        row["sim_seed"] = int(seed)
-        if row["match_signal"] >= 0:
-            s = truth[row["match_signal"]]
-            row["true_period_days"] = float(s["period_days"])
-            row["true_snr"] = float(s.get("snr", math.nan))
-        rows.append(row)
-    star_row["n_candidates"] = len(rows)
-    return rows, star_row
+    else:  # logged with its traceback: it points at a bug
+        log.error("star %d (seed %d, %s) failed", index, seed, cls, exc_info=(type(exc), exc, exc.__traceback__))
 
 
-def _run_batch(indices: Sequence[int], seed: int, sector: int, mix, config) -> Tuple[list, list]:
+def simulate_stars_candidates(indices: Sequence[int], seed: int, *, timing=None, mix: Optional[Mapping[str, float]] = None,
+                              sector: int = 1, config=None, engine=None
+                              ) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+    """Simulate stars ``indices`` of set ``seed``, search them together with one engine, label their candidates.
+
+    ``engine`` (default :func:`training_engine` of ``config``) is reused by
+    the caller across batches.  Returns the flat labelled candidate rows and
+    one summary row per star (``tic_id``, ``star_class``, ``n_signals``,
+    ``n_candidates``, ``error``).
+    """
+    from ..simulate import sector_timing
+
+    timing = timing or sector_timing(sector, seed)
+    engine = engine or training_engine(config)
+    stars = [(int(i),) + _simulate_star_lc(int(i), seed, timing, mix) for i in indices]
+    ready = [s for s in stars if s[1] is not None]
+    outcomes = engine.analyse([s[1] for s in ready])
+    rows: List[Dict[str, Any]] = []
+    for (index, _, star_row, truth, cls), o in zip(ready, outcomes):
+        if o.failures:
+            _star_failed(star_row, index, seed, cls, o.failures[0][1])
+            continue
+        found = []
+        for c in o.rows:
+            row = flatten_candidate(c)
+            row.update(label_candidate(row, truth, cls))
+            row["star_class"] = cls
+            row["sim_index"] = index
+            row["sim_seed"] = int(seed)
+            if row["match_signal"] >= 0:
+                s = truth[row["match_signal"]]
+                row["true_period_days"] = float(s["period_days"])
+                row["true_snr"] = float(s.get("snr", math.nan))
+            found.append(row)
+        star_row["n_candidates"] = len(found)
+        rows.extend(found)
+    return rows, [s[2] for s in stars]
+
+
+def simulate_star_candidates(index: int, seed: int, *, timing=None, mix: Optional[Mapping[str, float]] = None,
+                             sector: int = 1, config=None, engine=None
+                             ) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
+    """Simulate star ``index`` of set ``seed``, search it and label its candidates.
+
+    Returns
+    -------
+    (rows, star)
+        Flat labelled candidate rows and one summary row for the star
+        (``tic_id``, ``star_class``, ``n_signals``, ``n_candidates``, ``error``).
+    """
+    rows, stars = simulate_stars_candidates([index], seed, timing=timing, mix=mix, sector=sector, config=config,
+                                            engine=engine)
+    return rows, stars[0]
+
+
+def _run_batch(indices: Sequence[int], seed: int, sector: int, mix, config, engine=None) -> Tuple[list, list]:
     try:  # one thread per worker: Ray schedules one task per CPU
         import torch
 
         torch.set_num_threads(1)
     except ImportError:  # pragma: no cover
         pass
-    from ..simulate import sector_timing
-
-    timing = sector_timing(sector, seed)
-    find_fn = _find_candidates_fn()
-    rows, stars = [], []
-    for i in indices:
-        r, s = simulate_star_candidates(i, seed, timing=timing, mix=mix, config=config, find_fn=find_fn)
-        rows.extend(r)
-        stars.append(s)
-    return rows, stars
+    return simulate_stars_candidates(indices, seed, sector=sector, mix=mix, config=config, engine=engine)
 
 
 def simulate_training_set(n_stars: int = 200, seed: int = 0, *, start: int = 0, sector: int = 1,
@@ -265,7 +307,7 @@ def simulate_training_set(n_stars: int = 200, seed: int = 0, *, start: int = 0, 
     mix : mapping, optional
         Class fractions (default :data:`exoray.simulate.DEFAULT_MIX`).
     config : SearchConfig, optional
-        Passed to ``find_candidates``.
+        The search (ranking and single events are turned off).
     workers : int, optional
         Ray CPUs (``None``: all local CPUs); ``0`` runs serially in-process.
     batch_size : int
@@ -283,8 +325,9 @@ def simulate_training_set(n_stars: int = 200, seed: int = 0, *, start: int = 0, 
     stars: list = []
     t0 = _time.perf_counter()
     if workers == 0:
+        engine = training_engine(config)
         for b in batches:
-            r, s = _run_batch(b, seed, sector, mix, config)
+            r, s = _run_batch(b, seed, sector, mix, config, engine)
             rows += r
             stars += s
     else:
@@ -416,6 +459,55 @@ def label_real_candidate(cand: Mapping[str, Any], kind: str, truth: Optional[Map
     return {"label": 0, "match_class": "false_alarm"}
 
 
+def _probe_lightcurve(probe):
+    """``(lc, kind, truth, probe_id, half)`` of a probe, or of a ``(path, period_days)`` real binary."""
+    from ..ingest import read_lightcurve
+    from ..simulate.real import build_probe
+
+    if isinstance(probe, tuple):
+        path, period = probe
+        lc = read_lightcurve(path)
+        return lc, "real_eb", {"period_days": float(period)}, f"{lc.tic_id}-s{lc.sector}-real_eb", None
+    lc, truth = build_probe(probe)
+    return lc, probe.kind, truth, probe.probe_id, probe.half
+
+
+def real_probes_candidates(probes: Sequence[Any], engine) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+    """Build real-data probes, search them together with ``engine`` (no ranker) and label their candidates.
+
+    ``engine`` is a :func:`training_engine`.  A probe whose search fails
+    with an exoray error gets it in its summary; any other failure is a bug
+    and is raised.  Returns the flat labelled rows and one summary per probe.
+    """
+    built = [(probe,) + _probe_lightcurve(probe) for probe in probes]
+    outcomes = engine.analyse([b[1] for b in built])
+    rows: List[Dict[str, Any]] = []
+    summaries = []
+    for (probe, lc, kind, truth, pid, half), o in zip(built, outcomes):
+        summary = {"probe_id": pid, "kind": kind, "tic_id": int(lc.tic_id), "half": half, "error": None,
+                   "giant": bool(not isinstance(probe, tuple) and np.isfinite(probe.rp_rs)),
+                   "truth_snr": float(truth["snr"]) if truth and "snr" in truth else float("nan")}
+        summaries.append(summary)
+        if o.failures:
+            exc = o.failures[0][1]
+            if not isinstance(exc, ExorayError):
+                raise exc
+            summary["error"] = f"{type(exc).__name__}: {exc}"
+            continue
+        found = []
+        for c in o.rows:
+            row = flatten_candidate(c)
+            row.update(label_real_candidate(row, kind, truth))
+            row.update(probe_id=pid, probe_kind=kind, star_class=kind, source="real")
+            if truth is not None and "snr" in truth:
+                row["true_snr"] = float(truth["snr"])
+                row["true_period_days"] = float(truth["period_days"])
+            found.append(row)
+        summary["n_candidates"] = len(found)
+        rows.extend(found)
+    return rows, summaries
+
+
 def real_probe_candidates(probe, *, preprocess=None, search=None) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
     """Build one real-data probe, search it (ranking off) and label its candidates.
 
@@ -423,55 +515,18 @@ def real_probe_candidates(probe, *, preprocess=None, search=None) -> Tuple[List[
     period_days)`` pair for a real catalogued eclipsing binary.  Returns the
     flat labelled rows and a summary of the probe.
     """
-    import dataclasses
-
-    from ..chain import analyse_lightcurve
-    from ..config import SearchConfig
-    from ..ingest import read_lightcurve
-    from ..simulate.real import build_probe
-
-    scfg = dataclasses.replace(search or SearchConfig(), rank=False)
-    if isinstance(probe, tuple):
-        path, period = probe
-        lc = read_lightcurve(path)
-        kind, truth, pid, half = "real_eb", {"period_days": float(period)}, f"{lc.tic_id}-s{lc.sector}-real_eb", None
-    else:
-        lc, truth = build_probe(probe)
-        kind, pid, half = probe.kind, probe.probe_id, probe.half
-    summary = {"probe_id": pid, "kind": kind, "tic_id": int(lc.tic_id), "half": half, "error": None,
-               "giant": bool(not isinstance(probe, tuple) and np.isfinite(probe.rp_rs)),
-               "truth_snr": float(truth["snr"]) if truth and "snr" in truth else float("nan")}
-    try:
-        res = analyse_lightcurve(lc, preprocess, scfg)
-    except ExorayError as exc:
-        summary["error"] = f"{type(exc).__name__}: {exc}"
-        return [], summary
-    rows = []
-    for c in res.rows:
-        row = flatten_candidate(c)
-        row.update(label_real_candidate(row, kind, truth))
-        row.update(probe_id=pid, probe_kind=kind, star_class=kind, source="real")
-        if truth is not None and "snr" in truth:
-            row["true_snr"] = float(truth["snr"])
-            row["true_period_days"] = float(truth["period_days"])
-        rows.append(row)
-    summary["n_candidates"] = len(rows)
-    return rows, summary
+    rows, summaries = real_probes_candidates([probe], training_engine(search, preprocess, keep_single_events=True))
+    return rows, summaries[0]
 
 
-def _run_real_batch(items, preprocess, search) -> Tuple[list, list]:
+def _run_real_batch(items, preprocess, search, engine=None) -> Tuple[list, list]:
     try:  # one thread per worker: Ray schedules one task per CPU
         import torch
 
         torch.set_num_threads(1)
     except ImportError:  # pragma: no cover
         pass
-    rows, summaries = [], []
-    for it in items:
-        r, s = real_probe_candidates(it, preprocess=preprocess, search=search)
-        rows.extend(r)
-        summaries.append(s)
-    return rows, summaries
+    return real_probes_candidates(items, engine or training_engine(search, preprocess, keep_single_events=True))
 
 
 def real_training_set(files: Sequence[os.PathLike], *, halves: Sequence[str] = ("A", "B"), n_planets: int = 40,
@@ -526,8 +581,9 @@ def real_training_set(files: Sequence[os.PathLike], *, halves: Sequence[str] = (
     summaries: list = []
     t0 = _time.perf_counter()
     if workers == 0:
+        engine = training_engine(search, preprocess, keep_single_events=True)
         for b in batches:
-            r, s = _run_real_batch(b, preprocess, search)
+            r, s = _run_real_batch(b, preprocess, search, engine)
             rows += r
             summaries += s
     else:

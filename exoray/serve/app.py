@@ -93,6 +93,9 @@ DEFAULT_SETTINGS: Dict[str, Any] = {
     "search": {},  # SearchConfig fields (max_planets, sde_threshold, ...)
     "preprocess": {},  # PreprocessConfig fields
     "use_gpu": False,  # search and anomaly on a GPU (num_gpus=1 each, torch device cuda)
+    # the search deployment's device (cpu or cuda; Ray gives each replica its own GPU, so no index);
+    # None: search.device, or cuda with use_gpu
+    "device": None,
     # per-request access log lines in every replica (the HTTP proxy keeps its own access log);
     # off by default: at 100 req/s the log writes cost about as much CPU as the ranking
     "replica_access_log": False,
@@ -902,7 +905,14 @@ class Ingress:
 # --------------------------------------------------------------------------- model deployments
 @serve.deployment(name="Searcher")
 class Searcher:
-    """Preprocess, search and vet one light curve (CPU or GPU torch BLS)."""
+    """Preprocess, search and vet one light curve (CPU or GPU torch BLS) with the replica's one engine.
+
+    The :class:`~exoray.engine.Engine` is built once, in the constructor: it
+    loads the known-object catalogues and holds the search device; ranking
+    is left to the batched ranker deployment.  A request with its own
+    period range gets an engine of that configuration sharing the same
+    catalogues.
+    """
 
     def __init__(self, preprocess: Dict[str, Any], search: Dict[str, Any], search_timeout_s: Optional[float] = None,
                  workers: int = 2, internal_grpc_host: str = "node",
@@ -915,9 +925,13 @@ class Searcher:
 
         from ..config import PreprocessConfig, SearchConfig
 
+        from ..engine import Engine
+
         torch.set_num_threads(1)
         self.preprocess = PreprocessConfig(**preprocess)
         self.search_cfg = SearchConfig(**{**search, "rank": False})
+        # the replica's own wall-clock limit (run_interruptible) bounds read + preprocess + search
+        self.engine = Engine(self.preprocess, self.search_cfg, ranker=None)
         self.timeout_s = float(search_timeout_s) if search_timeout_s else None
         # one thread per request the replica takes on; a stopped search frees its thread
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, int(workers)),
@@ -933,19 +947,25 @@ class Searcher:
 
     def _warm_up(self) -> None:
         from ..lightcurve import LightCurve
-        from .score import search_candidates
+        from .score import search_with_engine
 
         rng = np.random.default_rng(0)
         t = np.arange(1000.0, 1005.0, 2.0 / 1440.0)
         flux = 1000.0 + rng.normal(0, 1.0, t.size)
-        search_candidates(LightCurve(tic_id=0, sector=0, time=t, flux=flux, flux_err=None, quality=None),
-                          self.preprocess, self.search_cfg)
+        search_with_engine(self.engine, LightCurve(tic_id=0, sector=0, time=t, flux=flux, flux_err=None, quality=None))
+
+    def _engine_for(self, search_cfg):
+        if search_cfg == self.search_cfg:
+            return self.engine
+        from ..engine import Engine
+
+        return Engine(self.preprocess, search_cfg, catalogs=self.engine.catalogs, ranker=None)
 
     def status(self) -> Dict[str, Any]:
         search = {k: (os.path.basename(v) if isinstance(v, str) and os.path.isabs(v) else v)
                   for k, v in self.search_cfg.to_dict().items()}
         return {"name": "search", "kind": "search", "ready": self.ready, "version": __version__,
-                "source": "exoray.search.candidates.find_candidates", "message": self.message,
+                "source": "exoray.engine.Engine", "message": self.message,
                 "details": {"search": search, "device": self.search_cfg.device, "search_timeout_s": self.timeout_s}}
 
     async def search(self, lc, window_length: Optional[int] = None, stride: int = 96,
@@ -980,7 +1000,7 @@ class Searcher:
                      periods: Optional[Dict[str, float]] = None) -> Dict[str, Any]:
         import dataclasses
 
-        from .score import check_lightcurve, search_candidates
+        from .score import check_lightcurve, search_with_engine
 
         try:
             search_cfg = dataclasses.replace(self.search_cfg, **(periods or {}))
@@ -1004,7 +1024,7 @@ class Searcher:
                         "message": f"{name}: not a readable FITS light curve ({type(exc).__name__}: {exc})"}
         read_ms = (time.perf_counter() - t0) * 1e3
         try:
-            plc, rows, timings = search_candidates(lc, self.preprocess, search_cfg)
+            plc, rows, timings = search_with_engine(self._engine_for(search_cfg), lc)
         except LimitExceededError as exc:
             return {"error": "limit_exceeded", "message": str(exc), "details": [{"loc": exc.limit, "msg": str(exc),
                                                                                     "type": "limit_exceeded"}]}
@@ -1213,6 +1233,18 @@ class AnomalyModel:
 
 
 # --------------------------------------------------------------------------- application
+def _replica_device(device: Optional[str]) -> str:
+    """The search device of a replica: ``cpu`` or ``cuda`` (Ray picks the replica's GPU, so no index)."""
+    from ..devices import parse_device
+    from ..errors import ConfigError
+
+    d = parse_device(device)
+    if ":" in d:
+        raise ConfigError(f"device {d!r}: each search replica is given its own GPU by Ray, so a device index "
+                          "cannot be chosen; use 'cuda'")
+    return d
+
+
 def build_app(args: Optional[Dict[str, Any]] = None):
     """The Serve application (``serve run exoray.serve.app:build_app``).
 
@@ -1229,6 +1261,11 @@ def build_app(args: Optional[Dict[str, Any]] = None):
         search_kw.setdefault("device", "cuda")
         for name in ("Searcher", "AnomalyModel"):
             deps[name].setdefault("ray_actor_options", {}).setdefault("num_gpus", 1)
+    if s["device"] is not None:
+        search_kw["device"] = s["device"]
+    search_kw["device"] = _replica_device(search_kw.get("device"))
+    if search_kw["device"] == "cuda":
+        deps["Searcher"].setdefault("ray_actor_options", {}).setdefault("num_gpus", 1)
     env = {"env_vars": dict(_THREAD_ENV)}
     for name in deps:
         deps[name].setdefault("ray_actor_options", {}).setdefault("runtime_env", env)

@@ -56,6 +56,9 @@ def register(subparsers) -> None:
     p.add_argument("--eb-catalog", metavar="CSV", default=None,
                    help="TESS EB catalogue CSV for the cross-match (default: the snapshot shipped with exoray)")
     p.add_argument("--no-catalog", action="store_true", help="no known-object cross-match")
+    p.add_argument("--device", default=None, metavar="DEVICE",
+                   help="the search replicas' device: cpu or cuda (one GPU each; default cpu, cuda with --gpu); "
+                   "refused at start when the Ray cluster has no GPU")
     p.set_defaults(func=_cmd_serve)
 
     d = subparsers.add_parser(
@@ -100,6 +103,8 @@ def settings_from_args(args) -> Dict[str, Any]:
         settings["model_registry"] = os.path.abspath(args.registry)
     if args.gpu:
         settings["use_gpu"] = True
+    if args.device is not None:
+        settings["device"] = args.device
     if args.search_replicas is not None:
         settings.setdefault("deployments", {}).setdefault("Searcher", {})["num_replicas"] = args.search_replicas
     if args.search_timeout is not None:
@@ -207,8 +212,20 @@ def _cmd_serve(args) -> int:
     settings = settings_from_args(args)
     from .app import merge_settings
 
-    merge_settings(settings)  # fail on a bad setting before starting Ray
+    from .app import _replica_device
+
+    merged = merge_settings(settings)  # fail on a bad setting before starting Ray
+    device = _replica_device(merged["device"] or merged["search"].get("device")
+                             or ("cuda" if merged["use_gpu"] else None))
     ray = init_ray(address=args.address, num_cpus=args.num_cpus)
+    if device == "cuda" or merged["use_gpu"]:
+        from ..devices import require_ray_gpus
+
+        try:
+            require_ray_gpus("cuda")
+        except ConfigError:
+            ray.shutdown()
+            raise
 
     url = f"http://{args.host}:{args.port}"
     apps = running_applications()

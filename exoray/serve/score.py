@@ -1,19 +1,21 @@
 """Pure scoring functions behind the service (no Ray, no HTTP).
 
-The same code paths as ``exoray sweep`` (see
-:func:`exoray.pipelines.sweep.process_batch`): a light curve is read by
-:func:`exoray.ingest.read_lightcurve` (or built from arrays), preprocessed by
-:func:`exoray.preprocess.preprocess_lightcurve`, searched and vetted by
-:func:`exoray.search.candidates.find_candidates` and ranked by
-:func:`exoray.rank.ranker.score_candidates`.  The service splits the chain
-across deployments (search here, ranking in a batched ranker replica);
-:func:`score_lightcurve` runs the whole chain in one process.
+The same code paths as ``exoray sweep``: a light curve is read by
+:func:`exoray.ingest.read_lightcurve` (or built from arrays), then
+preprocessed, searched, vetted, ranked and decided by an
+:class:`exoray.engine.Engine`, the one the sweep's workers hold.  The service
+splits the chain across deployments (its search deployment holds an engine
+without a ranker; ranking happens in a batched ranker replica);
+:func:`score_lightcurve` runs the whole chain in one process.  Engines are
+cached per configuration (a few at most), and catalogues per catalogue pair,
+so a call does not reload them.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
-import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -28,6 +30,8 @@ __all__ = [
     "RANK_REQUIRED",
     "lightcurve_from_request",
     "check_lightcurve",
+    "engine_for",
+    "search_with_engine",
     "search_candidates",
     "score_lightcurve",
     "public_candidate",
@@ -129,6 +133,45 @@ def check_lightcurve(lc: LightCurve, *, require_finite_time: bool = False, min_p
 _CATALOGS: Dict[Any, Any] = {}
 
 
+def _catalogs(search: SearchConfig):
+    from ..search.candidates import load_known_catalogs
+
+    key = (search.use_catalog, search.toi_catalog, search.eb_catalog)
+    if key not in _CATALOGS:
+        _CATALOGS[key] = load_known_catalogs(search)
+    return _CATALOGS[key]
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_engine(preprocess: PreprocessConfig, search: SearchConfig):
+    from ..engine import Engine
+
+    return Engine(preprocess, search, catalogs=_catalogs(search), ranker="config" if search.rank else None)
+
+
+def engine_for(preprocess: Optional[PreprocessConfig] = None, search: Optional[SearchConfig] = None):
+    """The :class:`~exoray.engine.Engine` for these settings, built once per process and configuration.
+
+    Its ranker is the one ``search`` names when ``search.rank`` is set (none
+    otherwise); the known-object catalogues are shared by every engine that
+    names the same ones.  Per-request settings (a period range) make a new
+    configuration: the 16 most recent engines are kept.
+    """
+    return _cached_engine(preprocess or PreprocessConfig(), search or SearchConfig())
+
+
+def search_with_engine(engine, lc: LightCurve):
+    """``(plc, rows, timings_ms)`` of one light curve through ``engine``; raises its first failure.
+
+    Timings: ``preprocess``, and ``search`` (search, vetting, ranking when
+    the engine has a ranker, and the decision).
+    """
+    o = engine.analyse_one(lc)
+    t = o.timings_ms
+    return o.plc, o.rows, {"preprocess": t.get("preprocess", 0.0),
+                           "search": t.get("search", 0.0) + t.get("rank", 0.0) + t.get("single_events", 0.0)}
+
+
 def search_candidates(
     lc: LightCurve,
     preprocess: Optional[PreprocessConfig] = None,
@@ -141,21 +184,10 @@ def search_candidates(
     (PreprocessedLightCurve, list of dict, dict)
         The preprocessed curve, the candidate rows
         (:data:`~exoray.schemas.CANDIDATES_SCHEMA` keys plus the vetting
-        statistics) and timings in ms.
+        statistics, the rules' decision in ``disposition``) and timings in ms.
     """
-    from ..preprocess import preprocess_lightcurve
-    from ..search.candidates import find_candidates, load_known_catalogs
-
-    search = search or SearchConfig()
-    t0 = time.perf_counter()
-    plc = preprocess_lightcurve(lc, preprocess)
-    t1 = time.perf_counter()
-    key = (search.use_catalog, search.toi_catalog, search.eb_catalog)
-    if key not in _CATALOGS:
-        _CATALOGS[key] = load_known_catalogs(search)
-    rows = find_candidates(plc, search, catalogs=_CATALOGS[key])
-    t2 = time.perf_counter()
-    return plc, rows, {"preprocess": (t1 - t0) * 1e3, "search": (t2 - t1) * 1e3}
+    search = dataclasses.replace(search or SearchConfig(), rank=False)
+    return search_with_engine(engine_for(preprocess, search), lc)
 
 
 def score_lightcurve(
@@ -164,14 +196,19 @@ def score_lightcurve(
     search: Optional[SearchConfig] = None,
     ranker=None,
 ) -> List[Dict[str, Any]]:
-    """The whole chain in one process: candidate rows with scores."""
-    from ..rank.ranker import load_default_ranker, score_candidates
+    """The whole chain in one process: candidate rows with scores and the one decision.
 
+    ``ranker`` (a :class:`~exoray.rank.ranker.Ranker`) replaces the one
+    ``search`` names.
+    """
     search = search or SearchConfig()
-    _, rows, _ = search_candidates(lc, preprocess, search)
-    if rows and search.rank:
-        rows = score_candidates(rows, ranker or load_default_ranker(search.ranker_dir))
-    return rows
+    if ranker is not None:
+        from ..engine import Engine
+
+        engine = Engine(preprocess, search, catalogs=_catalogs(search), ranker=ranker if search.rank else None)
+    else:
+        engine = engine_for(preprocess, search)
+    return search_with_engine(engine, lc)[1]
 
 
 def _json_num(v):

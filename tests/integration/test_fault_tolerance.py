@@ -1,7 +1,8 @@
 """Faults during a sweep lose nothing and duplicate nothing.
 
-(a) a Ray worker running a sweep task is SIGKILLed mid-task: Ray Data retries
-    the task, the sweep completes, and every input is in exactly one of the
+(a) a Ray worker analysing a sweep batch (an actor of the analysis stage) is
+    SIGKILLed mid-batch: Ray restarts the actor and Ray Data retries the
+    batch, the sweep completes, and every input is in exactly one of the
     preprocessed parts or the quarantine;
 (b) the driver is SIGKILLed mid-sweep: a rerun into the same OUT processes
     only the inputs missing from it, leaves the parts already written
@@ -84,7 +85,7 @@ def _run_record(stdout: str) -> dict:
 
 
 def _task_workers(head):
-    """Worker processes of this cluster now running a sweep batch (Ray Data map)."""
+    """Worker processes of this cluster now analysing a sweep batch (an actor of the Ray Data map_batches stage)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -97,7 +98,7 @@ def _task_workers(head):
                 cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
         except (ProcessLookupError, PermissionError, FileNotFoundError):
             continue
-        if cmd.startswith("ray::Map("):
+        if cmd.startswith("ray::MapWorker(MapBatches(BatchAnalyser)).submit"):
             found.append(pid)
     return found
 

@@ -80,6 +80,63 @@ def test_simulated_star_end_to_end():
         assert np.isfinite(X[0, names.index(k)])
 
 
+def test_batched_training_stars_match_the_per_star_search():
+    """One engine over a batch of simulated stars gives each the candidates find_candidates alone gives it."""
+    from exoray.config import SearchConfig
+    from exoray.preprocess import preprocess_lightcurve
+    from exoray.rank.training_data import _simulate_star_lc, flatten_candidate, simulate_stars_candidates
+    from exoray.search.candidates import find_candidates
+    from exoray.simulate import sector_timing
+
+    cfg = SearchConfig(max_period_days=5.0)  # rank=True: the training engine must still leave scores empty
+    idx = [0, 1, 2, 3, 4, 5]
+    rows, stars = simulate_stars_candidates(idx, 5, config=cfg)
+    assert [s["tic_id"] for s in stars] == sorted(s["tic_id"] for s in stars) and len(stars) == len(idx)
+    expected = []
+    for i in idx:
+        lc, _, truth, cls = _simulate_star_lc(i, 5, sector_timing(1, 5), None)
+        for c in find_candidates(preprocess_lightcurve(lc), cfg):
+            expected.append(flatten_candidate(c) | label_candidate(c, truth, cls) | {"sim_index": i})
+    assert expected, "the chosen stars should give candidates"
+    assert len(rows) == len(expected)
+    for got, want in zip(rows, expected):
+        assert got.get("score") is None and got["rule_disposition"] == want["disposition"]
+        for k, v in want.items():
+            assert got[k] == v or (v != v and got[k] != got[k]), (k, got[k], v)
+
+
+def test_real_probes_in_one_engine_match_the_one_light_curve_chain(real_dir):
+    """real_training_set's batches give each probe what exoray.chain gives it alone (ranking off)."""
+    import dataclasses
+    import warnings
+
+    from exoray.chain import analyse_lightcurve
+    from exoray.config import SearchConfig
+    from exoray.rank.training_data import real_probes_candidates, training_engine
+    from exoray.simulate import real
+
+    host = real_dir / "tess_spoc_2min" / "tess2018206045859-s0001-0000000270501383-0120-s_lc.fits"
+    if not host.exists():
+        pytest.skip("host file not in the shared data")
+    search = SearchConfig(max_period_days=5.0)
+    probes = real.plan_probes([host], n_planets=1, n_inverted=1, n_scrambled=0, n_inverted_scrambled=0,
+                              snr_range=(25.0, 30.0), seed=3)
+    assert len(probes) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows, summaries = real_probes_candidates(probes, training_engine(search, keep_single_events=True))
+        expected = []
+        for p in probes:
+            lc, _ = real.build_probe(p)
+            expected += analyse_lightcurve(lc, None, dataclasses.replace(search, rank=False)).rows
+    assert [s["error"] for s in summaries] == [None, None]
+    assert len(rows) == len(expected) and sum(s["n_candidates"] for s in summaries) == len(rows)
+    for got, want in zip(rows, expected):
+        for k in ("period_days", "t0_btjd", "snr", "disposition", "vet_flags"):
+            assert got[k] == want[k], (k, got[k], want[k])
+        assert got.get("score") is None
+
+
 def test_label_candidate_rules():
     truth = [{"period_days": 4.0, "t0_btjd": 1325.5, "duration_hours": 3.0, "signal_index": 0}]
     c = {"period_days": 4.02, "t0_btjd": 1325.5 + 8.0 + 0.05, "duration_hours": 3.0}
