@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
+
 from .config import PreprocessConfig, SearchConfig
 from .lightcurve import LightCurve, PreprocessedLightCurve
 
@@ -144,12 +146,23 @@ class Engine:
         for lc in lcs:
             t0 = time.perf_counter()
             try:
+                self._check_baseline(lc)
                 o = StarOutcome(preprocess_lightcurve(lc, self.preprocess_config))
             except Exception as exc:  # noqa: BLE001 - one input must not stop its batch
                 o = StarOutcome(None, failures=[("preprocess", exc)])
             o.timings_ms["preprocess"] = 1e3 * (time.perf_counter() - t0)
             out.append(o)
         return out
+
+    def _check_baseline(self, lc: LightCurve) -> None:
+        """Refuse a time jump inside one file before preprocessing: detrending sizes its work by the span."""
+        from .limits import check_baseline
+
+        limit = self.search_config.max_baseline_days if self.search_config is not None else None
+        t = np.asarray(lc.time, dtype=np.float64)
+        t = t[np.isfinite(t)]
+        if limit is not None and t.size >= 2:
+            check_baseline(float(t.max() - t.min()), limit, lc.source_path)
 
     def search(self, outcomes: Sequence[StarOutcome], *, details: bool = False) -> None:
         """Search and vet the preprocessed light curves of ``outcomes`` (in place)."""

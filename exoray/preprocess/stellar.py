@@ -50,6 +50,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..errors import InputError
 from ..stats import MAD_TO_SIGMA, mad
 from . import _kernels
 from .gaps import segment_starts
@@ -207,16 +208,20 @@ def rotation_period(t: np.ndarray, f: np.ndarray, *, min_period: float = 0.1, ma
     """
     if t.size < 50:
         return float("nan"), 0.0
-    edges = np.arange(t[0], t[-1] + bin_days, bin_days)
-    idx = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, edges.size - 1)
+    # only the occupied bins are kept: memory follows the number of points, not the span
+    occupied, idx = np.unique(np.floor((t - t[0]) / bin_days), return_inverse=True)
     cnt = np.bincount(idx)
     sm = np.bincount(idx, weights=f)
     ok = cnt >= 3
     if ok.sum() < 30:
         return float("nan"), 0.0
-    tb = (edges[: cnt.size] + 0.5 * bin_days)[ok]
+    tb = (t[0] + (occupied + 0.5) * bin_days)[ok]
     fb = sm[ok] / cnt[ok]
     span = tb[-1] - tb[0]
+    if 5 * span / min_period > 2e7:
+        raise InputError(
+            f"a variability search over a {span:.3g}-d span would need more than 20 million frequencies; "
+            "split the light curve at its time gap or check its TIME values")
     max_period = min(max_period, 0.5 * span)
     if max_period <= min_period:
         return float("nan"), 0.0
