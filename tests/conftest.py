@@ -44,3 +44,4 @@ def ray_local():
     init_ray(num_cpus=2)
     yield ray
     ray.shutdown()
+

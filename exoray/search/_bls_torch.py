@@ -101,13 +101,18 @@ class _GridTables:
     period ~ baseline / delta instead of the number of cadences, no scatter.
     ``C`` has a linear trend ``r m`` removed (added back exactly) to keep
     float32 sums accurate.
+
+    :meth:`build` returns ``None`` when the tables cannot represent the
+    inputs, and, with ``only_if_cheaper`` (the ``"auto"`` binning), also when
+    scattering the cadences would cost less; ``binning="grid"`` asks for the
+    tables whatever they cost.
     """
 
     def __init__(self, **kw):
         self.__dict__.update(kw)
 
     @classmethod
-    def build(cls, t_rel, wyn, wn, n_real, deltas, nbins, dtype, device):
+    def build(cls, t_rel, wyn, wn, n_real, deltas, nbins, dtype, device, only_if_cheaper: bool = True):
         deltas = np.asarray(deltas, dtype=np.float64)
         if not np.all(deltas == deltas[0]):
             return None
@@ -136,7 +141,7 @@ class _GridTables:
         # The tables cost one gather per bin width of the whole span and
         # period; folding the cadences costs one per cadence.  Light curves
         # with long gaps (sectors stitched months apart) fold faster.
-        if t_max / delta > float(n_real.max()):
+        if only_if_cheaper and t_max / delta > float(n_real.max()):
             return None
         nbw_max = int(nbins.max())
         q_tail = -(-m_real // k) + 1
@@ -333,7 +338,8 @@ def bls_kernel(
 
     grid = None
     if binning in ("auto", "grid"):
-        grid = _GridTables.build(t_rel, wyn, wn, n_real, deltas, nbins, dtype, device)
+        grid = _GridTables.build(t_rel, wyn, wn, n_real, deltas, nbins, dtype, device,
+                                only_if_cheaper=binning == "auto")
         if grid is None and binning == "grid":
             raise ValueError("grid binning is not possible for these inputs (varying bin widths or "
                              "cadences much finer than the bin width)")

@@ -187,9 +187,10 @@ def test_sweep_over_damaged_files_finishes_and_accounts_for_each_input_once(ray_
         for path in (p for p in damaged if f"-{name}_lc" in p):
             assert stage_of.get(path) == "read", path
     assert set(intact) <= done
-    # a +1000 d jump reads, then is refused by the search budget before any search work
+    # a +1000 d jump reads, then is refused by the search budget before preprocessing (whose
+    # detrending choice already sizes its work by the span)
     jumps = [r for r in q if "-time-jump-1000d_lc" in r["path"]]
-    assert jumps and all(r["stage"] == "search" and r["error"] == "SearchBudgetError" for r in jumps), jumps
+    assert jumps and all(r["stage"] == "preprocess" and r["error"] == "SearchBudgetError" for r in jumps), jumps
 
     # the intact files' candidates are exactly those of a sweep of the intact files alone
     base_out, _ = baseline
@@ -198,10 +199,16 @@ def test_sweep_over_damaged_files_finishes_and_accounts_for_each_input_once(ray_
     fuzz_rows = {(os.path.basename(k[0]), k[1]): v for k, v in _rows(out / "candidates.parquet").items()
                  if k[0] in set(intact)}
     assert base_rows and set(fuzz_rows) == set(base_rows)
+    def same(a, b):
+        if isinstance(a, float) and isinstance(b, float):
+            # periodograms are float32: stars batched with other neighbours are padded and summed
+            # in another order, which moves the statistics by float32 rounding, no more
+            return a == b or (a != a and b != b) or abs(a - b) <= 1e-5 * max(abs(a), abs(b))
+        return a == b
+
     for key, row in base_rows.items():
         other = fuzz_rows[key]
-        diff = {c for c in row if c not in ("report_path", "source_path") and row[c] != other[c]
-                and not (row[c] != row[c] and other[c] != other[c])}  # NaN == NaN here
+        diff = {c for c in row if c not in ("report_path", "source_path") and not same(row[c], other[c])}
         assert not diff, (key, {c: (row[c], other[c]) for c in diff})
 
     kinds = Counter(damaged.values())

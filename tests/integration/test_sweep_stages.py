@@ -26,6 +26,8 @@ from exoray.pipelines.stages import rank_stage, search_stage
 from exoray.pipelines.sweep import CANDIDATES_DIR, LIGHTCURVES_DIR, QUARANTINE_DIR, sweep
 from exoray.vet.decision import decide
 
+from searchfakes import replace_search
+
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(900)]
 
 SEARCH = SearchConfig(max_period_days=5.0)
@@ -120,7 +122,7 @@ def test_one_engine_for_all_batches_without_ray(sim_dir, tmp_path, monkeypatch):
 
 
 def test_a_searched_batch_without_candidates_writes_an_empty_part(sim_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr("exoray.search.candidates.find_candidates", lambda plc, *a, **kw: ([], [], []))
+    replace_search(monkeypatch, lambda plc, *a, **kw: ([], [], []))
     out = tmp_path / "out"
     run = sweep(str(sim_dir), str(out), SweepConfig(batch_size=8, search=SEARCH, reports="none"), use_ray=False)
     parts = list((out / CANDIDATES_DIR).glob("part-*.parquet"))

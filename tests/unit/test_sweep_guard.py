@@ -9,6 +9,8 @@ from exoray.config import SearchConfig, SweepConfig
 from exoray.lightcurve import LightCurve
 from exoray.pipelines import sweep as sweep_module
 
+from searchfakes import replace_search
+
 
 def _lc(path, **kw):
     t = 1000.0 + np.arange(0.0, 3.0, 2.0 / 1440.0)
@@ -39,7 +41,7 @@ def test_values_that_cannot_be_stored_and_odd_exceptions_are_quarantined(monkeyp
 
     monkeypatch.setattr(sweep_module, "_read_one", fake_read)
     monkeypatch.setattr("exoray.preprocess.preprocess_lightcurve", fake_preprocess)
-    monkeypatch.setattr("exoray.search.candidates.find_candidates", fake_find)
+    replace_search(monkeypatch, fake_find)
     out = tmp_path / "out"
     summary = sweep_module.process_batch(sorted(made), str(out), SweepConfig(search=SearchConfig(rank=False),
                                                                               reports="none"))
@@ -58,8 +60,7 @@ def test_rank_and_report_failures_keep_the_candidates(monkeypatch, tmp_path):
            "duration_hours": 2.0, "depth_ppm": 1000.0, "snr": 30.0, "disposition": "planet_candidate",
            "source_path": "ok.fits"}
     monkeypatch.setattr(sweep_module, "_read_one", lambda loc, fc, verify=True: _lc(loc))
-    monkeypatch.setattr("exoray.search.candidates.find_candidates",
-                        lambda plc, *a, **kw: ([dict(row)], [None], [{}]))
+    replace_search(monkeypatch, lambda plc, *a, **kw: ([dict(row)], [None], [{}]))
 
     def broken(*a, **kw):
         raise ValueError("broken on purpose")
