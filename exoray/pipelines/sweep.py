@@ -546,8 +546,10 @@ class _Progress:
         if total > 0 and _isatty(stream):
             from tqdm import tqdm
 
+            # smoothing 0.3: the rate follows the recent batches, so the start-up (Ray, actors, catalogues),
+            # which the first batch's time includes, fades from the ETA within a few batches
             self.bar = tqdm(total=total, desc=what, unit="lc", file=stream, dynamic_ncols=True,
-                            smoothing=0.1, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
+                            smoothing=0.3, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
                             "light curves [{elapsed}<{remaining}, {rate_fmt}]")
 
     def update(self, n: int) -> None:
