@@ -206,16 +206,35 @@ def _print_summary(run: dict) -> None:
     )
     if t.get("throughput_lc_per_s"):
         _print_timings(t)
-    if c["quarantined_total"]:
-        print(f"  quarantine reasons: {os.path.join(run['out'], 'quarantine.parquet')}")
+    _print_quarantine(run["out"])
     if not a["accounted"]:
         print(f"  WARNING: {a['n_missing']} inputs missing, {a['n_duplicates']} duplicated", file=sys.stderr)
     if run["config"].get("search") is not None:
         print(
-            f"  {c['candidates_total']} candidates in {os.path.join(run['out'], 'candidates.parquet')}"
+            f"  {_plural(c['candidates_total'], 'candidate')} in {os.path.join(run['out'], 'candidates.parquet')}"
             + (f"; search failed on {c['search_failed_this_run']} curves (see quarantine)" if c["search_failed_this_run"] else "")
         )
     _print_reports(run["out"])
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _print_quarantine(out: str) -> None:
+    """How many quarantine rows each stage holds, and where the reasons are."""
+    import pyarrow.parquet as pq
+
+    path = os.path.join(out, "quarantine.parquet")
+    if not os.path.exists(path):
+        return
+    stages = pq.read_table(path, columns=["stage"]).column("stage").to_pylist()
+    if stages:
+        counts = {}
+        for st in stages:
+            counts[st] = counts.get(st, 0) + 1
+        _print_items("quarantined:", [f"{n} at {st}" for st, n in sorted(counts.items(), key=lambda x: -x[1])]
+                     + [f"reasons in {path}"])
 
 
 def _print_reports(out: str) -> None:
