@@ -543,14 +543,19 @@ class _Progress:
         self.t0 = self.last = time.monotonic()
         stream = stream if stream is not None else sys.stderr
         self.bar = None
+        self._redirect = None
         if total > 0 and _isatty(stream):
             from tqdm import tqdm
+            from tqdm.contrib.logging import logging_redirect_tqdm
 
             # smoothing 0.3: the rate follows the recent batches, so the start-up (Ray, actors, catalogues),
             # which the first batch's time includes, fades from the ETA within a few batches
             self.bar = tqdm(total=total, desc=what, unit="lc", file=stream, dynamic_ncols=True,
                             smoothing=0.3, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
                             "light curves [{elapsed}<{remaining}, {rate_fmt}]")
+            # log lines printed while the bar is up (Ray starting, a warning) go above it, not into it
+            self._redirect = logging_redirect_tqdm()
+            self._redirect.__enter__()
 
     def update(self, n: int) -> None:
         self.done += n
@@ -579,6 +584,9 @@ class _Progress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+        if self._redirect is not None:
+            self._redirect.__exit__(None, None, None)
+            self._redirect = None
 
 
 def _isatty(stream) -> bool:
