@@ -191,14 +191,25 @@ def _short(value: Any) -> str:
     return text if len(text) <= 24 else text[:21] + "..."
 
 
+#: Options whose command-line flag turns a feature off: named with what they turn off.
+_SWITCHES = {
+    "verify_checksums": ("--no-verify", "checksum checks"),
+    "search.use_catalog": ("--no-catalog", "the known-object cross-match"),
+    "search.rank": ("--no-rank", "ranking"),
+    "search.single_events": ("--single-events", "the single-event search"),
+}
+#: Keys that follow from a switch: when the switch changed, it alone is named.
+_FOLLOWS = {"catalog.toi": "search.use_catalog", "catalog.eb": "search.use_catalog", "ranker": "search.rank",
+            "model_registry": "search.single_events", "search.anomaly_method": "search.single_events"}
+
+
 def changed_options(old: Dict[str, Any], new: Dict[str, Any], keys: Optional[List[str]] = None) -> List[str]:
     """``"--snr-threshold 7.1 -> 8.0"``-like descriptions of the keys whose values differ."""
     keys = keys if keys is not None else sorted((set(old) | set(new)) - {"_files"})
     out: List[str] = []
-    seen = set()
     for k in keys:
         a, b = old.get(k), new.get(k)
-        if a == b:
+        if a == b or (k in _FOLLOWS and old.get(_FOLLOWS[k]) != new.get(_FOLLOWS[k])):
             continue
         name = _OPTION.get(k, k)
         if k in ("catalog.toi", "catalog.eb", "ranker"):
@@ -209,12 +220,12 @@ def changed_options(old: Dict[str, Any], new: Dict[str, Any], keys: Optional[Lis
         elif k == "search":
             text = "--no-search (results were " + ("searched" if a else "not searched") + ", this run would " + \
                    ("search" if b else "not search") + ")"
-        elif k == "verify_checksums":
-            text = f"{name} (checksums {'checked' if a else 'not checked'} -> {'checked' if b else 'not checked'})"
+        elif k in _SWITCHES:
+            flag, what = _SWITCHES[k]
+            text = f"{flag} ({what} {'on' if a else 'off'} -> {'on' if b else 'off'})"
         else:
             text = f"{name} {_short(a)} -> {_short(b)}"
-        if text not in seen:
-            seen.add(text)
+        if text not in out:
             out.append(text)
     return out
 

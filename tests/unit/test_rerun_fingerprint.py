@@ -35,13 +35,18 @@ def test_options_that_only_spread_the_work_do_not_count():
     ({"search": SearchConfig(max_period_days=10)}, "--max-period 5 -> 10"),
     ({"preprocess": PreprocessConfig(detrend="savgol")}, "--detrend biweight -> savgol"),
     ({"flux_column": "SAP_FLUX"}, "--flux-column none -> SAP_FLUX"),
-    ({"verify_checksums": False}, "--no-verify (checksums checked -> not checked)"),
+    ({"verify_checksums": False}, "--no-verify (checksum checks on -> off)"),
     ({"search": None}, "--no-search (results were searched, this run would not search)"),
-    ({"search": SearchConfig(max_period_days=5, use_catalog=False)}, "--no-catalog on -> off"),
-    ({"search": SearchConfig(max_period_days=5, rank=False)}, "--no-rank on -> off"),
+    ({"search": SearchConfig(max_period_days=5, use_catalog=False)}, "--no-catalog (the known-object cross-match on -> off)"),
+    ({"search": SearchConfig(max_period_days=5, rank=False)}, "--no-rank (ranking on -> off)"),
 ])
 def test_options_that_shape_the_output_are_named(kw, expected):
     assert expected in changed_options(_fp(), _fp(**kw))
+
+
+def test_a_switch_is_named_alone():
+    changed = changed_options(_fp(), _fp(search=SearchConfig(max_period_days=5, use_catalog=False, rank=False)))
+    assert sorted(changed) == ["--no-catalog (the known-object cross-match on -> off)", "--no-rank (ranking on -> off)"]
 
 
 def test_files_count_by_content_not_by_path(tmp_path):
