@@ -184,8 +184,10 @@ def _duration(ms: float) -> str:
 
 def _print_timings(t: dict) -> None:
     """Time per light curve of each stage that ran, then CPU time and throughput."""
+    # a stage that did not run (no search, ranking or reports asked for; no preprocessing in
+    # 'exoray search') sums to exactly 0 ms and is left out
     parts = [f"{label} {_duration(t[f'{st}_ms_per_lc'])}" for st, label in _STAGE_LABELS
-             if t.get(f"{st}_ms_per_lc") is not None and (st != "preprocess" or t[f"{st}_ms_per_lc"] > 0)]
+             if (t.get(f"{st}_ms_per_lc") or 0) > 0]
     if parts:
         _print_items("per light curve:", parts)
     extra = []
