@@ -677,14 +677,12 @@ def run_stages_ray(rows: List[Dict[str, Any]], read_fn, read_kwargs: Dict[str, A
     """
     import ray.data
 
-    from .ray_env import init_ray
-
-    from .ray_env import quiet_ray_data
+    from .ray_env import init_ray, quiet_ray_data
 
     init_ray(address=config.address, num_cpus=config.num_cpus)
     quiet_ray_data()
     ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False  # we log our own progress with ETA
+    ctx.enable_progress_bars = False  # exoray draws one bar (or log line) for the whole run: _Progress
     workers = analysis_workers(config, len(rows))
     cuda = _uses_cuda(config)
     ds = ray.data.from_items(rows, override_num_blocks=len(rows))
