@@ -302,6 +302,12 @@ class SearchConfig:
 class SweepConfig:
     """How ``exoray sweep`` runs.
 
+    A rerun into an output folder holding results must shape them the same
+    way: ``flux_column``, ``verify_checksums``, ``preprocess`` and ``search``
+    must match (``search.device`` aside), while ``batch_size``, ``workers``,
+    ``num_cpus``, ``address``, ``resume``, ``reports`` and
+    ``search_timeout_s`` may change; see :mod:`exoray.pipelines.fingerprint`.
+
     Parameters
     ----------
     batch_size : int or None

@@ -77,6 +77,9 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("execution")
     _add_ray_options(g)
     g.add_argument("--no-resume", action="store_true", help="refuse to reuse an OUT that already has results")
+    g.add_argument("--force", action="store_true",
+                   help="discard the results already in OUT and redo everything (a rerun into an OUT whose "
+                   "results were made with other analysis options is refused without it)")
     g.add_argument("--no-verify", action="store_true",
                    help="read FITS files whose CHECKSUM/DATASUM fails instead of quarantining them")
     q = p.add_argument_group("preprocessing")
@@ -155,6 +158,47 @@ def _ensure_default_sector(out: str, n: int, seed: int) -> str:
     return sim_dir
 
 
+#: Columns of the console's closing summary: it must stay readable in a 100-column terminal.
+SUMMARY_WIDTH = 100
+
+#: Stage times of a sweep's closing summary, in the order the stages run (run.json ``timings``).
+_STAGE_LABELS = (("read", "read"), ("preprocess", "preprocess"), ("search", "search+vet"), ("rank", "rank"),
+                 ("report", "reports"), ("write", "write"))
+
+
+def _print_items(head: str, items) -> None:
+    """``  head item, item, ...`` wrapped at :data:`SUMMARY_WIDTH` columns between items, never inside one."""
+    line = "  " + head
+    for n, item in enumerate(items):
+        piece = item + ("," if n < len(items) - 1 else "")
+        if len(line) + 1 + len(piece) > SUMMARY_WIDTH and line.strip():
+            print(line)
+            line = "   "
+        line += " " + piece
+    print(line)
+
+
+def _duration(ms: float) -> str:
+    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1e3:.1f} s"
+
+
+def _print_timings(t: dict) -> None:
+    """Time per light curve of each stage that ran, then CPU time and throughput."""
+    # a stage that did not run (no search, ranking or reports asked for; no preprocessing in
+    # 'exoray search') sums to exactly 0 ms and is left out
+    parts = [f"{label} {_duration(t[f'{st}_ms_per_lc'])}" for st, label in _STAGE_LABELS
+             if (t.get(f"{st}_ms_per_lc") or 0) > 0]
+    if parts:
+        _print_items("per light curve:", parts)
+    extra = []
+    if t.get("cpu_ms_per_lc") is not None:
+        extra.append(f"CPU {_duration(t['cpu_ms_per_lc'])} per light curve")
+    if t.get("throughput_lc_per_s"):
+        extra.append(f"{t['throughput_lc_per_s']:.2f} light curves/s overall")
+    if extra:
+        print("  " + ", ".join(extra))
+
+
 def _print_summary(run: dict) -> None:
     c, t, a = run["counts"], run["timings"], run["accounting"]
     print(
@@ -163,22 +207,77 @@ def _print_summary(run: dict) -> None:
         f"({c['skipped_resume']} already done), {t['wall_s']:.1f} s"
     )
     if t.get("throughput_lc_per_s"):
-        print(
-            f"  throughput {t['throughput_lc_per_s']:.1f} light curves/s; per curve: read "
-            f"{t['read_ms_per_lc']:.1f} ms, preprocess {t['preprocess_ms_per_lc']:.1f} ms"
-        )
-    if c["quarantined_total"]:
-        print(f"  quarantine reasons: {os.path.join(run['out'], 'quarantine.parquet')}")
+        _print_timings(t)
+    _print_quarantine(run["out"])
     if not a["accounted"]:
         print(f"  WARNING: {a['n_missing']} inputs missing, {a['n_duplicates']} duplicated", file=sys.stderr)
     if run["config"].get("search") is not None:
         print(
-            f"  {c['candidates_total']} candidates in {os.path.join(run['out'], 'candidates.parquet')}"
+            f"  {_plural(c['candidates_total'], 'candidate')} in {os.path.join(run['out'], 'candidates.parquet')}"
             + (f"; search failed on {c['search_failed_this_run']} curves (see quarantine)" if c["search_failed_this_run"] else "")
         )
+    _print_reports(run["out"])
 
 
-def _print_top_candidates(out: str, k: int = 10) -> list:
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _print_quarantine(out: str) -> None:
+    """How many quarantine rows each stage holds, and where the reasons are."""
+    import pyarrow.parquet as pq
+
+    path = os.path.join(out, "quarantine.parquet")
+    if not os.path.exists(path):
+        return
+    stages = pq.read_table(path, columns=["stage"]).column("stage").to_pylist()
+    if stages:
+        counts = {}
+        for st in stages:
+            counts[st] = counts.get(st, 0) + 1
+        _print_items("quarantined:", [f"{n} at {st}" for st, n in sorted(counts.items(), key=lambda x: -x[1])]
+                     + [f"reasons in {path}"])
+
+
+def _print_reports(out: str) -> None:
+    reports = os.path.join(out, "reports")
+    n = len([f for f in os.listdir(reports) if f.endswith(".pdf")]) if os.path.isdir(reports) else 0
+    if n:
+        print(f"  {n} vetting reports (PDF + PNG) in {reports}; 'exoray dashboard {out}' to browse")
+
+
+def _short_known(label) -> str:
+    """A catalogue match without the catalogue period (the table shows the candidate's): 'TOI-144.01 (CP)'.
+
+    A match at a period alias keeps its ratio, candidate over catalogue
+    period: 'EB TIC 98853987 x1/2'.
+    """
+    import re
+
+    if not label:
+        return ""
+    alias = ""
+    m = re.match(r"alias (\S+) of (.*)$", label)
+    if m:
+        alias, label = f" x{m.group(1)}", m.group(2)
+    label = re.sub(r",? ?P=[0-9.]+ d", "", label).replace(" ()", "")
+    return label + alias
+
+
+def _ranker_prior(run: dict):
+    """The planet prior the ranker's scores are stated at, from the ranker folder the run used."""
+    d = ((run.get("fingerprint") or {}).get("_files") or {}).get("ranker")
+    try:
+        with open(os.path.join(d, "config.json")) as fh:
+            return json.load(fh).get("prior")
+    except (OSError, TypeError, ValueError):
+        return None
+
+
+def _print_top_candidates(out: str, k: int = 10, run: dict = None) -> list:
+    """The best ``k`` candidates (by score, then SNR) as a table at most :data:`SUMMARY_WIDTH` columns wide."""
+    import math
+
     import pyarrow.parquet as pq
 
     path = os.path.join(out, "candidates.parquet")
@@ -187,15 +286,31 @@ def _print_top_candidates(out: str, k: int = 10) -> list:
     rows = pq.read_table(path).to_pylist()
     score = lambda r: (r["score"] if r["score"] is not None else -1.0, r["snr"] or 0.0)  # noqa: E731
     rows.sort(key=score, reverse=True)
-    if rows:
-        print(f"\ntop {min(k, len(rows))} candidates:")
-        print(f"{'TIC':>12} {'sec':>3} {'#':>2} {'P [d]':>9} {'dur [h]':>7} {'depth [ppm]':>11} {'SNR':>6} {'SDE':>5} {'score':>11}  disposition")
-        for r in rows[:k]:
-            sc = "   -" if r["score"] is None else f"{r['score']:.2f} [{r['score_lo']:.2f},{r['score_hi']:.2f}]"
-            print(
-                f"{r['tic_id']:>12} {r['sector']:>3} {r['candidate_index']:>2} {r['period_days']:>9.4f} "
-                f"{r['duration_hours']:>7.2f} {r['depth_ppm']:>11.0f} {r['snr']:>6.1f} {r['sde']:>5.1f} {sc:>11}  {r['disposition']}"
-            )
+    if not rows:
+        return rows
+    counts = {}
+    for r in rows:
+        counts[r["disposition"]] = counts.get(r["disposition"], 0) + 1
+    _print_items("dispositions:", [f"{n} {d}" for d, n in sorted(counts.items(), key=lambda x: -x[1])])
+    prior = _ranker_prior(run or {})
+    print(f"\ntop {min(k, len(rows))} of {len(rows)} candidates; score = probability that it is a planet"
+          + (f" at a {prior:.0%} prior" if prior else "") + ", [90% interval]:")
+
+    def num(v, fmt, w):
+        return f"{'-':>{w}}" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:{w}{fmt}}"
+
+    print(f"{'TIC':>10} {'sec':>3} {'P [d]':>8} {'depth':>7} {'SNR':>5}  {'score [90%]':<16}  "
+          f"{'disposition':<16}  known object")
+    known_w = SUMMARY_WIDTH - 75
+    for r in rows[:k]:
+        sc = "-" if r["score"] is None else (
+            f"{r['score']:.2f} [{r['score_lo']:.2f},{r['score_hi']:.2f}]" if r["score_lo"] is not None
+            else f"{r['score']:.2f}")
+        known = _short_known(r.get("known_object"))
+        known = known if len(known) <= known_w else known[: known_w - 3] + "..."
+        print(f"{r['tic_id']:>10} {r['sector']:>3} {num(r['period_days'], '.4f', 8)} {num(r['depth_ppm'], '.0f', 7)} "
+              f"{num(r['snr'], '.1f', 5)}  {sc:<16}  {str(r['disposition'] or '-'):<16}  {known}".rstrip())
+    print("(depth in ppm; known object: TOI or TESS EB cross-match, 'xN' = at N times the catalogue period)")
     return rows
 
 
@@ -254,8 +369,9 @@ def cmd_sweep(args) -> int:
     config = _config_from_args(args)
     _check_catalogs(config)
     input_spec = args.input or _ensure_default_sector(args.out, DEFAULT_SIM_STARS, DEFAULT_SIM_SEED)
-    run = sweep(input_spec, args.out, config, use_ray=not args.no_ray)
+    run = sweep(input_spec, args.out, config, use_ray=not args.no_ray, force=args.force)
     _print_summary(run)
+    _print_top_candidates(run["out"], run=run)
     if _nothing_read(run):
         _print_unreadable(run["out"])
         return 1
@@ -272,9 +388,9 @@ def cmd_demo(args) -> int:
     config = _config_from_args(args)
     _check_catalogs(config)
     sim_dir = _ensure_default_sector(args.out, args.n, args.seed)
-    run = sweep(sim_dir, args.out, config, use_ray=not args.no_ray)
+    run = sweep(sim_dir, args.out, config, use_ray=not args.no_ray, force=args.force)
     _print_summary(run)
-    rows = _print_top_candidates(args.out)
+    rows = _print_top_candidates(args.out, run=run)
     if config.search is not None:
         with open(os.path.join(sim_dir, "truth.csv")) as fh:
             truth = [
@@ -335,8 +451,12 @@ def cmd_search(args) -> int:
           f"({c['skipped_resume']} of {c['parts']} parts already searched), {t['wall_s']:.1f} s: "
           f"{c['candidates_this_run']} candidates; {c['candidates_total']} in "
           f"{os.path.join(run['out'], 'candidates.parquet')}")
+    if t.get("throughput_lc_per_s"):
+        _print_timings(t)
     if c["search_failed_this_run"]:
         print(f"  search failed on {c['search_failed_this_run']} curves (see quarantine.parquet)")
+    _print_reports(run["out"])
+    _print_top_candidates(run["out"], run=run)
     return 0 if run["accounting"]["all_parts_searched"] else 1
 
 

@@ -58,6 +58,66 @@ def _loopback_only() -> None:
     ray_constants.ENABLE_RAY_CLUSTER = False
 
 
+class _DropMessages(logging.Filter):
+    """Drops the records of one logger whose message starts with one of ``prefixes``."""
+
+    def __init__(self, *prefixes: str):
+        super().__init__()
+        self.prefixes = prefixes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            msg = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed record is not ours to judge; let it through
+            return True
+        return not msg.startswith(self.prefixes)
+
+
+def _drop_messages(logger_name: str, *prefixes: str) -> None:
+    logger = logging.getLogger(logger_name)
+    if not any(isinstance(f, _DropMessages) and f.prefixes == prefixes for f in logger.filters):
+        logger.addFilter(_DropMessages(*prefixes))
+
+
+def _verbose() -> bool:
+    """True when the user asked exoray for debug output (``exoray -vv``): then Ray may say everything."""
+    return logging.getLogger("exoray").getEffectiveLevel() <= logging.DEBUG
+
+
+def quiet_ray_startup() -> None:
+    """Silence what Ray says on every start that tells a user nothing they can act on.
+
+    Ray 2.5x-2.6x warns on each start that token authentication is on when a
+    token exists in ``~/.ray`` (nothing to do: it is the safe setting); its
+    opposite, that a cluster runs *without* authentication, stays visible.
+    Only these messages are dropped, on the logger that emits them.
+    """
+    if _verbose():
+        return
+    _drop_messages("ray._private.authentication.authentication_token_setup",
+                   "Token authentication is enabled for this Ray cluster")
+
+
+def quiet_ray_data() -> None:
+    """Keep Ray Data's own progress chatter off the console; exoray reports progress itself.
+
+    Ray Data logs, at INFO, the start, plan and end of every dataset
+    execution, and warns that its progress bars are off (exoray turns them
+    off: it draws one bar for the whole run).  Its console handler is raised
+    to WARNING, so warnings and errors still show; the full log still goes to
+    ``ray-data.log`` in the Ray session folder.  ``exoray -vv`` keeps it all.
+    """
+    if _verbose():
+        return
+    import ray.data  # noqa: F401 - configures the 'ray.data' logger and its handlers
+
+    for handler in logging.getLogger("ray.data").handlers:
+        console = isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler)
+        if console and handler.level < logging.WARNING:
+            handler.setLevel(logging.WARNING)
+    _drop_messages("ray.data._internal.progress", "Progress bars disabled", "Progress bars for operators disabled")
+
+
 def init_ray(address: Optional[str] = None, num_cpus: Optional[int] = None, **kwargs):
     """Connect to ``address`` (or ``RAY_ADDRESS``), or else start a local Ray of our own on 127.0.0.1.
 
@@ -80,8 +140,11 @@ def init_ray(address: Optional[str] = None, num_cpus: Optional[int] = None, **kw
     address = address or os.environ.get("RAY_ADDRESS") or None
     if not address:
         _loopback_only()
+    quiet_ray_startup()
     opts = dict(
         ignore_reinit_error=True,
+        # Ray's own INFO lines ("Started a local Ray instance.") repeat what exoray logs
+        logging_level=kwargs.pop("logging_level", logging.DEBUG if _verbose() else logging.WARNING),
         log_to_driver=kwargs.pop("log_to_driver", True),
         runtime_env=kwargs.pop("runtime_env", {"env_vars": worker_env_for_driver()}),
     )

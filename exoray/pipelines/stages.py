@@ -205,29 +205,42 @@ def search_stage(out_dir: str, config: Optional[SweepConfig] = None, *, use_ray:
         _check_ranker(config.search)
     if config.search.single_events:
         _check_anomaly_models(config.search)
+    from .fingerprint import check_rerun, output_fingerprint, read_fingerprint, with_search_part, write_fingerprint
+
+    fingerprint = output_fingerprint(config)
     drop_uncommitted_parts(out_dir)
     if force:
         for p in _part_files(os.path.join(out_dir, CANDIDATES_DIR)):
             os.unlink(p)
+    if _searched_keys(out_dir):
+        # some light curves are searched already: the rest must be searched the same way
+        fingerprint = check_rerun(out_dir, fingerprint, command="search")
+    else:
+        recorded = read_fingerprint(out_dir)
+        fingerprint = with_search_part(recorded, fingerprint) if recorded else fingerprint
+    write_fingerprint(out_dir, fingerprint)
     searched = _searched_keys(out_dir)
     todo = [p for p in parts if _key_of(p) not in searched]
     n_lcs = {p: pq.read_metadata(p).num_rows for p in todo}
     log.info("search: %d light-curve parts, %d already searched, %d to search (%d light curves)",
              len(parts), len(parts) - len(todo), len(todo), sum(n_lcs.values()))
-    progress = _Progress(sum(n_lcs.values()))
+    progress = _Progress(sum(n_lcs.values()), what="search")
     t_proc = time.perf_counter()
-    if not todo:
-        summaries, workers = [], 0
-    elif use_ray:
-        summaries, workers = run_stages_ray([{"part": p} for p in todo], _ray_read_part, {}, SearchAnalyser,
-                                            {"out_dir": out_dir, "config": config}, config, progress)
-    else:
-        analyser = SearchAnalyser(out_dir, config)
-        summaries, workers = [], 1
-        for p in todo:
-            s = analyser.run(read_part(p))
-            summaries.append(s)
-            progress.update(s["n_inputs"])
+    try:
+        if not todo:
+            summaries, workers = [], 0
+        elif use_ray:
+            summaries, workers = run_stages_ray([{"part": p} for p in todo], _ray_read_part, {}, SearchAnalyser,
+                                                {"out_dir": out_dir, "config": config}, config, progress)
+        else:
+            analyser = SearchAnalyser(out_dir, config)
+            summaries, workers = [], 1
+            for p in todo:
+                s = analyser.run(read_part(p))
+                summaries.append(s)
+                progress.update(s["n_inputs"])
+    finally:
+        progress.close()
     proc_s = time.perf_counter() - t_proc
     n_q_total = consolidate_quarantine(out_dir)
     n_cand_total = consolidate_candidates(out_dir)
@@ -260,6 +273,7 @@ def search_stage(out_dir: str, config: Optional[SweepConfig] = None, *, use_ray:
             **stage_timings(summaries, n_new, SEARCH_TIMED_STAGES),
         },
         "nodes": _nodes_summary(summaries),
+        "fingerprint": fingerprint,
     }
     _append_run_json(out_dir, run)
     log.info("search: done in %.1f s: %d light curves searched, %d candidates in all", run["timings"]["wall_s"],
@@ -286,6 +300,20 @@ def _ranker_path(ranker_dir: Optional[str]) -> str:
     from ..rank.ranker import DEFAULT_MODEL_DIR
 
     return os.path.abspath(ranker_dir or os.environ.get("EXORAY_RANKER_DIR") or DEFAULT_MODEL_DIR)
+
+
+def _record_ranker(out_dir: str, search: SearchConfig) -> Optional[Dict[str, Any]]:
+    """Record in ``OUT``'s fingerprint that its candidates are now scored by ``search``'s ranker."""
+    from .fingerprint import output_fingerprint, read_fingerprint, write_fingerprint
+
+    recorded = read_fingerprint(out_dir)
+    if not recorded or not recorded.get("search"):
+        return recorded
+    fp = output_fingerprint(SweepConfig(search=search))
+    recorded = dict(recorded, ranker=fp["ranker"], **{"search.rank": True})
+    recorded["_files"] = dict(recorded.get("_files") or {}, ranker=fp["_files"]["ranker"])
+    write_fingerprint(out_dir, recorded)
+    return recorded
 
 
 def rank_stage(out_dir: str, ranker_dir: Optional[str] = None) -> Dict[str, Any]:
@@ -315,6 +343,7 @@ def rank_stage(out_dir: str, ranker_dir: Optional[str] = None) -> Dict[str, Any]
         counts["scored"] += c["scored"]
     n_total = consolidate_candidates(out_dir)
     ranker = engine.ranker
+    fingerprint = _record_ranker(out_dir, search)
     run = {
         "command": "rank",
         "out": out_dir,
@@ -324,6 +353,7 @@ def rank_stage(out_dir: str, ranker_dir: Optional[str] = None) -> Dict[str, Any]
         "versions": _versions(),
         "counts": counts | {"candidates_total": n_total},
         "timings": {"wall_s": time.perf_counter() - t0},
+        "fingerprint": fingerprint,
     }
     _append_run_json(out_dir, run)
     log.info("rank: %d candidates in %d parts scored again in %.1f s", counts["scored"], len(parts),

@@ -526,28 +526,74 @@ def plan_batches(locations: Sequence[str], batch_size: int) -> List[List[str]]:
 
 
 class _Progress:
-    """Logs done/total, rate and ETA at most every ``every_s`` seconds."""
+    """Progress of a run, updated once per finished batch.
 
-    def __init__(self, total: int, every_s: float = 5.0):
-        self.total, self.every_s = total, every_s
+    On a terminal (``stream`` is a TTY) a tqdm bar with rate and ETA; its
+    ETA appears with the first finished batch, since batches are the unit of
+    work.  Elsewhere (CI logs, files, notebooks' captured stderr), where a bar
+    would print one line per redraw, a log line with the same figures at
+    most every ``every_s`` seconds and at the end.
+    """
+
+    def __init__(self, total: int, every_s: float = 5.0, *, what: str = "sweep", stream=None):
+        import sys
+
+        self.total, self.every_s, self.what = total, every_s, what
         self.done = 0
         self.t0 = self.last = time.monotonic()
+        stream = stream if stream is not None else sys.stderr
+        self.bar = None
+        self._redirect = None
+        if total > 0 and _isatty(stream):
+            from tqdm import tqdm
+            from tqdm.contrib.logging import logging_redirect_tqdm
+
+            # smoothing 0.3: the rate follows the recent batches, so the start-up (Ray, actors, catalogues),
+            # which the first batch's time includes, fades from the ETA within a few batches
+            self.bar = tqdm(total=total, desc=what, unit="lc", file=stream, dynamic_ncols=True,
+                            smoothing=0.3, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
+                            "light curves [{elapsed}<{remaining}, {rate_fmt}]")
+            # log lines printed while the bar is up (Ray starting, a warning) go above it, not into it
+            self._redirect = logging_redirect_tqdm()
+            self._redirect.__enter__()
 
     def update(self, n: int) -> None:
         self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+            if self.done >= self.total:
+                self.close()
+            return
         now = time.monotonic()
         if now - self.last >= self.every_s or self.done >= self.total:
             self.last = now
             rate = self.done / max(now - self.t0, 1e-9)
             eta = (self.total - self.done) / rate if rate > 0 else float("inf")
             log.info(
-                "sweep: %d/%d light curves (%.1f%%), %.1f/s, ETA %.0f s",
+                "%s: %d/%d light curves (%.1f%%), %.1f/s, ETA %.0f s",
+                self.what,
                 self.done,
                 self.total,
                 100.0 * self.done / max(self.total, 1),
                 rate,
                 eta,
             )
+
+    def close(self) -> None:
+        """End the bar (on a failed run too, so the terminal's next line starts clean)."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        if self._redirect is not None:
+            self._redirect.__exit__(None, None, None)
+            self._redirect = None
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
 
 
 def _versions() -> Dict[str, str]:
@@ -631,11 +677,12 @@ def run_stages_ray(rows: List[Dict[str, Any]], read_fn, read_kwargs: Dict[str, A
     """
     import ray.data
 
-    from .ray_env import init_ray
+    from .ray_env import init_ray, quiet_ray_data
 
     init_ray(address=config.address, num_cpus=config.num_cpus)
+    quiet_ray_data()
     ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False  # we log our own progress with ETA
+    ctx.enable_progress_bars = False  # exoray draws one bar (or log line) for the whole run: _Progress
     workers = analysis_workers(config, len(rows))
     cuda = _uses_cuda(config)
     ds = ray.data.from_items(rows, override_num_blocks=len(rows))
@@ -721,6 +768,7 @@ def sweep(
     config: Optional[SweepConfig] = None,
     *,
     use_ray: bool = True,
+    force: bool = False,
 ) -> Dict[str, Any]:
     """Preprocess every light curve of ``input_spec`` into ``out_dir``.
 
@@ -735,6 +783,10 @@ def sweep(
     use_ray : bool
         ``False`` runs the same batches in this process (for benchmarks and
         debugging); outputs are identical.
+    force : bool
+        Discard the results already in ``out_dir`` and redo everything.
+        Without it, a rerun into an ``out_dir`` whose results were made with
+        other options (:mod:`exoray.pipelines.fingerprint`) is refused.
 
     Returns
     -------
@@ -755,6 +807,16 @@ def sweep(
         _check_ranker(config.search)
     if config.search is not None and config.search.single_events:
         _check_anomaly_models(config.search)
+    from .fingerprint import check_rerun, output_fingerprint, write_fingerprint
+
+    fingerprint = output_fingerprint(config)
+    if force:
+        discard_results(out_dir)
+    elif config.resume and _holds_results(out_dir):
+        fingerprint = check_rerun(out_dir, fingerprint, command="sweep")
+    # recorded before any part is written, so that a rerun after a kill is checked too
+    if config.resume or not _holds_results(out_dir):
+        write_fingerprint(out_dir, fingerprint)
     if config.resume:
         drop_uncommitted_parts(out_dir)
     done, quarantined = completed_locations(out_dir)
@@ -779,12 +841,15 @@ def sweep(
     )
     progress = _Progress(len(todo))
     t_proc = time.perf_counter()
-    if not batches:
-        summaries, workers = [], 0
-    elif use_ray:
-        summaries, workers = _run_batches_ray(batches, out_dir, config, progress)
-    else:
-        summaries, workers = _run_batches_local(batches, out_dir, config, progress)
+    try:
+        if not batches:
+            summaries, workers = [], 0
+        elif use_ray:
+            summaries, workers = _run_batches_ray(batches, out_dir, config, progress)
+        else:
+            summaries, workers = _run_batches_local(batches, out_dir, config, progress)
+    finally:
+        progress.close()
     proc_s = time.perf_counter() - t_proc
 
     n_q_total = consolidate_quarantine(out_dir)
@@ -829,6 +894,7 @@ def sweep(
         },
         "nodes": _nodes_summary(summaries),
         "batches": len(batches),
+        "fingerprint": fingerprint,
     }
     _append_run_json(out_dir, run)
     log.info(
@@ -917,3 +983,28 @@ def _append_run_json(out_dir: str, run: Dict[str, Any]) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def _holds_results(out_dir: str) -> bool:
+    """True when ``out_dir`` holds result parts of an earlier sweep or search."""
+    return any(_part_files(os.path.join(out_dir, d)) for d in (LIGHTCURVES_DIR, QUARANTINE_DIR, CANDIDATES_DIR))
+
+
+def discard_results(out_dir: str) -> None:
+    """Remove what sweeps and searches wrote into ``out_dir``, except ``run.json`` (the history stays).
+
+    Only exoray's own outputs go: ``OUT`` may hold other things (``exoray
+    demo`` keeps its simulated input in ``OUT/simulated``).
+    """
+    import shutil
+
+    from .fingerprint import FINGERPRINT_FILE
+
+    for d in (LIGHTCURVES_DIR, CANDIDATES_DIR, QUARANTINE_DIR, REPORTS_DIR):
+        shutil.rmtree(os.path.join(out_dir, d), ignore_errors=True)
+    for f in (CANDIDATES_FILE, QUARANTINE_FILE, FINGERPRINT_FILE):
+        try:
+            os.unlink(os.path.join(out_dir, f))
+        except FileNotFoundError:
+            pass
+    log.info("%s: earlier results discarded (--force)", out_dir)

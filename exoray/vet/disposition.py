@@ -401,5 +401,7 @@ def vet_candidate(
         "duration_err": sh["total_duration_err"],
         "tests": tests,
     }
-    log.info("vet TIC %s P=%.4f: %s %s", getattr(lc, "tic_id", "?"), period, disposition, flags)
+    # DEBUG, not INFO: one line per candidate floods a sweep's console, and this is the rules' verdict,
+    # which the score may still overrule (exoray.vet.decision), so it would contradict the final table
+    log.debug("vet TIC %s P=%.4f: %s %s", getattr(lc, "tic_id", "?"), period, disposition, flags)
     return out

@@ -841,7 +841,8 @@ def make_report(
             paths[f] = path
     finally:
         fig.clear()
-    log.info("report TIC %s s%s c%s (%s) in %.2f s (vet %.2f s): %s", lc.tic_id, lc.sector, index,
+    # DEBUG: a sweep renders one report per planet candidate and says where they are in its summary
+    log.debug("report TIC %s s%s c%s (%s) in %.2f s (vet %.2f s): %s", lc.tic_id, lc.sector, index,
              disposition, _time.perf_counter() - t_start, t_vet, ", ".join(paths.values()))
     return paths
 
