@@ -7,12 +7,17 @@ Layout of a sweep's output folder ``OUT``::
     OUT/candidates.parquet               all candidate parts in one table
     OUT/quarantine/part-<key>.parquet    inputs that failed, per batch (QUARANTINE_SCHEMA)
     OUT/quarantine.parquet               all quarantine parts in one table
+    OUT/stars/part-<key>.parquet         one row per star searched, per batch (STARS_SCHEMA)
+    OUT/stars.parquet                    each star's current search: files searched, files passed over
     OUT/run.json                         configuration, versions, counts, timings, nodes
 
 How it works.  The driver resolves INPUT to a sorted list of locations, drops
 the ones already present in ``OUT`` (resume), and cuts the rest into batches
 of ``batch_size`` light curves (Ray tasks cost ~30 ms each, so a batch must
-carry several curves).  Each batch then goes through two Ray Data stages:
+carry several curves) that never split a star: each file's TIC ID is read
+from its first header blocks, and a star's files go to one batch
+(:mod:`exoray.pipelines.grouping`).  Each batch then goes through two Ray
+Data stages:
 
 * **read** (:func:`read_batch`, a Ray Data ``map`` task): every location is
   read into a light curve, or becomes a quarantine row at stage ``read``;
@@ -22,6 +27,22 @@ carry several curves).  Each batch then goes through two Ray Data stages:
   vets, ranks and decides the whole batch; the actor renders the reports,
   turns every failure into a quarantine row under its stage, and writes the
   batch's Parquet parts atomically (temporary file + rename).
+
+**One star, one search.**  Every file gets its own preprocessed row; then
+the batch's light curves are grouped by star, one product is kept per
+sector (:func:`~exoray.preprocess.stitch.choose_products`; the others are
+listed as ``passed_over`` with the reason in ``OUT/stars``), the sectors are
+stitched and searched as one light curve: one set of candidate rows with
+``sectors`` "24,51" and ``n_sectors`` 2.  A star that cannot be stitched is
+not searched, and each of its files gets a quarantine row at stage
+``stitch`` saying so.  A rerun that brings a new file of a star already
+swept searches that star again over all its files (the earlier ones are read
+again as the batch's *context*, not stored again); its row in ``OUT/stars``
+then supersedes the earlier one, and ``OUT/candidates.parquet`` keeps the
+star's candidates from the new search only (the earlier candidate part is
+left as it was: consolidation drops superseded stars,
+:func:`consolidate_stars`).  ``group_sectors=False`` searches every file on
+its own.
 
 The light-curve part is written last: it is the batch's commit mark, and a
 rerun drops candidate parts and search-stage quarantine rows of batches that
