@@ -22,7 +22,6 @@ when a later sweep brings a new sector of it: see :func:`current_units`.
 from __future__ import annotations
 
 import logging
-import os
 import zlib
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
@@ -30,7 +29,7 @@ import pyarrow.parquet as pq
 
 log = logging.getLogger(__name__)
 
-__all__ = ["StarKey", "star_of", "plan_star_batches", "current_units", "unit_files"]
+__all__ = ["StarKey", "star_of", "plan_star_batches", "current_units", "unit_files", "read_units", "done_by_star"]
 
 #: ``(mission, target id)``: TIC IDs and Kepler IDs are separate number spaces.
 StarKey = Tuple[str, int]
@@ -204,9 +203,3 @@ def done_by_star(lightcurve_parts: Sequence[str]) -> Dict[StarKey, List[str]]:
         for path, tic, mission in zip(t["source_path"], t["tic_id"], t["mission"]):
             out.setdefault((str(mission or "TESS"), int(tic)), []).append(path)
     return out
-
-
-def exists(location: str) -> bool:
-    from .inputs import is_uri
-
-    return True if is_uri(location) else os.path.exists(location)
