@@ -349,6 +349,12 @@ class SweepConfig:
         Check each FITS file's ``CHECKSUM``/``DATASUM`` (when present) before
         reading it; a file whose bytes were altered is quarantined.  ``False``
         (``--no-verify``) reads such files anyway.
+    group_sectors : bool
+        Search each star once over all its files: a star's sectors are
+        planned into one batch (the TIC ID is read from each file's header),
+        one product is chosen per sector and the sectors are stitched
+        (:mod:`exoray.pipelines.grouping`).  ``False``
+        (``--no-group-sectors``) searches every file on its own.
     """
 
     batch_size: Optional[int] = None
@@ -362,6 +368,7 @@ class SweepConfig:
     reports: str = "planets"
     search_timeout_s: Optional[float] = 600.0
     verify_checksums: bool = True
+    group_sectors: bool = True
 
     def __post_init__(self):
         validate_choice("reports", self.reports, REPORT_POLICIES)

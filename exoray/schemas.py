@@ -36,6 +36,7 @@ __all__ = [
     "PREPROCESSED_SCHEMA",
     "QUARANTINE_SCHEMA",
     "CANDIDATES_SCHEMA",
+    "STARS_SCHEMA",
     "FETCH_MANIFEST_SCHEMA",
     "CANDIDATE_FEATURES",
     "records_to_table",
@@ -127,6 +128,28 @@ QUARANTINE_SCHEMA = pa.schema(
         pa.field("timestamp", pa.timestamp("ms", tz="UTC")),
     ],
     metadata={"exoray.schema": "quarantine/1"},
+)
+
+#: One row per search of one star (a "searched unit", see
+#: :mod:`exoray.pipelines.grouping`): the files whose light curves were
+#: stitched and searched together (one per sector), the files passed over
+#: (another product of a sector already covered) and why, the batch whose
+#: candidate part holds the star's candidates, and when.
+STARS_SCHEMA = pa.schema(
+    [
+        pa.field("tic_id", pa.int64(), nullable=False),
+        pa.field("mission", pa.string()),
+        pa.field("sectors", pa.string()),  # "24,51"
+        pa.field("n_sectors", pa.int32()),
+        pa.field("searched", pa.large_list(pa.string())),  # one file per sector, in time order
+        pa.field("products", pa.string()),  # "s24:spoc_2min/120s,s51:spoc_2min/120s"
+        pa.field("passed_over", pa.large_list(pa.string())),
+        pa.field("passed_over_reason", pa.string()),
+        pa.field("n_candidates", pa.int32()),
+        pa.field("batch", pa.string()),
+        pa.field("searched_at", pa.timestamp("ms", tz="UTC")),
+    ],
+    metadata={"exoray.schema": "stars/1"},
 )
 
 #: Numeric columns of a candidate beyond the headline ones: the statistics the

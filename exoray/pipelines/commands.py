@@ -82,6 +82,8 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
                    "results were made with other analysis options is refused without it)")
     g.add_argument("--no-verify", action="store_true",
                    help="read FITS files whose CHECKSUM/DATASUM fails instead of quarantining them")
+    g.add_argument("--no-group-sectors", action="store_true",
+                   help="search every file on its own instead of each star once over all its sectors")
     q = p.add_argument_group("preprocessing")
     q.add_argument("--flux-column", default=None, help="force a flux column (default: the product's best, e.g. PDCSAP_FLUX)")
     q.add_argument("--quality-mask", default="default", choices=["none", "default", "hard", "hardest"])
@@ -140,6 +142,7 @@ def _config_from_args(args):
         flux_column=args.flux_column,
         resume=not args.no_resume,
         verify_checksums=not args.no_verify,
+        group_sectors=not getattr(args, "no_group_sectors", False),
         search_timeout_s=args.search_timeout,
         preprocess=pre,
         search=None if args.no_search else _search_config_from_args(args),

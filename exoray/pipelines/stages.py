@@ -59,6 +59,7 @@ from .sweep import (
     LIGHTCURVES_DIR,
     QUARANTINE_DIR,
     RUN_FILE,
+    STARS_DIR,
     BatchAnalyser,
     LoadedBatch,
     _append_run_json,
@@ -73,6 +74,7 @@ from .sweep import (
     check_catalogs,
     check_device,
     consolidate_candidates,
+    consolidate_stars,
     consolidate_quarantine,
     drop_uncommitted_parts,
     run_stages_ray,
@@ -151,8 +153,10 @@ class SearchAnalyser(BatchAnalyser):
         bad: List[Dict[str, Any]] = []
         found = self.search([p for _, p in loaded.items], [loc for loc, _ in loaded.items], bad)
         t0 = time.perf_counter()
-        # quarantine first, candidate part last: the candidate part marks the batch searched
+        # quarantine and searched stars first, candidate part last: the candidate part marks the batch searched
         merge_search_quarantine(self.out_dir, loaded.key, bad)
+        if found["stars"] is not None:
+            write_parquet_atomic(found["stars"], os.path.join(self.out_dir, STARS_DIR, f"part-{loaded.key}.parquet"))
         table = found["table"] if found["table"] is not None else CANDIDATES_SCHEMA.empty_table()
         write_parquet_atomic(table, os.path.join(self.out_dir, CANDIDATES_DIR, f"part-{loaded.key}.parquet"))
         write_ms = (time.perf_counter() - t0) * 1e3 + found["store_ms"]
@@ -244,6 +248,7 @@ def search_stage(out_dir: str, config: Optional[SweepConfig] = None, *, use_ray:
     proc_s = time.perf_counter() - t_proc
     n_q_total = consolidate_quarantine(out_dir)
     n_cand_total = consolidate_candidates(out_dir)
+    consolidate_stars(out_dir)
     searched = _searched_keys(out_dir)
     unsearched = sorted(_key_of(p) for p in parts if _key_of(p) not in searched)
     n_new = sum(s["n_inputs"] for s in summaries)

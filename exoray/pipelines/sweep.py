@@ -7,12 +7,17 @@ Layout of a sweep's output folder ``OUT``::
     OUT/candidates.parquet               all candidate parts in one table
     OUT/quarantine/part-<key>.parquet    inputs that failed, per batch (QUARANTINE_SCHEMA)
     OUT/quarantine.parquet               all quarantine parts in one table
+    OUT/stars/part-<key>.parquet         one row per star searched, per batch (STARS_SCHEMA)
+    OUT/stars.parquet                    each star's current search: files searched, files passed over
     OUT/run.json                         configuration, versions, counts, timings, nodes
 
 How it works.  The driver resolves INPUT to a sorted list of locations, drops
 the ones already present in ``OUT`` (resume), and cuts the rest into batches
 of ``batch_size`` light curves (Ray tasks cost ~30 ms each, so a batch must
-carry several curves).  Each batch then goes through two Ray Data stages:
+carry several curves) that never split a star: each file's TIC ID is read
+from its first header blocks, and a star's files go to one batch
+(:mod:`exoray.pipelines.grouping`).  Each batch then goes through two Ray
+Data stages:
 
 * **read** (:func:`read_batch`, a Ray Data ``map`` task): every location is
   read into a light curve, or becomes a quarantine row at stage ``read``;
@@ -22,6 +27,22 @@ carry several curves).  Each batch then goes through two Ray Data stages:
   vets, ranks and decides the whole batch; the actor renders the reports,
   turns every failure into a quarantine row under its stage, and writes the
   batch's Parquet parts atomically (temporary file + rename).
+
+**One star, one search.**  Every file gets its own preprocessed row; then
+the batch's light curves are grouped by star, one product is kept per
+sector (:func:`~exoray.preprocess.stitch.choose_products`; the others are
+listed as ``passed_over`` with the reason in ``OUT/stars``), the sectors are
+stitched and searched as one light curve: one set of candidate rows with
+``sectors`` "24,51" and ``n_sectors`` 2.  A star that cannot be stitched is
+not searched, and each of its files gets a quarantine row at stage
+``stitch`` saying so.  A rerun that brings a new file of a star already
+swept searches that star again over all its files (the earlier ones are read
+again as the batch's *context*, not stored again); its row in ``OUT/stars``
+then supersedes the earlier one, and ``OUT/candidates.parquet`` keeps the
+star's candidates from the new search only (the earlier candidate part is
+left as it was: consolidation drops superseded stars,
+:func:`consolidate_stars`).  ``group_sectors=False`` searches every file on
+its own.
 
 The light-curve part is written last: it is the batch's commit mark, and a
 rerun drops candidate parts and search-stage quarantine rows of batches that
@@ -62,6 +83,7 @@ from ..schemas import (
     CANDIDATES_SCHEMA,
     PREPROCESSED_SCHEMA,
     QUARANTINE_SCHEMA,
+    STARS_SCHEMA,
     records_to_table,
     write_parquet_atomic,
 )
@@ -82,6 +104,9 @@ __all__ = [
     "plan_batches",
     "completed_locations",
     "consolidate_quarantine",
+    "consolidate_stars",
+    "plan_sweep_batches",
+    "SearchUnit",
     "LIGHTCURVES_DIR",
     "QUARANTINE_DIR",
 ]
@@ -92,12 +117,14 @@ REPORTS_DIR = "reports"
 QUARANTINE_DIR = "quarantine"
 QUARANTINE_FILE = "quarantine.parquet"
 CANDIDATES_FILE = "candidates.parquet"
+STARS_DIR = "stars"
+STARS_FILE = "stars.parquet"
 #: Stages whose failure means the input was not preprocessed: it could not be
 #: read, preprocessed, or stored as a row of PREPROCESSED_SCHEMA ("store").
 INPUT_STAGES = ("read", "preprocess", "store")
 #: Stages after preprocessing; a failure there leaves the curve preprocessed
 #: (and, for rank/report, keeps its candidates without scores or report).
-SEARCH_STAGES = ("search", "rank", "report", "single_events", "store_candidates")
+SEARCH_STAGES = ("stitch", "search", "rank", "report", "single_events", "store_candidates")
 RUN_FILE = "run.json"
 
 
@@ -194,7 +221,10 @@ class LoadedBatch:
     :class:`~exoray.lightcurve.LightCurve` for the sweep, preprocessed ones
     for ``exoray search``); ``quarantine`` holds the rows of the inputs that
     could not be read; ``read_ms`` and ``read_cpu_ms`` the wall-clock and
-    CPU time of the read.
+    CPU time of the read.  ``context`` holds files swept before that are
+    read again only to search their star over all its sectors (they are
+    not stored again): ``(location, star, light curve or None, read
+    failure or None)``.
     """
 
     key: str
@@ -203,6 +233,7 @@ class LoadedBatch:
     quarantine: List[Dict[str, Any]]
     read_ms: float
     read_cpu_ms: float = 0.0
+    context: List[Tuple[str, Any, Any, Optional[BaseException]]] = dataclasses.field(default_factory=list)
 
     def to_row(self) -> Dict[str, Any]:
         """One Ray Data row: the batch travels pickled (light curves with every field, bit for bit)."""
@@ -210,8 +241,14 @@ class LoadedBatch:
                 "payload": pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)}
 
 
-def read_batch(locations: Sequence[str], config: SweepConfig) -> LoadedBatch:
-    """The read stage of one batch: every location read, or quarantined at stage ``read``."""
+def read_batch(locations: Sequence[str], config: SweepConfig,
+               context: Sequence[Tuple[str, Any]] = ()) -> LoadedBatch:
+    """The read stage of one batch: every location read, or quarantined at stage ``read``.
+
+    ``context``: ``(location, star)`` of files swept before whose star has a
+    new file in this batch; they are read too, and a failure to read one is
+    kept with it (it is the star's search that fails then, not the file).
+    """
     locations = [str(x) for x in locations]
     bad: List[Dict[str, Any]] = []
     items = []
@@ -220,8 +257,16 @@ def read_batch(locations: Sequence[str], config: SweepConfig) -> LoadedBatch:
         ok, lc = _attempt(bad, loc, "read", _read_one, loc, config.flux_column, config.verify_checksums)
         if ok:
             items.append((loc, lc))
-    return LoadedBatch(batch_key(locations), locations, items, bad, (time.perf_counter() - t0) * 1e3,
-                       (time.process_time() - c0) * 1e3)
+    ctx = []
+    for loc, star in context:
+        try:
+            ctx.append((loc, star, _read_one(loc, config.flux_column, config.verify_checksums), None))
+        except Exception as exc:  # noqa: BLE001 - reported by the analysis stage, with the star it stops
+            ctx.append((loc, star, None, exc))
+    # the key covers the context: a star redone with its earlier sectors is another batch than its new files alone
+    key = batch_key(locations + [f"context:{loc}" for loc, _ in context]) if context else batch_key(locations)
+    return LoadedBatch(key, locations, items, bad, (time.perf_counter() - t0) * 1e3,
+                       (time.process_time() - c0) * 1e3, ctx)
 
 
 def _ordered(bad: List[Dict[str, Any]], locations: Sequence[str]) -> List[Dict[str, Any]]:
@@ -245,6 +290,69 @@ def _one_thread() -> None:
         torch.set_num_threads(1)
     except ImportError:  # pragma: no cover - torch is a dependency
         pass
+
+
+def _star(plc) -> Tuple[str, int]:
+    return (str(plc.mission or "TESS"), int(plc.tic_id))
+
+
+@dataclasses.dataclass
+class SearchUnit:
+    """One star as the search sees it: the light curve searched and the files behind it.
+
+    ``plc`` is the stitched light curve of ``files`` (one per sector, in time
+    order; the light curve itself for one file); ``passed_over`` are files
+    of the star not searched because another product of their sector was
+    (``reason`` says which and why); ``products`` names each searched
+    file's product and cadence.
+    """
+
+    plc: Any
+    files: List[str]
+    passed_over: List[str]
+    reason: str
+    star: Tuple[str, int]
+    products: Dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def row(self, n_candidates: int, batch: str, when) -> Dict[str, Any]:
+        """This unit's row of :data:`~exoray.schemas.STARS_SCHEMA`."""
+        parts = getattr(self.plc, "parts", None) or ()
+        if parts:
+            products = ",".join(f"s{p.sector}:{self.products.get(p.source_path, '?')}" for p in parts)
+        else:
+            products = f"s{int(self.plc.sector)}:{self.plc.product}/{float(self.plc.cadence_s):g}s"
+        return {"tic_id": int(self.star[1]), "mission": self.star[0],
+                "sectors": ",".join(str(s) for s in self.plc.sectors), "n_sectors": len(self.plc.sectors),
+                "searched": list(self.files), "products": products, "passed_over": list(self.passed_over),
+                "passed_over_reason": self.reason or None, "n_candidates": int(n_candidates), "batch": batch,
+                "searched_at": when}
+
+
+def _stitch_unit(star: Tuple[str, int], members: Sequence[Tuple[str, Any, Optional[BaseException]]]) -> SearchUnit:
+    """Choose one light curve per sector among a star's ``(location, plc, failure)`` and stitch them."""
+    from ..preprocess.stitch import PRODUCT_PREFERENCE, choose_products, stitch
+
+    for loc, p, exc in members:
+        if exc is not None or p is None:
+            raise InputError(f"{loc} (swept before) could not be read again to search {star[0]} {star[1]} over "
+                             f"all its sectors ({type(exc).__name__}: {exc})")
+    loc_of = {id(p): loc for loc, p, _ in members}
+    chosen, passed = choose_products([p for _, p, _ in members])
+    chosen = sorted(chosen, key=lambda p: float(p.time[0]) if p.time.size else float("inf"))
+    plc = stitch(chosen)
+    files = [loc_of[id(p)] for p in chosen]
+    reasons = []
+    for p in passed:
+        keep = next(c for c in chosen if int(c.sector) == int(p.sector))
+        reasons.append(f"{loc_of[id(p)]}: sector {int(p.sector)} {p.product} ({float(p.cadence_s):g} s) passed over "
+                       f"for {keep.product} ({float(keep.cadence_s):g} s), preferred by "
+                       f"exoray.preprocess.stitch.PRODUCT_PREFERENCE {','.join(PRODUCT_PREFERENCE)}")
+    unit = SearchUnit(plc, files, [loc_of[id(p)] for p in passed], "; ".join(reasons), star,
+                      {loc_of[id(p)]: f"{p.product}/{float(p.cadence_s):g}s" for p in chosen})
+    if len(chosen) == 1:
+        log.info("%s %s: %d products of sector %d, searching %s", star[0], star[1], len(members),
+                 int(chosen[0].sector), files[0])
+    return unit
 
 
 class BatchAnalyser:
@@ -296,20 +404,22 @@ class BatchAnalyser:
                 good.append(table)
                 ready.append(o.plc)
                 ready_locs.append(loc)
+        context = self._preprocess_context(loaded.context) if good else []
         pre_ms = (time.perf_counter() - t1) * 1e3
-        found = self.search(ready, ready_locs, bad)
+        found = self.search(ready, ready_locs, bad, context=context, batch=loaded.key)
 
         t3 = time.perf_counter()
         # The light-curve part goes last: it commits the batch.  If the process
         # dies before it, the batch's good curves are redone by the next run and
-        # its candidate part is dropped as an orphan (see drop_uncommitted_parts).
-        # A searched batch always writes its candidate part, empty or not, so
-        # that 'exoray search' knows the batch was searched.
+        # its candidate and star parts are dropped as orphans (see
+        # drop_uncommitted_parts).  A searched batch always writes its candidate
+        # part, empty or not, so that 'exoray search' knows the batch was searched.
         if bad:
             write_parquet_atomic(records_to_table(_ordered(bad, loaded.locations), QUARANTINE_SCHEMA),
                                  os.path.join(self.out_dir, QUARANTINE_DIR, f"part-{loaded.key}.parquet"))
         if good and found["searched"]:
             write_parquet_atomic(found["table"], os.path.join(self.out_dir, CANDIDATES_DIR, f"part-{loaded.key}.parquet"))
+            write_parquet_atomic(found["stars"], os.path.join(self.out_dir, STARS_DIR, f"part-{loaded.key}.parquet"))
         if good:
             write_parquet_atomic(pa.concat_tables(good),
                                  os.path.join(self.out_dir, LIGHTCURVES_DIR, f"part-{loaded.key}.parquet"))
@@ -318,50 +428,132 @@ class BatchAnalyser:
                              write_ms=write_ms, wall_ms=loaded.read_ms + (time.perf_counter() - t_start) * 1e3,
                              cpu_ms=loaded.read_cpu_ms + (time.process_time() - c_start) * 1e3)
 
-    def search(self, plcs: Sequence[Any], locs: Sequence[str], bad: List[Dict[str, Any]]) -> Dict[str, Any]:
+    def _preprocess_context(self, context) -> List[Tuple[str, Any, Any, Optional[BaseException]]]:
+        """Preprocess the files of earlier sweeps read again for their star: ``(loc, star, plc, failure)``."""
+        if not context or self.engine.search_config is None:
+            return []
+        todo = [c for c in context if c[3] is None]
+        outcomes = self.engine.preprocess([c[2] for c in todo])
+        done = {id(c): o for c, o in zip(todo, outcomes)}
+        out = []
+        for c in context:
+            o = done.get(id(c))
+            if o is None:
+                out.append((c[0], c[1], None, c[3]))
+            elif o.failures:
+                out.append((c[0], c[1], None, o.failures[0][1]))
+            else:
+                out.append((c[0], c[1], o.plc, None))
+        return out
+
+    def units(self, plcs: Sequence[Any], locs: Sequence[str], bad: List[Dict[str, Any]],
+              context: Sequence[Tuple[str, Any, Any, Optional[BaseException]]] = ()) -> List["SearchUnit"]:
+        """What to search: one :class:`SearchUnit` per star (per file with ``group_sectors`` off).
+
+        A star's light curves (with those of ``context``, files of earlier
+        sweeps) are narrowed to one per sector
+        (:func:`~exoray.preprocess.stitch.choose_products`) and stitched.  A
+        star whose light curves cannot be stitched, or one of whose earlier
+        files cannot be read again, is not searched: each of its files gets
+        a quarantine row at stage ``stitch`` that says so.
+        """
+        if not getattr(self.config, "group_sectors", True):
+            return [SearchUnit(p, [loc], [], "", _star(p)) for p, loc in zip(plcs, locs)]
+        groups: Dict[Any, List[Tuple[str, Any, Optional[BaseException]]]] = {}
+        for p, loc in zip(plcs, locs):
+            groups.setdefault(_star(p), []).append((loc, p, None))
+        for loc, star, p, exc in context:
+            star = _star(p) if p is not None else tuple(star)
+            if star in groups:  # a context file whose star has nothing new here has nothing to add
+                groups[star].append((loc, p, exc))
+        out = []
+        for star, members in groups.items():
+            if len(members) == 1:
+                loc, p, _ = members[0]
+                out.append(SearchUnit(p, [loc], [], "", star))
+                continue
+            try:
+                out.append(_stitch_unit(star, members))
+            except Exception as exc:  # noqa: BLE001 - the star is not searched, and each of its files says why
+                _log_unexpected(members[0][0], "stitch", exc)
+                paths = [m[0] for m in members]
+                for loc in paths:
+                    row = _quarantine_row(loc, "stitch", exc)
+                    row["message"] = (f"{star[0]} {star[1]} was NOT searched: its {len(paths)} light curves "
+                                      f"({', '.join(paths)}) could not be searched together: {row['message']}. "
+                                      "No candidates were written for this star by this sweep (earlier ones, if "
+                                      "any, stand); fix or remove the file named and sweep the star again into "
+                                      "a new --out")
+                    bad.append(row)
+        return out
+
+    def search(self, plcs: Sequence[Any], locs: Sequence[str], bad: List[Dict[str, Any]], *,
+               context: Sequence[Tuple[str, Any, Any, Optional[BaseException]]] = (),
+               batch: str = "") -> Dict[str, Any]:
         """Search, vet, rank and decide ``plcs`` with the engine, render reports, and make the candidate table.
 
-        Engine failures become quarantine rows under the engine's stage
-        names (``search``, ``rank``, ``single_events``); ``report`` and
-        ``store_candidates`` are this stage's own.
+        The light curves are first made into one unit per star
+        (:meth:`units`).  Engine failures become quarantine rows under the
+        engine's stage names (``search``, ``rank``, ``single_events``), one
+        per file of the unit; ``stitch``, ``report`` and ``store_candidates``
+        are this stage's own.  ``found["stars"]`` is the batch's
+        :data:`~exoray.schemas.STARS_SCHEMA` table: one row per star whose
+        search ran (see :mod:`exoray.pipelines.grouping`).
         """
-        out = {"searched": False, "table": None, "n_candidates": 0, "search_ms": 0.0, "rank_ms": 0.0,
-               "report_ms": 0.0, "store_ms": 0.0}
+        out = {"searched": False, "table": None, "stars": None, "n_candidates": 0, "search_ms": 0.0,
+               "rank_ms": 0.0, "report_ms": 0.0, "store_ms": 0.0, "n_stars": 0, "n_multi_sector": 0,
+               "n_passed_over": 0}
         if self.engine.search_config is None or not plcs:
             return out
+        units = self.units(plcs, locs, bad, context)
         reports = self.config.reports
-        outcomes = self.engine.analyse_preprocessed(list(plcs), details=reports != "none")
-        tables = []
-        for loc, o in zip(locs, outcomes):
-            self._quarantine(bad, loc, o.failures)
+        outcomes = self.engine.analyse_preprocessed([u.plc for u in units], details=reports != "none")
+        tables, stars = [], []
+        when = _now()
+        for u, o in zip(units, outcomes):
+            for loc in u.files:
+                self._quarantine(bad, loc, o.failures)
             t = o.timings_ms
             out["search_ms"] += t.get("search", 0.0) + t.get("single_events", 0.0)
             out["rank_ms"] += t.get("rank", 0.0)
             rows = o.rows
             if reports != "none" and o.results:
                 t0 = time.perf_counter()
-                self._reports(o, loc, bad)
+                self._reports(o, u.files, bad)
                 out["report_ms"] += (time.perf_counter() - t0) * 1e3
+            n_stored = 0
             if rows:
                 t0 = time.perf_counter()
-                ok, table = _attempt(bad, loc, "store_candidates", _to_table, rows, CANDIDATES_SCHEMA,
-                                     "candidate rows", loc)
+                sub: List[Dict[str, Any]] = []
+                ok, table = _attempt(sub, u.files[0], "store_candidates", _to_table, rows, CANDIDATES_SCHEMA,
+                                     "candidate rows", ";".join(u.files))
+                bad.extend(dict(r, path=loc) for r in sub for loc in u.files)
                 out["store_ms"] += (time.perf_counter() - t0) * 1e3
                 if ok:
                     tables.append(table)
                     out["n_candidates"] += len(rows)
+                    n_stored = len(rows)
+            if any(st == "search" for st, _ in o.failures):
+                continue  # not searched: the star's earlier search, if any, stands
+            stars.append(u.row(n_stored, batch, when))
+            out["n_stars"] += 1
+            out["n_multi_sector"] += int(len(u.plc.sectors) > 1)
+            out["n_passed_over"] += len(u.passed_over)
         out["searched"] = True
         out["table"] = pa.concat_tables(tables) if tables else CANDIDATES_SCHEMA.empty_table()
+        out["stars"] = pa.Table.from_pylist(stars, schema=STARS_SCHEMA)
         return out
 
-    def _reports(self, o, loc: str, bad: List[Dict[str, Any]]) -> None:
+    def _reports(self, o, files: Sequence[str], bad: List[Dict[str, Any]]) -> None:
         from ..vet.report import make_report
 
         # the periodic rows come first and line up with the search's results; single events have no report
         for row, res, vet in zip(o.rows, o.results, o.vets):
             if self.config.reports == "all" or row["disposition"] == "planet_candidate":
-                ok, paths = _attempt(bad, loc, "report", make_report, o.plc, row, bls_result=res, vet=vet,
+                sub: List[Dict[str, Any]] = []
+                ok, paths = _attempt(sub, files[0], "report", make_report, o.plc, row, bls_result=res, vet=vet,
                                      out_dir=os.path.join(self.out_dir, REPORTS_DIR))
+                bad.extend(dict(r, path=loc) for r in sub for loc in files)
                 if ok:
                     row["report_path"] = paths.get("pdf") or paths.get("png")
 
@@ -381,6 +573,9 @@ class BatchAnalyser:
             "n_quarantined": sum(1 for b in bad if b["stage"] in INPUT_STAGES),
             "n_search_failed": len({b["path"] for b in bad if b["stage"] not in INPUT_STAGES}),
             "n_candidates": found["n_candidates"],
+            "n_stars": found.get("n_stars", 0),
+            "n_multi_sector": found.get("n_multi_sector", 0),
+            "n_passed_over": found.get("n_passed_over", 0),
             "read_ms": loaded.read_ms,
             "preprocess_ms": preprocess_ms,
             "search_ms": found["search_ms"],
@@ -422,7 +617,16 @@ def _node_id() -> str:
 
 
 def _ray_read_fn(row: Dict[str, Any], config: SweepConfig) -> Dict[str, Any]:
-    return read_batch(list(row["locations"]), config).to_row()
+    return read_batch(list(row["locations"]), config, _decode_context(row.get("context"))).to_row()
+
+
+def _encode_context(context: Sequence[Tuple[str, Tuple[str, int]]]) -> str:
+    # one JSON string per Ray Data row: an empty list column would give blocks of differing Arrow types
+    return json.dumps([[loc, star[0], int(star[1])] for loc, star in context])
+
+
+def _decode_context(text: Optional[str]) -> List[Tuple[str, Tuple[str, int]]]:
+    return [(loc, (mission, int(tic))) for loc, mission, tic in json.loads(text)] if text else []
 
 
 # --------------------------------------------------------------------------- driver side
@@ -462,12 +666,13 @@ def _key_of(part: str) -> str:
 def drop_uncommitted_parts(out_dir: str) -> int:
     """Remove what batches that never wrote their light-curve part left behind.
 
-    Their candidate parts and search-stage quarantine rows describe curves
-    that the rerun will process again.  Returns the number of files changed.
+    Their candidate and star parts and search-stage quarantine rows describe
+    curves that the rerun will process again.  Returns the number of files
+    changed.
     """
     committed = {_key_of(p) for p in _part_files(os.path.join(out_dir, LIGHTCURVES_DIR))}
     changed = 0
-    for p in _part_files(os.path.join(out_dir, CANDIDATES_DIR)):
+    for p in _part_files(os.path.join(out_dir, CANDIDATES_DIR)) + _part_files(os.path.join(out_dir, STARS_DIR)):
         if _key_of(p) not in committed:
             os.unlink(p)
             changed += 1
@@ -488,25 +693,85 @@ def drop_uncommitted_parts(out_dir: str) -> int:
     return changed
 
 
-def _consolidate(out_dir: str, folder: str, filename: str, schema: pa.Schema, sort_keys) -> int:
+def _consolidate(out_dir: str, folder: str, filename: str, schema: pa.Schema, sort_keys, keep=None) -> int:
+    """Concatenate a folder's parts into one file; ``keep(key, table)`` filters each part's rows."""
     parts = _part_files(os.path.join(out_dir, folder))
-    tables = [pq.read_table(p) for p in parts]
-    table = pa.concat_tables([t.cast(schema) for t in tables]) if tables else schema.empty_table()
+    tables = []
+    for p in parts:
+        t = pq.read_table(p).cast(schema)
+        if keep is not None and t.num_rows:
+            t = t.filter(pa.array(keep(_key_of(p), t), pa.bool_()))
+        tables.append(t)
+    table = pa.concat_tables(tables) if tables else schema.empty_table()
     table = table.sort_by([(k, "ascending") for k in sort_keys]) if table.num_rows else table
     write_parquet_atomic(table, os.path.join(out_dir, filename))
     return table.num_rows
 
 
+def superseded_units(out_dir: str) -> List[Dict[str, Any]]:
+    """Searched units of ``OUT/stars`` replaced by a later search of the same star (see :func:`consolidate_stars`)."""
+    from .grouping import current_units, read_units
+
+    rows = []
+    for p in _part_files(os.path.join(out_dir, STARS_DIR)):
+        rows.extend(dict(r, batch=_key_of(p)) for r in read_units([p]))
+    return current_units(rows)[1]
+
+
 def consolidate_quarantine(out_dir: str) -> int:
-    """Rewrite ``OUT/quarantine.parquet`` from the per-batch parts; returns rows."""
-    return _consolidate(out_dir, QUARANTINE_DIR, QUARANTINE_FILE, QUARANTINE_SCHEMA, ["path", "stage"])
+    """Rewrite ``OUT/quarantine.parquet`` from the per-batch parts; returns rows.
+
+    Search-stage rows of a star's superseded search are left out: the
+    star was searched again, over more files, and that search's rows speak
+    for it.
+    """
+    from .grouping import unit_files
+
+    gone = {(u["batch"], f) for u in superseded_units(out_dir) for f in unit_files(u)}
+
+    def keep(key: str, t: pa.Table) -> List[bool]:
+        return [st in INPUT_STAGES or (key, path) not in gone
+                for path, st in zip(t.column("path").to_pylist(), t.column("stage").to_pylist())]
+
+    return _consolidate(out_dir, QUARANTINE_DIR, QUARANTINE_FILE, QUARANTINE_SCHEMA, ["path", "stage"],
+                        keep if gone else None)
 
 
 def consolidate_candidates(out_dir: str) -> int:
-    """Rewrite ``OUT/candidates.parquet`` from the per-batch parts; returns rows."""
-    return _consolidate(
-        out_dir, CANDIDATES_DIR, CANDIDATES_FILE, CANDIDATES_SCHEMA, ["tic_id", "sector", "candidate_index"]
-    )
+    """Rewrite ``OUT/candidates.parquet`` from the per-batch parts; returns rows.
+
+    A star searched again (a later sweep brought a new sector of it, and
+    the star was searched over all its files) has its candidates of the
+    earlier search left out: the parts keep them, the consolidated table
+    holds each star's current search only (:func:`consolidate_stars`).
+    """
+    gone = {(u["batch"], int(u["tic_id"])) for u in superseded_units(out_dir)}
+
+    def keep(key: str, t: pa.Table) -> List[bool]:
+        return [(key, int(tic)) not in gone for tic in t.column("tic_id").to_pylist()]
+
+    return _consolidate(out_dir, CANDIDATES_DIR, CANDIDATES_FILE, CANDIDATES_SCHEMA,
+                        ["tic_id", "sector", "candidate_index"], keep if gone else None)
+
+
+def consolidate_stars(out_dir: str) -> int:
+    """Rewrite ``OUT/stars.parquet``: the current search of each star; returns rows.
+
+    Each batch writes one row per star it searched to ``OUT/stars/part-<key>``
+    (:data:`~exoray.schemas.STARS_SCHEMA`: the files searched, one per
+    sector, the files passed over and why).  A star's search is superseded
+    by a later one that read all of its files and more
+    (:func:`exoray.pipelines.grouping.current_units`); superseded rows stay
+    in the parts and are left out here, and their candidates are left out of
+    ``OUT/candidates.parquet``.
+    """
+    gone = {(u["batch"], int(u["tic_id"]), str(u.get("mission"))) for u in superseded_units(out_dir)}
+
+    def keep(key: str, t: pa.Table) -> List[bool]:
+        return [(key, int(tic), str(m)) not in gone
+                for tic, m in zip(t.column("tic_id").to_pylist(), t.column("mission").to_pylist())]
+
+    return _consolidate(out_dir, STARS_DIR, STARS_FILE, STARS_SCHEMA, ["tic_id", "mission"], keep if gone else None)
 
 
 def default_batch_size(n_inputs: int, n_cpus: int) -> int:
@@ -523,6 +788,41 @@ def default_batch_size(n_inputs: int, n_cpus: int) -> int:
 def plan_batches(locations: Sequence[str], batch_size: int) -> List[List[str]]:
     """Cut locations (already sorted) into consecutive batches."""
     return [list(locations[i : i + batch_size]) for i in range(0, len(locations), batch_size)]
+
+
+def plan_sweep_batches(out_dir: str, todo: Sequence[str], batch_size: int, config: SweepConfig
+                       ) -> List[Tuple[List[str], List[Tuple[str, Tuple[str, int]]]]]:
+    """The sweep's batches: ``[(locations, context)]``, each star's files in one batch.
+
+    With ``config.group_sectors`` each file's star is read from its header
+    (:func:`exoray.pipelines.grouping.star_of`) and a star's files go to one
+    batch.  A star that has files swept before (a rerun that brings a new
+    sector of it) is searched again over all of them: its earlier files
+    come along as ``context`` (``(location, star)``), read again but not
+    stored again.  Without ``group_sectors``: consecutive batches of
+    ``todo``, every file searched on its own.
+    """
+    from .grouping import done_by_star, plan_star_batches, star_of
+
+    if not config.group_sectors:
+        return [(b, []) for b in plan_batches(todo, batch_size)]
+    stars = {loc: star_of(loc) for loc in todo}
+    unknown = sum(1 for v in stars.values() if v is None)
+    if unknown:
+        log.info("sweep: %d of %d files have no star readable from their first header blocks; each goes into a "
+                 "batch on its own terms (its read stage decides)", unknown, len(todo))
+    context: Dict[Tuple[str, int], List[str]] = {}
+    if config.search is not None:
+        wanted = {v for v in stars.values() if v is not None}
+        done = done_by_star(_part_files(os.path.join(out_dir, LIGHTCURVES_DIR)))
+        context = {k: v for k, v in done.items() if k in wanted}
+        if context:
+            log.info("sweep: %d stars have new files and %d files swept before: each is searched again over all "
+                     "its files, and its earlier candidates are superseded", len(context),
+                     sum(len(v) for v in context.values()))
+    planned = plan_star_batches(todo, batch_size, stars, context)
+    star_of_ctx = {loc: k for k, locs in context.items() for loc in locs}
+    return [(locs, [(loc, star_of_ctx[loc]) for loc in ctx]) for locs, ctx in planned]
 
 
 class _Progress:
@@ -712,19 +1012,20 @@ def run_stages_ray(rows: List[Dict[str, Any]], read_fn, read_kwargs: Dict[str, A
 
 
 def _run_batches_ray(
-    batches: List[List[str]], out_dir: str, config: SweepConfig, progress: _Progress
+    batches: List[Tuple[List[str], list]], out_dir: str, config: SweepConfig, progress: _Progress
 ) -> Tuple[List[Dict[str, Any]], int]:
-    return run_stages_ray([{"locations": b} for b in batches], _ray_read_fn, {"config": config}, BatchAnalyser,
+    rows = [{"locations": b, "context": _encode_context(ctx)} for b, ctx in batches]
+    return run_stages_ray(rows, _ray_read_fn, {"config": config}, BatchAnalyser,
                           {"out_dir": out_dir, "config": config}, config, progress)
 
 
 def _run_batches_local(
-    batches: List[List[str]], out_dir: str, config: SweepConfig, progress: _Progress
+    batches: List[Tuple[List[str], list]], out_dir: str, config: SweepConfig, progress: _Progress
 ) -> Tuple[List[Dict[str, Any]], int]:
     analyser = BatchAnalyser(out_dir, config)
     summaries = []
-    for b in batches:
-        s = analyser.run(read_batch(b, config))
+    for b, ctx in batches:
+        s = analyser.run(read_batch(b, config, ctx))
         summaries.append(s)
         progress.update(s["n_inputs"])
     return summaries, 1
@@ -830,7 +1131,9 @@ def sweep(
     todo = [loc for loc in inputs if loc not in already]
     n_cpus = config.workers or config.num_cpus or os.cpu_count() or 1
     batch_size = config.batch_size or default_batch_size(len(todo), n_cpus)
-    batches = plan_batches(todo, batch_size)
+    t_plan = time.perf_counter()
+    batches = plan_sweep_batches(out_dir, todo, batch_size, config)
+    plan_s = time.perf_counter() - t_plan
     log.info(
         "sweep: %d inputs, %d already done (resume), %d to process in %d batches of <= %d",
         len(inputs),
@@ -854,6 +1157,7 @@ def sweep(
 
     n_q_total = consolidate_quarantine(out_dir)
     n_cand_total = consolidate_candidates(out_dir) if config.search is not None else 0
+    n_stars_total = consolidate_stars(out_dir) if config.search is not None else 0
     done, quarantined = completed_locations(out_dir)
     accounting = _check_accounting(inputs, done, quarantined)
     if not accounting["accounted"]:
@@ -880,14 +1184,20 @@ def sweep(
             "quarantined_this_run": sum(s["n_quarantined"] for s in summaries),
             "search_failed_this_run": sum(s.get("n_search_failed", 0) for s in summaries),
             "candidates_this_run": sum(s.get("n_candidates", 0) for s in summaries),
+            "stars_searched_this_run": sum(s.get("n_stars", 0) for s in summaries),
+            "multi_sector_stars_this_run": sum(s.get("n_multi_sector", 0) for s in summaries),
+            "products_passed_over_this_run": sum(s.get("n_passed_over", 0) for s in summaries),
+            "files_searched_again_this_run": sum(len(ctx) for _, ctx in batches),
             "preprocessed_total": len(set(done)),
             "quarantined_total": len(set(quarantined)),
             "quarantine_rows": n_q_total,
             "candidates_total": n_cand_total,
+            "stars_total": n_stars_total,
         },
         "accounting": accounting,
         "timings": {
             "wall_s": time.perf_counter() - t0,
+            "plan_s": plan_s,
             "process_s": proc_s,
             "throughput_lc_per_s": n_new / proc_s if proc_s > 0 and n_new else None,
             **stage_timings(summaries, n_new, SWEEP_TIMED_STAGES + ("cpu",)),

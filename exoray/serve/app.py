@@ -214,6 +214,8 @@ def _input_error(exc: ExorayError, kind: str = "invalid_input") -> JSONResponse:
 # --------------------------------------------------------------------------- JSON bodies
 _FLOAT_MAX_INT = int(sys.float_info.max)
 _MAX_NUMBER_DIGITS = len(str(_FLOAT_MAX_INT))  # 309
+#: 'file' parts one /v1/score request may carry: the sectors (and products) of one star
+MAX_STAR_FILES = 16
 
 
 class _NumberOutOfRange(ValueError):
@@ -474,7 +476,9 @@ _SCORE_OPENAPI = {
                     "required": ["file"],
                     "properties": {
                         "file": {"type": "string", "format": "binary",
-                                 "description": "A TESS/Kepler light-curve FITS file (SPOC, TESS-SPOC, QLP, ...)"},
+                                 "description": "A TESS/Kepler light-curve FITS file (SPOC, TESS-SPOC, QLP, ...); "
+                                                "repeat the part (up to 16) to send several sectors of one star, "
+                                                "searched as one (422 different_stars if their TIC IDs differ)"},
                         "anomaly": {"type": "boolean", "description": "also score anomaly windows"},
                     },
                 }
@@ -739,6 +743,8 @@ class Ingress:
         return {
             "tic_id": lc_info["tic_id"],
             "sector": lc_info["sector"],
+            "sectors": lc_info.get("sectors"),
+            "passed_over": lc_info.get("passed_over"),
             "n_cadences": lc_info["n_cadences"],
             "n_used": found["n_used"],
             "noise_ppm": found["noise_ppm"],
@@ -759,11 +765,13 @@ class Ingress:
 
     async def _lightcurve_from_form(self, request: Request):
         try:
-            form_cm = request.form(max_files=1, max_fields=8)
+            # several 'file' parts: the sectors (or products) of one star, searched as one
+            form_cm = request.form(max_files=MAX_STAR_FILES, max_fields=8)
             async with form_cm as form:
                 keys = list(form.keys())
-                upload = form.get("file")
-                if upload is None or isinstance(upload, str):
+                uploads = form.getlist("file")
+                upload = uploads[0] if uploads else None
+                if upload is None or any(isinstance(u, str) for u in uploads):
                     return error_response(
                         422, "validation_error",
                         f"multipart body needs a file field named 'file' (got fields: {', '.join(keys) or 'none'})",
@@ -772,8 +780,8 @@ class Ingress:
                 if unknown:
                     return error_response(422, "validation_error", f"unknown form field(s): {', '.join(unknown)}",
                                           [{"loc": k, "msg": "unknown field", "type": "extra_forbidden"} for k in unknown])
-                data = await upload.read()
-                name = os.path.basename(upload.filename or "upload.fits")
+                files = [(await u.read(), os.path.basename(u.filename or f"upload{i}.fits"))
+                         for i, u in enumerate(uploads)]
                 want_anomaly = _truthy(form.get("anomaly", "false"))
                 bounds = {}
                 for field in ("min_period_days", "max_period_days"):
@@ -797,7 +805,7 @@ class Ingress:
             periods = _period_range(bounds.get("min_period_days"), bounds.get("max_period_days"))
         except ExorayError as exc:
             return _input_error(exc)
-        return (data, name), want_anomaly, periods
+        return (files[0] if len(files) == 1 else files), want_anomaly, periods
 
     async def _score_windows_for(self, found: Dict[str, Any], status: Dict[str, Any]) -> Dict[str, Any]:
         if not status.get("ready"):
@@ -983,7 +991,10 @@ class Searcher:
         from ..errors import TimeLimitError
         from ..limits import run_interruptible
 
-        name = lc[1] if isinstance(lc, tuple) else getattr(lc, "source_path", "") or "the light curve"
+        if isinstance(lc, list):
+            name = ", ".join(n for _, n in lc)
+        else:
+            name = lc[1] if isinstance(lc, tuple) else getattr(lc, "source_path", "") or "the light curve"
         try:
             return await run_interruptible(
                 self._search_sync, lc, window_length, stride, periods, limit_s=self.timeout_s,
@@ -1000,7 +1011,7 @@ class Searcher:
                      periods: Optional[Dict[str, float]] = None) -> Dict[str, Any]:
         import dataclasses
 
-        from .score import check_lightcurve, search_with_engine
+        from .score import check_lightcurve, check_one_star, search_star_with_engine
 
         try:
             search_cfg = dataclasses.replace(self.search_cfg, **(periods or {}))
@@ -1008,23 +1019,32 @@ class Searcher:
             return {"error": "invalid_input", "message": str(exc)}
 
         t0 = time.perf_counter()
-        if isinstance(lc, tuple):
-            from ..ingest import read_lightcurve
+        uploads = lc if isinstance(lc, list) else [lc]
+        lcs = []
+        for one in uploads:
+            if isinstance(one, tuple):
+                from ..ingest import read_lightcurve
 
-            data, name = lc
-            try:
-                # an upload expands at most 4x past the request limit (a gzip "bomb" is refused)
-                lc = read_lightcurve(data, name=name, max_gunzip_bytes=4 * self.max_upload_bytes)
-                check_lightcurve(lc)
-            except ExorayError as exc:
-                return {"error": "unreadable_file" if not isinstance(exc, InputError) else "invalid_input",
-                        "message": str(exc)}
-            except Exception as exc:  # noqa: BLE001 - astropy on hostile bytes
-                return {"error": "unreadable_file",
-                        "message": f"{name}: not a readable FITS light curve ({type(exc).__name__}: {exc})"}
+                data, name = one
+                try:
+                    # an upload expands at most 4x past the request limit (a gzip "bomb" is refused)
+                    one = read_lightcurve(data, name=name, max_gunzip_bytes=4 * self.max_upload_bytes)
+                    check_lightcurve(one)
+                except ExorayError as exc:
+                    return {"error": "unreadable_file" if not isinstance(exc, InputError) else "invalid_input",
+                            "message": str(exc)}
+                except Exception as exc:  # noqa: BLE001 - astropy on hostile bytes
+                    return {"error": "unreadable_file",
+                            "message": f"{name}: not a readable FITS light curve ({type(exc).__name__}: {exc})"}
+            lcs.append(one)
+        try:
+            check_one_star(lcs)
+        except InputError as exc:
+            return {"error": "different_stars", "status": 422, "message": str(exc), "details": exc.details}
+        lc = lcs[0]
         read_ms = (time.perf_counter() - t0) * 1e3
         try:
-            plc, rows, timings = search_with_engine(self._engine_for(search_cfg), lc)
+            plc, rows, timings, passed = search_star_with_engine(self._engine_for(search_cfg), lcs)
         except LimitExceededError as exc:
             return {"error": "limit_exceeded", "message": str(exc), "details": [{"loc": exc.limit, "msg": str(exc),
                                                                                     "type": "limit_exceeded"}]}
@@ -1032,7 +1052,9 @@ class Searcher:
             return {"error": "invalid_input", "message": str(exc), "details": list(getattr(exc, "details", []) or [])}
         timings["read"] = read_ms
         out: Dict[str, Any] = {
-            "lightcurve": {"tic_id": lc.tic_id, "sector": lc.sector, "n_cadences": len(lc)},
+            "lightcurve": {"tic_id": lc.tic_id, "sector": int(plc.sector), "n_cadences": sum(len(x) for x in lcs),
+                           "sectors": [int(x) for x in plc.sectors],
+                           "passed_over": [str(p.source_path) for p in passed]},
             "rows": rows, "timings_ms": timings, "n_used": len(plc),
             "noise_ppm": float(plc.noise_ppm) if np.isfinite(plc.noise_ppm) else None,
             "search_config": {k: v for k, v in search_cfg.to_dict().items() if k in

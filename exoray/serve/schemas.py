@@ -126,6 +126,9 @@ class AnomalySummary(BaseModel):
 class ScoreResponse(BaseModel):
     tic_id: int
     sector: int
+    sectors: Optional[List[int]] = Field(None, description="Sectors searched together (several uploads of one star).")
+    passed_over: Optional[List[str]] = Field(None, description="Uploads not searched: another product of their "
+                                             "sector was (exoray.preprocess.stitch.PRODUCT_PREFERENCE).")
     n_cadences: int = Field(..., description="Cadences received.")
     n_used: int = Field(..., description="Cadences kept after quality masking, NaN removal and clipping.")
     noise_ppm: Optional[float] = None

@@ -172,6 +172,51 @@ def search_with_engine(engine, lc: LightCurve):
                            "search": t.get("search", 0.0) + t.get("rank", 0.0) + t.get("single_events", 0.0)}
 
 
+def check_one_star(lcs: Sequence[LightCurve]) -> None:
+    """Refuse light curves of several stars (they are searched as one): :class:`InputError` naming each file."""
+    from ..errors import InputError
+
+    tics = {int(lc.tic_id) for lc in lcs}
+    if len(tics) > 1:
+        err = InputError("the uploaded light curves are of different stars ("
+                         + ", ".join(f"{lc.source_path or lc.label or '?'}: TIC {int(lc.tic_id)}" for lc in lcs)
+                         + "); send the sectors of one star per request")
+        err.details = [{"loc": "file", "msg": f"TIC {int(lc.tic_id)}", "type": "different_stars",
+                        "file": str(lc.source_path or lc.label or "")} for lc in lcs]
+        raise err
+
+
+def search_star_with_engine(engine, lcs: Sequence[LightCurve]):
+    """:func:`search_with_engine` for one star's light curves (several sectors or products) searched as one.
+
+    Each light curve is preprocessed on its own, one product is kept per
+    sector (:func:`~exoray.preprocess.stitch.choose_products`), and the
+    sectors are stitched and searched together.  Returns ``(plc, rows,
+    timings_ms, passed_over)`` with ``passed_over`` the light curves not
+    searched (another product of their sector was).  Raises
+    :class:`~exoray.errors.InputError` for light curves of different stars,
+    and the first failure otherwise.
+    """
+    from ..preprocess.stitch import choose_products, stitch
+
+    lcs = list(lcs)
+    if len(lcs) == 1:
+        plc, rows, timings = search_with_engine(engine, lcs[0])
+        return plc, rows, timings, []
+    check_one_star(lcs)
+    pre = engine.preprocess(lcs)
+    for o in pre:
+        o.raise_first()
+    chosen, passed = choose_products([o.plc for o in pre])
+    plc = stitch(chosen)
+    o = engine.analyse_preprocessed([plc])[0]
+    o.raise_first()
+    t = o.timings_ms
+    timings = {"preprocess": sum(p.timings_ms.get("preprocess", 0.0) for p in pre),
+               "search": t.get("search", 0.0) + t.get("rank", 0.0) + t.get("single_events", 0.0)}
+    return plc, o.rows, timings, passed
+
+
 def search_candidates(
     lc: LightCurve,
     preprocess: Optional[PreprocessConfig] = None,

@@ -152,6 +152,28 @@ def test_score_real_fits_upload_finds_wasp4b(service, spoc_files):
     assert best["score"] > 0.5
 
 
+def test_score_several_uploads_of_one_star_are_stitched(service, tmp_path):
+    from exoray.simulate import simulate_sector
+
+    simulate_sector(2, tmp_path, seed=3, sectors=[24, 51], mix="planet=1", snr_range=(25.0, 40.0))
+    star = sorted(tmp_path.glob("*0000009000000000*.fits"))
+    other = sorted(tmp_path.glob("*0000009000000001*.fits"))
+
+    def post(paths):
+        files = [("file", (p.name, p.read_bytes(), "application/fits")) for p in paths]
+        return requests.post(service + "/v1/score", files=files, data={"max_period_days": "5"}, timeout=300)
+
+    r = post(star)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["tic_id"] == 9000000000 and out["sectors"] == [24, 51] and out["passed_over"] == []
+    assert out["candidates"] and out["n_cadences"] > 30000  # both sectors' cadences
+    r = post([star[0], other[1]])
+    assert r.status_code == 422, r.text
+    err = r.json()
+    assert err["error"] == "different_stars" and "9000000000" in err["message"] and "9000000001" in err["message"]
+
+
 # --------------------------------------------------------------------------- ranking
 def _record(**kw):
     rec = {"period_days": 3.2, "duration_hours": 2.5, "depth_ppm": 900.0, "snr": 25.0, "sde": 15.0,
