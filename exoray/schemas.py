@@ -21,7 +21,6 @@ older file stays readable (missing columns come back as nulls).
 from __future__ import annotations
 
 import os
-import uuid
 from typing import Iterable, List, Mapping, Sequence
 
 import numpy as np
@@ -470,15 +469,7 @@ def write_parquet_atomic(table: pa.Table, path, **kwargs) -> None:
     path = os.fspath(path)
     if "row_group_size" not in kwargs and any(pa.types.is_large_list(f.type) for f in table.schema):
         kwargs["row_group_size"] = 1
-    folder = os.path.dirname(path) or "."
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            pq.write_table(table, fh, **{**PARQUET_WRITE_OPTIONS, **kwargs})
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from .runtime import atomic_open
+
+    with atomic_open(path, "wb") as fh:
+        pq.write_table(table, fh, **{**PARQUET_WRITE_OPTIONS, **kwargs})

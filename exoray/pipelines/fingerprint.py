@@ -37,7 +37,6 @@ too; each record of ``OUT/run.json`` carries a copy.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -254,13 +253,9 @@ def read_fingerprint(out_dir: str) -> Optional[Dict[str, Any]]:
 
 def write_fingerprint(out_dir: str, fp: Dict[str, Any]) -> None:
     """Record ``fp`` as the fingerprint of ``out_dir``'s results (atomically)."""
-    path = os.path.join(out_dir, FINGERPRINT_FILE)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(fp, fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    from ..runtime import write_json_atomic
+
+    write_json_atomic(os.path.join(out_dir, FINGERPRINT_FILE), fp, indent=1, sort_keys=True)
 
 
 def check_rerun(out_dir: str, new: Dict[str, Any], *, command: str) -> Dict[str, Any]:

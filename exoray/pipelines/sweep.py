@@ -1287,12 +1287,9 @@ def _append_run_json(out_dir: str, run: Dict[str, Any]) -> None:
         except (OSError, ValueError):
             log.warning("%s unreadable; starting a new history", path)
     run = dict(run, history=history)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(run, fh, indent=2, default=str)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    from ..runtime import write_json_atomic
+
+    write_json_atomic(path, run, indent=2, default=str)
 
 
 def _holds_results(out_dir: str) -> bool:

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import ConfigError, InputError
+from ..runtime import atomic_open
 
 __all__ = [
     "LABELS_SCHEMA",
@@ -141,10 +142,8 @@ def append_labels(path: os.PathLike, records: Iterable[Mapping[str, Any]]) -> pd
     both = both.sort_values(list(LABEL_KEY)).reset_index(drop=True)
     table = pa.Table.from_pandas(both, schema=LABELS_SCHEMA, preserve_index=False)
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, p)
+    with atomic_open(p, "wb") as fh:
+        pq.write_table(table, fh)
     log.info("labels: %d new, %d in %s", len(rows), len(both), p)
     return both
 
