@@ -539,7 +539,7 @@ def candidate_steps(plc: PreprocessedLightCurve, cfg: SearchConfig, *, catalogs=
     fine_factor = 1 if blocks is None else int(max(1.0, np.ceil((plc.time[-1] - plc.time[0]) / _block_span(plc))))
     state = {"lc": plc, "whiten": np.zeros(n), "mask": np.zeros(n, bool), "pending": None}
     kinds: List[str] = []
-    early_vets: Dict[int, Dict[str, Any]] = {}
+    early_lcs: Dict[int, PreprocessedLightCurve] = {}
     centroids = None
     if plc.centroid_col is not None and plc.centroid_row is not None:
         centroids = (plc.time, plc.centroid_col, plc.centroid_row)
@@ -627,9 +627,9 @@ def candidate_steps(plc: PreprocessedLightCurve, cfg: SearchConfig, *, catalogs=
             # beneath.  It does not take a planet's place.
             kinds.append("variability")
             base = dataclasses.replace(state["lc"], flux_flat=state["lc"].flux_flat - state["whiten"])
-            early_vets[len(kinds) - 1] = vet_candidate(
-                base, {"period": res.period, "t0": res.t0, "duration": res.duration, "depth": res.depth,
-                       "snr": res.snr}, catalogs=catalogs, dump_times=plc.momentum_dump_times, centroids=centroids)
+            # vetted at the end on this light curve (its own profile not yet
+            # subtracted), once the signals found later can be masked from it
+            early_lcs[len(kinds) - 1] = base
             yb = base.flux_flat
             n_bins = int(np.clip(round(3.0 * res.period / res.duration), 50, 500))
             prof = folded_profile(t[keep], yb[keep], res.period, n_bins=n_bins, at=t)
@@ -653,15 +653,15 @@ def candidate_steps(plc: PreprocessedLightCurve, cfg: SearchConfig, *, catalogs=
     final = dataclasses.replace(state["lc"], flux_flat=state["lc"].flux_flat - state["whiten"])
     vets: List[Dict[str, Any]] = []
     for k, res in enumerate(results):
-        if k in early_vets:
-            vets.append(early_vets[k])
-            continue
+        # a pre-whitened signal is vetted on the light curve it was found in
+        # (the final one has its profile subtracted), the others on the final one
+        source = early_lcs.get(k, final)
         keep = np.ones(n, bool)
         for j, other in enumerate(results):
             if j != k and kinds[j] == "signal" and not _related_periods(other.period, res.period):
                 keep &= ~transit_mask(final.time, other.period, other.t0,
                                       cfg.mask_width * other.get("mask_duration", other.duration))
-        lc_k = _subset(final, keep)
+        lc_k = _subset(source, keep)
         cen = (lc_k.time, lc_k.centroid_col, lc_k.centroid_row) if centroids is not None else None
         vets.append(vet_candidate(
             lc_k, {"period": res.period, "t0": res.t0, "duration": res.duration, "depth": res.depth, "snr": res.snr,

@@ -253,6 +253,15 @@ def vet_candidate(
     tests["aliases"] = period_alias_checks(period, t0=t0, duration=duration, dump_times=dump_times)
     tests["edges"] = edge_transit_check(time, period, t0, duration, segment=lc.segment,
                                         dump_times=dump_times)
+    sec = tests["secondary"]
+    if sec["flag"]:
+        # The same ramps after data gaps and pointing excursions at momentum
+        # dumps that fake transits fake secondary eclipses; with few orbits
+        # in the data the secondary's phase may hold one event only, and one
+        # that sits on such an edge is no evidence of a stellar eclipse.
+        sec_phase = 0.5 if sec["sigma_half"] > sec["threshold"] else sec["best_phase"]
+        tests["secondary_edges"] = edge_transit_check(time, period, t0 + sec_phase * period, duration,
+                                                      segment=lc.segment, dump_times=dump_times)
     dur_fit = tests["shape"]["total_duration"]
     tests["duration"] = duration_plausibility(
         period,
@@ -325,7 +334,9 @@ def vet_candidate(
     if oe["flag"] and oe["significance"] > thr["odd_even_sigma"]:
         rules["eclipsing_binary"].append(f"odd/even depth difference {oe['significance']:.1f} sigma")
         flags.append("odd_even")
-    if sec["flag"]:
+    if sec["flag"] and (tests.get("secondary_edges") or {}).get("flag", False):
+        flags.append("secondary_at_edges")
+    elif sec["flag"]:
         flags.append("secondary_eclipse")
         if sec["comparable"]:
             rules["eclipsing_binary"].append(

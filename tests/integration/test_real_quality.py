@@ -84,6 +84,24 @@ def test_known_planets_are_planet_candidates(spoc_files, name, fragment, period)
     assert best[0]["disposition"] == "planet_candidate" and best[0]["score"] >= SCORE
 
 
+@pytest.mark.parametrize("name,fragment,period", [
+    ("HD 63433 c", "0000000130181866", 20.5438),  # a sibling planet's transit falls at its phase 0.75
+    ("TOI-451 d", "0000000257605131", 16.3649),  # data resume after a gap at its phase 0.28
+])
+def test_two_transit_planets_are_not_called_binaries(spoc_files, name, fragment, period):
+    path = next((f for f in spoc_files if fragment in f.name), None)
+    if path is None:
+        pytest.skip(f"{name} not in the shared data")
+    from exoray.ingest import read_lightcurve
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows = analyse_lightcurve(read_lightcurve(str(path))).rows
+    best = [c for c in rows if abs(c["period_days"] / period - 1) < 0.005]
+    assert best, f"{name} not found: {[(c['period_days'], c['snr']) for c in rows]}"
+    assert best[0]["disposition"] != "eclipsing_binary", (best[0]["vet_flags"], best[0]["score"])
+
+
 @pytest.mark.parametrize("name,fragment", [("CM Dra (EB)", "0000000199574208"), ("TIC 270501383 (quiet)", "0000000270501383")])
 def test_binaries_and_quiet_stars_are_not_passed_as_planets(spoc_files, name, fragment):
     path = next((f for f in spoc_files if fragment in f.name), None)

@@ -296,6 +296,31 @@ def test_vet_candidate_synthetic():
     assert r["disposition"] == "eclipsing_binary" and "centroid_shift" in r["flags"]
 
 
+
+def test_a_secondary_on_a_data_edge_is_no_eclipse_evidence():
+    """Two transits of a 16-d planet, and a dip of comparable depth where data resume after a gap."""
+    t = _time()
+    p, t0, dur = 16.0, 1004.0, 0.18
+    t = t[(t < 1012.0) | (t > 1014.0)]  # a downlink gap; the data resume at 1014
+    f = _trapezoid_lc(t, p, t0, dur, 0.002)
+    ramp = (t > 1014.0) & (t < 1014.0 + dur)
+    f = f - 0.0015 * ramp  # the thermal settling after the gap, shaped like an eclipse
+    f, e = _noisy(f, 2e-4, 21)
+    seg = (t > 1013.0).astype(np.int32)
+    plc = PreprocessedLightCurve(tic_id=1, sector=1, time=t, flux=f, flux_err=e, trend=np.ones_like(t),
+                                 flux_flat=f, segment=seg, radius=1.0, mass=1.0)
+    cand = dict(period=p, t0=t0, duration=dur, depth=0.002, snr=25.0)
+    r = vet_candidate(plc, cand)
+    assert r["tests"]["secondary"]["flag"], "the dip after the gap must be seen as a secondary"
+    assert "secondary_at_edges" in r["flags"] and "secondary_eclipse" not in r["flags"]
+    assert r["disposition"] != "eclipsing_binary", r["flags"]
+    # the same dip in the middle of a segment is an eclipse
+    t2 = _time()
+    f2 = _trapezoid_lc(t2, p, t0, dur, 0.002) - 0.0015 * ((t2 > 1016.0) & (t2 < 1016.0 + dur))
+    f2, e2 = _noisy(f2, 2e-4, 22)
+    r2 = vet_candidate(_synthetic_plc(f2, t2, e2), cand)
+    assert "secondary_eclipse" in r2["flags"] and r2["disposition"] == "eclipsing_binary", r2["flags"]
+
 # ---------------------------------------------------------------- real SPOC data
 
 
