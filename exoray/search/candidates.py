@@ -526,7 +526,7 @@ def candidate_steps(plc: PreprocessedLightCurve, cfg: SearchConfig, *, catalogs=
     from .bls import BLSResult, prepare_batch, transit_mask
     from .consistency import is_consistent, transit_consistency
     from .period_grid import central_transit_duration, stellar_params
-    from .steps import iterative_steps, search_steps
+    from .steps import coherent_points, iterative_steps, search_steps
 
     grid = search_grid(plc, cfg)
     if grid is None:
@@ -535,8 +535,6 @@ def candidate_steps(plc: PreprocessedLightCurve, cfg: SearchConfig, *, catalogs=
     opts = search_options(cfg)
     n = plc.time.size
     blocks = plc.cadence_sector if plc.parts else None
-    # a stitched light curve's coherent grid is this much finer than a sector's
-    fine_factor = 1 if blocks is None else int(max(1.0, np.ceil((plc.time[-1] - plc.time[0]) / _block_span(plc))))
     state = {"lc": plc, "whiten": np.zeros(n), "mask": np.zeros(n, bool), "pending": None}
     kinds: List[str] = []
     early_lcs: Dict[int, PreprocessedLightCurve] = {}
@@ -554,7 +552,10 @@ def candidate_steps(plc: PreprocessedLightCurve, cfg: SearchConfig, *, catalogs=
         y2 = lc2.flux_flat - state["whiten"]
         i = int(np.clip(np.searchsorted(periods, cand.period), 1, periods.size - 1))
         lo, hi = periods[max(i - 2, 0)], periods[min(i + 1, periods.size - 1)]
-        fine = np.unique(np.concatenate([1.0 / np.linspace(1.0 / hi, 1.0 / lo, 41 * fine_factor), [cand.period]]))
+        # a stitched light curve is re-measured coherently over its whole span
+        n_fine = 41 if blocks is None else coherent_points(lo, hi, cand.period, float(plc.time[-1] - plc.time[0]),
+                                                           float(np.min(durations)))
+        fine = np.unique(np.concatenate([1.0 / np.linspace(1.0 / hi, 1.0 / lo, n_fine), [cand.period]]))
         r2 = yield from search_steps(t[keep], y2[keep], iv[keep], {}, fine, durations, opts, red_noise=cfg.red_noise,
                                      duration_mask=grid.mask_for(fine), refine=False)
         out = BLSResult(cand)

@@ -281,11 +281,9 @@ def pass_steps(t, y, iv, meta, periods, durations, options: SearchOptions, *, re
             reqs.append(PowerRequest(tb, yb, ib, meta, periods, durations, sb, duration_mask, options))
         parts = yield reqs
         sp = _combine_blocks(parts)
-        # the coherent grid around a peak is as much finer as the joined
-        # span is longer than a block's
-        block_span = max(float(r.time[-1] - r.time[0]) for r in reqs)
-        refine_points = int(41 * max(1.0, np.ceil((t[-1] - t[0]) / max(block_span, 1e-9))))
-        coherent = True
+        # each peak is refined coherently over the joined span: peak_steps
+        # sizes that grid (coherent_points)
+        refine_points, coherent = None, True
     pw = sp["power"]
     sde, sde_raw, det = spectrum_sde(pw, detrend_window)
     idx = _independent_peaks(pw, p_arr, max(1, int(n_peaks))) or [int(np.nanargmax(pw))]
@@ -303,6 +301,21 @@ def _combine_blocks(parts: List[Dict[str, np.ndarray]]) -> Dict[str, np.ndarray]
     return out
 
 
+def coherent_points(lo: float, hi: float, period: float, span: float, duration: float, *, base: int = 41,
+                    per_element: float = 3.0) -> int:
+    """Trial periods between ``lo`` and ``hi`` for a coherent search over ``span`` days.
+
+    Two trial frequencies ``df`` apart drift apart by ``span * df * period``
+    days of transit time over the data; sampling that drift at a third of
+    the shortest trial ``duration`` keeps every transit of the span inside
+    the box (a loss of at most a sixth of a duration at the ends).  Never
+    fewer than ``base``, the one-block refinement.
+    """
+    df = abs(1.0 / lo - 1.0 / hi)
+    n = per_element * span * period * df / max(duration, 1e-9)
+    return int(max(base, np.ceil(n) + 1))
+
+
 def _fine_grid(pr: np.ndarray, ib: int, n: int) -> np.ndarray:
     lo, hi = pr[max(ib - 1, 0)], pr[min(ib + 1, pr.size - 1)]
     return np.unique(np.concatenate([1.0 / np.linspace(1.0 / hi, 1.0 / lo, int(n)), [pr[ib]]]))
@@ -316,6 +329,10 @@ def peak_steps(p: PassResult, j: int, *, refine: bool = True, refine_points: int
     best["period"] = float(pr[ib])
     if p.refine_points:
         refine_points = p.refine_points
+    if p.coherent_refine and pr.size > 1:
+        d_min = float(np.min(d_arr[ib] if d_arr.ndim > 1 else d_arr))
+        refine_points = coherent_points(pr[max(ib - 1, 0)], pr[min(ib + 1, pr.size - 1)], float(pr[ib]),
+                                        float(p.time[-1] - p.time[0]), d_min, base=refine_points)
     if refine and pr.size > 1 and refine_points > 1:
         fine = _fine_grid(pr, ib, refine_points)
         dfine = d_arr if d_arr.ndim <= 1 else np.broadcast_to(d_arr[ib], (fine.size, d_arr.shape[1]))
