@@ -59,7 +59,9 @@ def _inject(lcs, rng, family: str, snr_total: float):
     star = lcs[0].meta["star"]
     mass, radius = float(star["mass"]), float(star["radius"])
     t_all = np.concatenate([lc.time for lc in lcs])
-    ok = np.isfinite(t_all)
+    # cadences that survive preprocessing: a transit that falls where the
+    # quality mask removes the data was never observed
+    ok = np.concatenate([np.isfinite(lc.time) & np.isfinite(lc.flux) & (np.asarray(lc.quality) == 0) for lc in lcs])
     t0_data, t1_data = float(np.nanmin(t_all)), float(np.nanmax(t_all))
     span = t1_data - t0_data
     for _ in range(200):

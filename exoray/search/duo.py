@@ -142,6 +142,54 @@ def allowed_periods(time, flux, ivar, first: SingleEvent, second: SingleEvent, *
     return np.asarray(out)
 
 
+class _Stretch:
+    """One sector's data, with what re-measuring a box anywhere in it needs."""
+
+    def __init__(self, t, y, w, durations):
+        self.t = t
+        self.dt = float(np.median(np.diff(t))) if t.size > 1 else 1.0
+        self.beta = box_noise_factor(t, y, w, np.asarray(durations, np.float64))
+        self.cw = np.concatenate([[0.0], np.cumsum(w)])
+        self.cwy = np.concatenate([[0.0], np.cumsum(w * y)])
+
+    def best_box(self, centre: float, k: int, d: float, reach: float, sector: int,
+                 min_fill: float = 0.75) -> Optional[SingleEvent]:
+        """The strongest box of duration ``d`` (trial ``k``) centred within ``reach`` of ``centre``."""
+        centres = np.arange(centre - reach, centre + reach + 1e-12, max(0.25 * d, self.dt))
+        lo = np.searchsorted(self.t, centres - 0.5 * d, side="left")
+        hi = np.searchsorted(self.t, centres + 0.5 * d, side="left")
+        good = (hi - lo) >= max(3.0, min_fill * d / self.dt)
+        if not good.any():
+            return None
+        lo, hi, c = lo[good], hi[good], centres[good]
+        sw = self.cw[hi] - self.cw[lo]
+        depth = 1.0 - (self.cwy[hi] - self.cwy[lo]) / sw
+        err = self.beta[k] / np.sqrt(sw)
+        i = int(np.argmax(depth / err))
+        return SingleEvent(float(c[i]), float(d), float(depth[i]), float(err[i]), float(depth[i] / err[i]), sector)
+
+
+def _common_duration(a: SingleEvent, b: SingleEvent, stretches, durations, max_depth_sigma: float):
+    """Both events re-measured at the one duration that makes the pair strongest, depths agreeing.
+
+    Each event on its own takes the box that suits its own noise best, and
+    red noise can stretch or shrink it; one planet has one duration (and
+    both transits one impact parameter), so the pair is judged at a
+    shared one.  ``None`` when no duration gives agreeing depths.
+    """
+    best = None
+    for k, d in enumerate(durations):
+        ea = stretches[a.sector].best_box(a.t0, k, d, 0.5 * max(a.duration, d), a.sector)
+        eb = stretches[b.sector].best_box(b.t0, k, d, 0.5 * max(b.duration, d), b.sector)
+        if ea is None or eb is None or ea.snr <= 0 or eb.snr <= 0:
+            continue
+        if abs(ea.depth - eb.depth) > max_depth_sigma * np.hypot(ea.depth_err, eb.depth_err):
+            continue
+        if best is None or np.hypot(ea.snr, eb.snr) > np.hypot(best[0].snr, best[1].snr):
+            best = (ea, eb)
+    return best
+
+
 def duo_transits(time, flux, ivar, cadence_sector, durations: Sequence[float], *, min_event_snr: float,
                  min_snr: float, min_period: float, max_depth_sigma: float = 3.0,
                  max_duration_ratio: float = 1.5) -> List[DuoTransit]:
@@ -153,24 +201,35 @@ def duo_transits(time, flux, ivar, cadence_sector, durations: Sequence[float], *
     ``>= min_period`` must be allowed (:func:`allowed_periods`).
     """
     t = np.asarray(time, np.float64)
+    y, w = np.asarray(flux, np.float64), np.asarray(ivar, np.float64)
     sec = np.asarray(cadence_sector)
+    durations = np.asarray(durations, np.float64)
     events: List[SingleEvent] = []
+    stretches = {}
     for s in np.unique(sec):
         sel = sec == s
-        events += [e for e in single_events(t[sel], np.asarray(flux)[sel], np.asarray(ivar)[sel], durations,
-                                            sector=int(s)) if e.snr >= min_event_snr]
+        if sel.sum() < 20:
+            continue
+        stretches[int(s)] = _Stretch(t[sel], y[sel], w[sel], durations)
+        events += [e for e in single_events(t[sel], y[sel], w[sel], durations, sector=int(s))
+                   if e.snr >= min_event_snr]
     pairs: List[DuoTransit] = []
-    for i, a in enumerate(events):
-        for b in events[i + 1:]:
-            if a.sector == b.sector:
+    for i, a0 in enumerate(events):
+        for b0 in events[i + 1:]:
+            if a0.sector == b0.sector:
+                continue
+            a, b = a0, b0
+            if max(a.duration, b.duration) > max_duration_ratio * min(a.duration, b.duration) or \
+                    abs(a.depth - b.depth) > max_depth_sigma * np.hypot(a.depth_err, b.depth_err):
+                common = _common_duration(a, b, stretches, durations, max_depth_sigma)
+                if common is None:
+                    continue
+                a, b = common
+            if min(a.snr, b.snr) < min_event_snr:
                 continue
             first, second = (a, b) if a.t0 < b.t0 else (b, a)
             snr = float(np.hypot(a.snr, b.snr))
             if snr < min_snr:
-                continue
-            if abs(a.depth - b.depth) > max_depth_sigma * np.hypot(a.depth_err, b.depth_err):
-                continue
-            if max(a.duration, b.duration) > max_duration_ratio * min(a.duration, b.duration):
                 continue
             periods = allowed_periods(t, flux, ivar, first, second, min_period=min_period)
             if periods.size == 0:
@@ -182,8 +241,8 @@ def duo_transits(time, flux, ivar, cadence_sector, durations: Sequence[float], *
     pairs.sort(key=lambda d: -d.snr)
     used: List[SingleEvent] = []
     out = []
-    for d in pairs:  # each event in one duo at most
-        if any(e is d.first or e is d.second for e in used):
+    for d in pairs:  # each event in one duo at most (re-measured events overlap their originals)
+        if any(abs(e.t0 - x.t0) < 0.5 * (e.duration + x.duration) for e in used for x in (d.first, d.second)):
             continue
         used += [d.first, d.second]
         out.append(d)

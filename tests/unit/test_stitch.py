@@ -134,3 +134,25 @@ def test_duo_needs_events_in_two_sectors_and_data_rule_aliases_out():
     e1, e2 = ev[0], dataclasses.replace(ev[0], t0=45.0)
     per = allowed_periods(t2, f2, np.full(t2.size, 1e6), e1, e2, min_period=1.0)
     assert 40.0 == pytest.approx(per[0]) and not np.any(np.isclose(per, 20.0))
+
+
+def test_duo_events_are_compared_at_one_duration():
+    """Red noise smears one event into a longer, shallower box; the pair is judged at a shared duration."""
+    from exoray.search.duo import duo_transits
+
+    rng = np.random.default_rng(8)
+    t = np.arange(0, 27, 2 / 1440)
+    tt = np.concatenate([t, 40 + t])
+    sigma = 1.2e-3
+    f = 1 + sigma * rng.standard_normal(tt.size)
+    f[np.abs(tt - 10.0) < 0.23] -= 0.65e-3  # smeared: longer and shallower than the other
+    f[np.abs(tt - 44.8) < 0.135] -= 0.9e-3
+    sec = np.where(tt < 30, 1, 2)
+    iv = np.full(tt.size, sigma**-2)
+    durations = np.geomspace(0.05, 0.47, 6)
+    ev1 = single_events(tt[sec == 1], f[sec == 1], iv[sec == 1], durations)
+    ev2 = single_events(tt[sec == 2], f[sec == 2], iv[sec == 2], durations)
+    assert ev1[0].duration > 1.5 * ev2[0].duration  # alone, the events disagree on duration
+    duos = duo_transits(tt, f, iv, sec, durations, min_event_snr=7.1, min_snr=10.0, min_period=13.0)
+    assert duos and duos[0].periods[0] == pytest.approx(34.8, abs=0.1)
+    assert duos[0].first.duration == duos[0].second.duration
