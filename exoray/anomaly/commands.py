@@ -24,7 +24,7 @@ def _common(p: argparse.ArgumentParser, out_default: str) -> None:
 
 
 def _init(args) -> None:
-    from ..pipelines.ray_env import init_ray
+    from ..runtime.ray_env import init_ray
 
     init_ray(num_cpus=args.num_cpus)
 

@@ -133,7 +133,7 @@ def config_and_data(args, name: str):
 
 
 def _init(args) -> None:
-    from ..pipelines.ray_env import init_ray
+    from ..runtime.ray_env import init_ray
 
     init_ray(address=args.address, num_cpus=args.num_cpus, log_to_driver=bool(getattr(args, "verbose", 1)))
     import ray.data
