@@ -87,7 +87,7 @@ def cmd_export(args) -> int:
 
 
 def register(subparsers) -> None:
-    from ..cli import group_subparsers
+    from ..cliutil import group_subparsers
 
     ev = group_subparsers(subparsers, "evaluate", "evaluate models on held-out simulated data", "evaluate_target")
     p = ev.add_parser("anomaly", help="ROC/PR-AUC of OCSVM, autoencoder, transformer and combined scores by SNR",

@@ -14,7 +14,7 @@ __all__ = ["register", "cmd_train_ranker", "cmd_label"]
 
 def _train_subparsers(subparsers):
     """The ``train`` command's sub-subparsers, shared with the models stage."""
-    from ..cli import group_subparsers
+    from ..cliutil import group_subparsers
 
     return group_subparsers(subparsers, "train", "train a model (ranker, autoencoder, ...)", "train_target")
 
