@@ -15,7 +15,7 @@ import logging
 import sys
 from typing import List, Optional
 
-from . import __version__
+from ._version import __version__
 from .errors import ExorayError
 
 #: Modules whose ``register(subparsers)`` adds subcommands, in help order.

@@ -900,7 +900,7 @@ def _versions() -> Dict[str, str]:
     import numpy
     import pyarrow
 
-    from .. import __version__
+    from .._version import __version__
 
     v = {
         "exoray": __version__,
