@@ -23,7 +23,8 @@ COMMAND_MODULES = [
     "exoray.pipelines.commands",  # demo, sweep, report
     "exoray.simulate.commands",  # simulate
     "exoray.ingest.commands",  # fetch, fetch-sector
-    "exoray.rank.commands",  # train ranker, label
+    "exoray.pipelines.ranker_commands",  # train ranker
+    "exoray.rank.commands",  # label
     "exoray.models.commands",  # train {autoencoder,transformer,gan,classifier}, tune
     "exoray.anomaly.commands",  # evaluate anomaly/transfer/augmentation, export
     "exoray.serve.commands",  # serve, dashboard
