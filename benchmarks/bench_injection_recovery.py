@@ -204,7 +204,7 @@ def run_exoray(sim: Path, work: Path, num_cpus: int, ranker):
     import ray
 
     from exoray.config import SweepConfig
-    from exoray.pipelines.ray_env import init_ray
+    from exoray.runtime.ray_env import init_ray
     from exoray.pipelines.sweep import sweep
 
     files = sorted(sim.glob("*.fits"))

@@ -141,7 +141,7 @@ def main(argv=None) -> int:
     import ray
 
     from exoray.config import SearchConfig, SweepConfig
-    from exoray.pipelines.ray_env import init_ray
+    from exoray.runtime.ray_env import init_ray
 
     data = Path(args.data)
     inputs = simulated_inputs(data, args.n, args.seed)

@@ -223,7 +223,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ray = None
     if not args.url:
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-        from exoray.pipelines.ray_env import init_ray
+        from exoray.runtime.ray_env import init_ray
 
         ray = init_ray(num_cpus=args.num_cpus, log_to_driver=False)
     try:

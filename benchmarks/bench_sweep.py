@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING)
     import ray
 
-    from exoray.pipelines.ray_env import init_ray
+    from exoray.runtime.ray_env import init_ray
 
     tmp = Path(tempfile.mkdtemp(prefix="exoray-bench-sweep-"))
     try:

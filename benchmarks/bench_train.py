@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     if args.epochs < 2:
         ap.error("--epochs must be >= 2 (the first epoch is warm-up)")
 
-    from exoray.pipelines.ray_env import init_ray
+    from exoray.runtime.ray_env import init_ray
 
     init_ray(num_cpus=2)
     import ray.data

@@ -9,6 +9,7 @@ In a notebook (:mod:`exoray.api`): ``read_candidates``, ``read_preprocessed``,
 from lightkurve (``LightCurve.to_lightkurve``, ``from_lightkurve``).
 """
 
+from ._version import __version__
 from .config import PreprocessConfig, SweepConfig
 from .errors import (
     ConfigError,
@@ -45,7 +46,6 @@ def __getattr__(name):
 def __dir__():
     return sorted(list(globals()) + list(_API))
 
-__version__ = "0.1.0"
 
 __all__ = [
     "__version__",

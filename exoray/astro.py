@@ -33,8 +33,11 @@ References
 from __future__ import annotations
 
 import math
+from typing import Optional, Tuple
 
 import numpy as np
+
+from .errors import ConfigError
 
 __all__ = [
     "G",
@@ -56,6 +59,10 @@ __all__ = [
     "central_transit_duration",
     "stellar_density",
     "radius_earth",
+    "DEFAULT_STELLAR_MASS",
+    "DEFAULT_STELLAR_RADIUS",
+    "check_star",
+    "stellar_params",
 ]
 
 #: Newton's constant of gravitation [m^3 kg^-1 s^-2] (CODATA 2018).
@@ -184,3 +191,68 @@ def stellar_density(mass, radius):
 def radius_earth(rp_rs, radius_rsun):
     """Planet radius [R_earth] from the radius ratio and the stellar radius [R_sun]."""
     return np.asarray(rp_rs, dtype=np.float64) * np.asarray(radius_rsun, dtype=np.float64) * R_SUN_IN_R_EARTH
+
+
+# ---------------------------------------------------------------------------
+# the star a light curve is searched, preprocessed or injected around
+#
+# Here rather than in the search stage: preprocessing (the detrending window)
+# and the simulator (injections into real light curves) need the same star
+# as the period grid, and neither may depend on the search.
+
+#: Solar-type defaults used when a star's mass or radius is unknown.
+DEFAULT_STELLAR_MASS = 1.0
+DEFAULT_STELLAR_RADIUS = 1.0
+
+
+# Sane ranges for stellar parameters fed to the grids (solar units).
+_MASS_RANGE = (0.08, 5.0)
+_RADIUS_RANGE = (0.08, 20.0)
+
+
+def check_star(stellar_mass: float, stellar_radius: float) -> Tuple[float, float]:
+    """``(mass, radius)`` as floats; a :class:`~exoray.errors.ConfigError` unless both are positive and finite."""
+    m = float(stellar_mass)
+    r = float(stellar_radius)
+    if not (math.isfinite(m) and m > 0):
+        raise ConfigError(f"stellar_mass must be a positive number of solar masses, got {stellar_mass!r}")
+    if not (math.isfinite(r) and r > 0):
+        raise ConfigError(f"stellar_radius must be a positive number of solar radii, got {stellar_radius!r}")
+    return m, r
+
+
+def stellar_params(
+    mass: Optional[float] = None,
+    radius: Optional[float] = None,
+    logg: Optional[float] = None,
+) -> Tuple[float, float]:
+    """Mass and radius to use for the grids, with fallbacks.
+
+    Parameters
+    ----------
+    mass, radius : float or None
+        Stellar mass (M_sun) and radius (R_sun), e.g. from the TIC header.
+    logg : float or None
+        Surface gravity, log10(g / cm s^-2); used to fill a missing mass or
+        radius from the other (:math:`g \\propto M/R^2`).
+
+    Returns
+    -------
+    (mass, radius) : tuple of float
+        Solar units, clipped to 0.08-5 M_sun and 0.08-20 R_sun.  Unknown values
+        default to :data:`DEFAULT_STELLAR_MASS` / :data:`DEFAULT_STELLAR_RADIUS`.
+    """
+
+    def ok(v):
+        return v is not None and math.isfinite(float(v)) and float(v) > 0
+
+    m = float(mass) if ok(mass) else None
+    r = float(radius) if ok(radius) else None
+    g_rel = 10.0 ** (float(logg) - LOGG_SUN) if logg is not None and math.isfinite(float(logg)) else None
+    if m is None and r is not None and g_rel is not None:
+        m = g_rel * r * r
+    elif r is None and m is not None and g_rel is not None:
+        r = math.sqrt(m / g_rel)
+    m = DEFAULT_STELLAR_MASS if m is None else m
+    r = DEFAULT_STELLAR_RADIUS if r is None else r
+    return float(np.clip(m, *_MASS_RANGE)), float(np.clip(r, *_RADIUS_RANGE))

@@ -2,7 +2,9 @@
 
 Each stage package contributes its subcommands through a ``commands`` module
 that exposes ``register(subparsers)``; heavy imports stay inside the command
-functions so ``exoray --help`` is instant.
+functions so ``exoray --help`` is instant.  The table below is the only link:
+the CLI imports the command modules, and they never import this module back
+(the helpers they share are in :mod:`exoray.cliutil`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 import sys
 from typing import List, Optional
 
-from . import __version__
+from ._version import __version__
 from .errors import ExorayError
 
 #: Modules whose ``register(subparsers)`` adds subcommands, in help order.
@@ -21,27 +23,12 @@ COMMAND_MODULES = [
     "exoray.pipelines.commands",  # demo, sweep, report
     "exoray.simulate.commands",  # simulate
     "exoray.ingest.commands",  # fetch, fetch-sector
-    "exoray.rank.commands",  # train ranker, label
+    "exoray.pipelines.ranker_commands",  # train ranker
+    "exoray.rank.commands",  # label
     "exoray.models.commands",  # train {autoencoder,transformer,gan,classifier}, tune
     "exoray.anomaly.commands",  # evaluate anomaly/transfer/augmentation, export
     "exoray.serve.commands",  # serve, dashboard
 ]
-
-
-def group_subparsers(subparsers, name: str, help: str, dest: str):
-    """Sub-subparsers of a command group (``train``, ``evaluate``, ...) shared by stages.
-
-    The first stage to ask creates ``exoray NAME``; later stages add their
-    targets to the same group, so ``exoray train ranker`` and
-    ``exoray train autoencoder`` live side by side.
-    """
-    group = subparsers.choices.get(name)
-    if group is None:
-        group = subparsers.add_parser(name, help=help)
-    for action in group._actions:  # noqa: SLF001 - argparse has no public accessor
-        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
-            return action
-    return group.add_subparsers(dest=dest, metavar="TARGET")
 
 
 def build_parser() -> argparse.ArgumentParser:

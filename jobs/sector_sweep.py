@@ -75,12 +75,12 @@ def connect_ray(address: str):
     A submitted job already carries a runtime_env (``--runtime-env``); Ray
     refuses a driver ``ray.init(runtime_env=...)`` that sets any of the same
     env var keys.  So the job adds only the worker settings of
-    :data:`exoray.pipelines.ray_env.WORKER_ENV` the submission did not set;
+    :data:`exoray.runtime.ray_env.WORKER_ENV` the submission did not set;
     the sweep's own ``init_ray`` then sees Ray initialised and reuses it.
     """
     import ray
 
-    from exoray.pipelines.ray_env import WORKER_ENV
+    from exoray.runtime.ray_env import WORKER_ENV
 
     if ray.is_initialized():
         return ray

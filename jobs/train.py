@@ -39,7 +39,7 @@ def main(argv=None) -> int:
 
     from exoray.models.registry import default_config
     from exoray.models.train import TrainSettings, train_model
-    from exoray.pipelines.ray_env import init_ray
+    from exoray.runtime.ray_env import init_ray
 
     if args.data is None and args.n_stars is None and not args.smoke_test:
         ap.error("--data or --n-stars is required unless --smoke-test is given")

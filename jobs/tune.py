@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from exoray.models.tune import tune_model
-    from exoray.pipelines.ray_env import init_ray
+    from exoray.runtime.ray_env import init_ray
 
     if args.data is None and args.n_stars is None and not args.smoke_test:
         ap.error("--data or --n-stars is required unless --smoke-test is given")

@@ -37,7 +37,7 @@ def spoc_files(real_dir):
 @pytest.fixture(scope="session")
 def ray_local():
     """One local Ray instance for the whole test session (2 CPUs, loopback)."""
-    from exoray.pipelines.ray_env import init_ray
+    from exoray.runtime.ray_env import init_ray
 
     import ray
 

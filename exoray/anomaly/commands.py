@@ -24,7 +24,7 @@ def _common(p: argparse.ArgumentParser, out_default: str) -> None:
 
 
 def _init(args) -> None:
-    from ..pipelines.ray_env import init_ray
+    from ..runtime.ray_env import init_ray
 
     init_ray(num_cpus=args.num_cpus)
 
@@ -87,7 +87,7 @@ def cmd_export(args) -> int:
 
 
 def register(subparsers) -> None:
-    from ..cli import group_subparsers
+    from ..cliutil import group_subparsers
 
     ev = group_subparsers(subparsers, "evaluate", "evaluate models on held-out simulated data", "evaluate_target")
     p = ev.add_parser("anomaly", help="ROC/PR-AUC of OCSVM, autoencoder, transformer and combined scores by SNR",

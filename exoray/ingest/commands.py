@@ -137,7 +137,7 @@ def cmd_fetch_sector(args: argparse.Namespace) -> int:
     if args.no_ray:
         use_ray = False
     else:
-        from ..pipelines.ray_env import init_ray
+        from ..runtime.ray_env import init_ray
 
         init_ray(args.address)
         use_ray = True

@@ -760,7 +760,7 @@ def _assemble(entries, unique, conflicts, results, out_dir) -> List[Dict]:
 
 
 def _run_ray(unique, out_dir, opts, results, progress, concurrency, files_per_task, task_cpus, ray_address):
-    from ..pipelines.ray_env import init_ray
+    from ..runtime.ray_env import init_ray
 
     ray = init_ray(ray_address)
     if concurrency is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from typing import Any, Dict
 
 log = logging.getLogger(__name__)
@@ -69,7 +68,7 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers) -> None:
-    from ..cli import group_subparsers
+    from ..cliutil import group_subparsers
 
     tsub = group_subparsers(subparsers, "train", "train a model (ranker, autoencoder, ...)", "train_target")
     for name, text in (("autoencoder", "1-D conv autoencoder on non-transit windows (anomaly score)"),
@@ -133,7 +132,7 @@ def config_and_data(args, name: str):
 
 
 def _init(args) -> None:
-    from ..pipelines.ray_env import init_ray
+    from ..runtime.ray_env import init_ray
 
     init_ray(address=args.address, num_cpus=args.num_cpus, log_to_driver=bool(getattr(args, "verbose", 1)))
     import ray.data
@@ -207,9 +206,3 @@ def cmd_models(args) -> int:
         print(f"{r['name']:12s} {r['version']}  {r['created'] or '?':25s}  val_auc={m.get('val_auc')}  "
               f"val_loss={m.get('val_loss')}  {r['path']}")
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from ..cli import main
-
-    sys.exit(main())

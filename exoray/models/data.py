@@ -497,7 +497,7 @@ def window_dataset(source: Union[str, Path, None] = None, *, n_stars: Optional[i
     """
     import ray
 
-    from ..pipelines.ray_env import init_ray
+    from ..runtime.ray_env import init_ray
 
     init_ray()
     if source is None:

@@ -247,7 +247,7 @@ def save_model(model, name: str, config: Mapping, metrics: Optional[Mapping] = N
     import torch
     from safetensors.torch import save_file
 
-    from .. import __version__
+    from .._version import __version__
 
     _check_name(name)
     cfg = _arch_config(name, config)

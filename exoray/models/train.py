@@ -531,7 +531,7 @@ def train_model(name: str, config: Optional[Mapping[str, Any]] = None, data: Opt
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from ..pipelines.ray_env import WORKER_ENV, init_ray
+    from ..runtime.ray_env import WORKER_ENV, init_ray
 
     if name not in MODEL_NAMES:
         raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")

@@ -72,7 +72,7 @@ def tune_model(name: str, base_config: Optional[Mapping[str, Any]] = None, data:
     from ray.tune.integration.ray_train import TuneReportCallback
     from ray.tune.schedulers import ASHAScheduler
 
-    from ..pipelines.ray_env import WORKER_ENV, init_ray
+    from ..runtime.ray_env import WORKER_ENV, init_ray
 
     space = search_space(name, smoke)
     base = default_config(name, **{k: v for k, v in dict(base_config or {}).items() if k != "name"})

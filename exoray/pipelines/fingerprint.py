@@ -138,7 +138,7 @@ def output_fingerprint(config: SweepConfig) -> Dict[str, Any]:
     compared).  Files that cannot be read give ``None``; the checks that run
     before any work report them properly.
     """
-    from .. import __version__
+    from .._version import __version__
 
     fp: Dict[str, Any] = {"exoray": __version__, "flux_column": config.flux_column,
                           "verify_checksums": config.verify_checksums}

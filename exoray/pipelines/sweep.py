@@ -900,7 +900,7 @@ def _versions() -> Dict[str, str]:
     import numpy
     import pyarrow
 
-    from .. import __version__
+    from .._version import __version__
 
     v = {
         "exoray": __version__,
@@ -956,7 +956,7 @@ def check_device(config: SweepConfig, use_ray: bool) -> None:
     if not use_ray:
         require_local_device(device)
         return
-    from .ray_env import init_ray
+    from ..runtime.ray_env import init_ray
 
     init_ray(address=config.address, num_cpus=config.num_cpus)
     require_ray_gpus(device)
@@ -977,7 +977,7 @@ def run_stages_ray(rows: List[Dict[str, Any]], read_fn, read_kwargs: Dict[str, A
     """
     import ray.data
 
-    from .ray_env import init_ray, quiet_ray_data
+    from ..runtime.ray_env import init_ray, quiet_ray_data
 
     init_ray(address=config.address, num_cpus=config.num_cpus)
     quiet_ray_data()

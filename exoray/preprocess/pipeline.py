@@ -35,6 +35,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..astro import stellar_params
 from ..config import PreprocessConfig
 from ..errors import EmptyLightCurveError
 from ..lightcurve import STELLAR_KEYS, LightCurve, PreprocessedLightCurve
@@ -83,8 +84,6 @@ def _edge_keep(t: np.ndarray, segment: np.ndarray, edge_days: float) -> np.ndarr
 
 
 def _star(lc):
-    from ..search.period_grid import stellar_params
-
     return stellar_params(lc.mass, lc.radius, lc.logg)
 
 

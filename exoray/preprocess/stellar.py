@@ -50,6 +50,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
+from .. import astro
 from ..errors import InputError
 from ..stats import MAD_TO_SIGMA, mad
 from . import _kernels
@@ -330,10 +331,9 @@ def representative_durations(mass: float, radius: float, periods: Sequence[float
 
     Periods inside two stellar radii (a giant) are moved out to that orbit.
     """
-    from ..search.period_grid import central_transit_duration, orbit_period
-
-    p = np.maximum(np.asarray(periods, float), orbit_period(2.0, mass, radius))
-    d = central_transit_duration(p, mass, radius)
+    m, r = astro.check_star(mass, radius)
+    p = np.maximum(np.asarray(periods, float), float(astro.orbit_period(2.0, m, r)))
+    d = np.asarray(astro.central_transit_duration(p, m, r))
     return np.clip(d, 0.5 / 24.0, 1.5)
 
 

@@ -7,10 +7,10 @@ Public API::
     load_default_ranker, score_candidates
     uncertainty_queue, read_labels, append_labels,           # exoray.rank.active
     simulate_active_learning
-    simulate_training_set, load_yu2019_tces, load_kepler_dr24_tces  # exoray.rank.training_data
-
-Training data are built by ``training_data`` (heavy imports stay inside its
-functions), so importing this package is cheap.
+Training data are built by :mod:`exoray.pipelines.training_data`
+(``simulate_training_set``, ``real_training_set``, ``load_yu2019_tces``,
+``load_kepler_dr24_tces``): making them runs the whole engine over simulated
+and injected stars, which sits above this stage.
 """
 
 from .active import append_labels, read_labels, simulate_active_learning, uncertainty_queue

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Optional, Tuple
+from typing import Optional
 
 import numpy as np
 
 from .. import astro
 from ..astro import DAY as _DAY, G as _G, M_SUN as _M_SUN, R_SUN as _R_SUN
+from ..astro import DEFAULT_STELLAR_MASS, DEFAULT_STELLAR_RADIUS, stellar_params
+from ..astro import check_star as _check_star
 from ..errors import ConfigError, InputError
 
 __all__ = [
@@ -42,63 +44,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: Solar-type defaults used when a star's mass or radius is unknown.
-DEFAULT_STELLAR_MASS = 1.0
-DEFAULT_STELLAR_RADIUS = 1.0
-
-
-# Sane ranges for stellar parameters fed to the grids (solar units).
-_MASS_RANGE = (0.08, 5.0)
-_RADIUS_RANGE = (0.08, 20.0)
-
-
-def _check_star(stellar_mass: float, stellar_radius: float) -> Tuple[float, float]:
-    m = float(stellar_mass)
-    r = float(stellar_radius)
-    if not (math.isfinite(m) and m > 0):
-        raise ConfigError(f"stellar_mass must be a positive number of solar masses, got {stellar_mass!r}")
-    if not (math.isfinite(r) and r > 0):
-        raise ConfigError(f"stellar_radius must be a positive number of solar radii, got {stellar_radius!r}")
-    return m, r
-
-
-def stellar_params(
-    mass: Optional[float] = None,
-    radius: Optional[float] = None,
-    logg: Optional[float] = None,
-) -> Tuple[float, float]:
-    """Mass and radius to use for the grids, with fallbacks.
-
-    Parameters
-    ----------
-    mass, radius : float or None
-        Stellar mass (M_sun) and radius (R_sun), e.g. from the TIC header.
-    logg : float or None
-        Surface gravity, log10(g / cm s^-2); used to fill a missing mass or
-        radius from the other (:math:`g \\propto M/R^2`).
-
-    Returns
-    -------
-    (mass, radius) : tuple of float
-        Solar units, clipped to 0.08-5 M_sun and 0.08-20 R_sun.  Unknown values
-        default to :data:`DEFAULT_STELLAR_MASS` / :data:`DEFAULT_STELLAR_RADIUS`.
-    """
-
-    def ok(v):
-        return v is not None and math.isfinite(float(v)) and float(v) > 0
-
-    m = float(mass) if ok(mass) else None
-    r = float(radius) if ok(radius) else None
-    g_rel = 10.0 ** (float(logg) - astro.LOGG_SUN) if logg is not None and math.isfinite(float(logg)) else None
-    if m is None and r is not None and g_rel is not None:
-        m = g_rel * r * r
-    elif r is None and m is not None and g_rel is not None:
-        r = math.sqrt(m / g_rel)
-    m = DEFAULT_STELLAR_MASS if m is None else m
-    r = DEFAULT_STELLAR_RADIUS if r is None else r
-    return float(np.clip(m, *_MASS_RANGE)), float(np.clip(r, *_RADIUS_RANGE))
-
 
 def period_grid(
     baseline_days: float,

@@ -58,7 +58,7 @@ from pydantic import ValidationError
 from ray import serve
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import __version__
+from .._version import __version__
 from ..errors import ExorayError, InputError, LimitExceededError
 from .schemas import (
     MAX_IGNORED_FIELDS,

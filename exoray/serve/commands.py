@@ -207,7 +207,7 @@ def wait_ready(url: str, timeout_s: float = 120.0) -> Dict[str, Any]:
 
 def _cmd_serve(args) -> int:
     from ..errors import ConfigError
-    from ..pipelines.ray_env import init_ray
+    from ..runtime.ray_env import init_ray
 
     settings = settings_from_args(args)
     from .app import merge_settings

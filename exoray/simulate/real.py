@@ -207,9 +207,7 @@ def matched_filter_snr(model: np.ndarray, sigma: float, usable: np.ndarray) -> f
 
 def stellar_density(lc: LightCurve) -> Tuple[float, float, float]:
     """(density [g/cm^3], mass, radius) of the host from its header, solar values when unknown."""
-    from ..search.period_grid import stellar_params
-
-    m, r = stellar_params(lc.mass, lc.radius, lc.logg)
+    m, r = astro.stellar_params(lc.mass, lc.radius, lc.logg)
     return float(astro.stellar_density(m, r)), m, r
 
 

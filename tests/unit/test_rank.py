@@ -25,7 +25,7 @@ from exoray.rank import (
     uncertainty_queue,
 )
 from exoray.rank.ranker import DEFAULT_MODEL_DIR
-from exoray.rank.training_data import label_candidate, load_kepler_dr24_tces, load_yu2019_tces
+from exoray.pipelines.training_data import label_candidate, load_kepler_dr24_tces, load_yu2019_tces
 
 CAND = {
     "tic_id": 123, "sector": 5, "candidate_index": 0, "period_days": 3.2, "t0_btjd": 1440.1,
@@ -71,7 +71,7 @@ def test_feature_sources_are_candidate_columns():
 
 @pytest.mark.slow
 def test_simulated_star_end_to_end():
-    from exoray.rank.training_data import simulate_star_candidates
+    from exoray.pipelines.training_data import simulate_star_candidates
 
     rows, star = simulate_star_candidates(2, 5)  # a planet star of set 5
     assert star["star_class"] == "planet" and rows and rows[0]["label"] == 1
@@ -84,7 +84,7 @@ def test_batched_training_stars_match_the_per_star_search():
     """One engine over a batch of simulated stars gives each the candidates find_candidates alone gives it."""
     from exoray.config import SearchConfig
     from exoray.preprocess import preprocess_lightcurve
-    from exoray.rank.training_data import _simulate_star_lc, flatten_candidate, simulate_stars_candidates
+    from exoray.pipelines.training_data import _simulate_star_lc, flatten_candidate, simulate_stars_candidates
     from exoray.search.candidates import find_candidates
     from exoray.simulate import sector_timing
 
@@ -112,7 +112,7 @@ def test_real_probes_in_one_engine_match_the_one_light_curve_chain(real_dir):
 
     from exoray.chain import analyse_lightcurve
     from exoray.config import SearchConfig
-    from exoray.rank.training_data import real_probes_candidates, training_engine
+    from exoray.pipelines.training_data import real_probes_candidates, training_engine
     from exoray.simulate import real
 
     host = real_dir / "tess_spoc_2min" / "tess2018206045859-s0001-0000000270501383-0120-s_lc.fits"

@@ -1,8 +1,8 @@
-"""exoray.pipelines.ray_env: the worker environment given to ray.init."""
+"""exoray.runtime.ray_env: the worker environment given to ray.init."""
 
 import json
 
-from exoray.pipelines.ray_env import WORKER_ENV, worker_env_for_driver
+from exoray.runtime.ray_env import WORKER_ENV, worker_env_for_driver
 
 
 def test_worker_env_outside_a_job(monkeypatch):
@@ -33,7 +33,7 @@ def _captured_init(monkeypatch):
 
 def test_without_an_address_exoray_starts_its_own_local_instance(monkeypatch):
     """Never the machine's "current" cluster (/tmp/ray/ray_current_cluster), which may be someone else's."""
-    from exoray.pipelines.ray_env import init_ray
+    from exoray.runtime.ray_env import init_ray
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     calls = _captured_init(monkeypatch)
@@ -43,7 +43,7 @@ def test_without_an_address_exoray_starts_its_own_local_instance(monkeypatch):
 
 
 def test_an_explicit_address_or_ray_address_joins(monkeypatch):
-    from exoray.pipelines.ray_env import init_ray
+    from exoray.runtime.ray_env import init_ray
 
     calls = _captured_init(monkeypatch)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)

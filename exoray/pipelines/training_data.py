@@ -20,7 +20,7 @@ truth (:func:`label_candidate`):
   injected eclipsing binary (EBs are often found at half the period);
 * ``false_alarm`` (label 0): anything else (noise, variability, systematics).
 
-Stars are processed in batches by Ray tasks (:func:`exoray.pipelines.ray_env.init_ray`)
+Stars are processed in batches by Ray tasks (:func:`exoray.runtime.ray_env.init_ray`)
 or serially (``workers=0``).  Each star's randomness comes from
 ``SeedSequence([seed, index])`` so a set is reproducible and extendable.
 Results are cached as Parquet (:func:`load_or_simulate`).
@@ -331,7 +331,7 @@ def simulate_training_set(n_stars: int = 200, seed: int = 0, *, start: int = 0, 
             rows += r
             stars += s
     else:
-        from ..pipelines.ray_env import init_ray
+        from ..runtime.ray_env import init_ray
 
         ray = init_ray(num_cpus=workers)
         task = ray.remote(num_cpus=1, max_retries=2)(_run_batch)
@@ -587,7 +587,7 @@ def real_training_set(files: Sequence[os.PathLike], *, halves: Sequence[str] = (
             rows += r
             summaries += s
     else:
-        from ..pipelines.ray_env import init_ray
+        from ..runtime.ray_env import init_ray
 
         ray = init_ray(num_cpus=workers)
         task = ray.remote(num_cpus=1, max_retries=2)(_run_real_batch)
