@@ -669,7 +669,7 @@ def candidate_steps(plc: PreprocessedLightCurve, cfg: SearchConfig, *, catalogs=
                    "red_noise": res.get("red_noise", 1.0), "mask_duration": res.get("mask_duration")},
             catalogs=catalogs, dump_times=plc.momentum_dump_times, centroids=cen))
     if blocks is not None and cfg.duo_transits:
-        for res, vet in _duo_candidates(plc, final, results, kinds, cfg, catalogs, centroids is not None):
+        for res, vet in _duo_candidates(plc, final, results, kinds, vets, cfg, catalogs, centroids is not None):
             results.append(res)
             vets.append(vet)
     rows = [_row(plc, k, res, vet) for k, (res, vet) in enumerate(zip(results, vets))]
@@ -681,8 +681,13 @@ def candidate_steps(plc: PreprocessedLightCurve, cfg: SearchConfig, *, catalogs=
     return rows, results, vets
 
 
-def _duo_candidates(plc, final, results, kinds, cfg: SearchConfig, catalogs, with_centroids: bool):
-    """Duo-transits of a stitched light curve, with the periodic signals' transits left out; (result, vet) pairs."""
+def _duo_candidates(plc, final, results, kinds, vets, cfg: SearchConfig, catalogs, with_centroids: bool):
+    """Duo-transits of a stitched light curve, with the periodic signals' transits left out; (result, vet) pairs.
+
+    A periodic signal that one event dominates is left in: that event is
+    most likely a lone transit the periodic search folded with noise, and
+    masking it would hide the duo it belongs to.
+    """
     from ..vet import vet_candidate
     from .bls import BLSResult, prepare_batch, transit_mask
     from .duo import duo_transits
@@ -690,7 +695,7 @@ def _duo_candidates(plc, final, results, kinds, cfg: SearchConfig, catalogs, wit
 
     keep = np.ones(final.time.size, bool)
     for j, other in enumerate(results):
-        if kinds[j] == "signal":
+        if kinds[j] == "signal" and "single_event_dominated" not in (vets[j].get("flags") or []):
             keep &= ~transit_mask(final.time, other.period, other.t0,
                                   cfg.mask_width * other.get("mask_duration", other.duration))
     lc = _subset(final, keep)
