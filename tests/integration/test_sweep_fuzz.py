@@ -35,6 +35,10 @@ from exoray.pipelines.sweep import INPUT_STAGES, LIGHTCURVES_DIR, sweep
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(600)]
 
 SPOC_PI_MEN = "tess_spoc_2min/tess2018206045859-s0001-0000000261136679-0120-s_lc.fits"
+# Every file here is a copy of one of three stars in one sector: grouped by
+# star, the copies would be one unit of work with one product searched.
+# These tests are about what each *file* does to a sweep, so each is its
+# own unit (group_sectors=False); grouping is tested in test_sweep_multisector.
 SEARCH = SearchConfig(max_planets=2)
 
 #: Header keywords the reader uses, by HDU.
@@ -149,7 +153,8 @@ def baseline(ray_local, fuzz_input, tmp_path_factory):
     """The intact files swept alone, with a report for every candidate."""
     root, intact, _, _ = fuzz_input
     out = tmp_path_factory.mktemp("baseline")
-    run = sweep(str(root / "intact"), str(out), SweepConfig(search=SEARCH, reports="all", batch_size=2))
+    run = sweep(str(root / "intact"), str(out), SweepConfig(search=SEARCH, reports="all", batch_size=2,
+                                                           group_sectors=False))
     return out, run
 
 
@@ -162,7 +167,7 @@ def test_sweep_over_damaged_files_finishes_and_accounts_for_each_input_once(ray_
                                                                            tmp_path):
     root, intact, damaged, _ = fuzz_input
     out = tmp_path / "out"
-    run = sweep(str(root), str(out), SweepConfig(search=SEARCH, reports="none", batch_size=24))
+    run = sweep(str(root), str(out), SweepConfig(search=SEARCH, reports="none", batch_size=24, group_sectors=False))
     inputs = set(intact) | set(damaged)
     assert run["counts"]["inputs"] == len(inputs)
     assert run["accounting"]["accounted"], run["accounting"]
@@ -242,7 +247,8 @@ def test_search_past_the_time_limit_is_quarantined_and_the_sweep_goes_on(fuzz_in
     (src / "slow_lc.fits").write_bytes(fd.set_column(raw, "TIME", _jump(t, 300.0), ">f8"))
     (src / "fine_lc.fits").write_bytes(raw)
     run = sweep(str(src), str(tmp_path / "out"),
-                SweepConfig(search=SearchConfig(max_planets=1, rank=False), reports="none", search_timeout_s=2.0),
+                SweepConfig(search=SearchConfig(max_planets=1, rank=False), reports="none", search_timeout_s=2.0,
+                            group_sectors=False),
                 use_ray=False)
     assert run["accounting"]["accounted"]
     assert run["counts"]["preprocessed_total"] == 2  # a stopped search leaves the curve preprocessed

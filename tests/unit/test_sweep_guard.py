@@ -44,7 +44,7 @@ def test_values_that_cannot_be_stored_and_odd_exceptions_are_quarantined(monkeyp
     replace_search(monkeypatch, fake_find)
     out = tmp_path / "out"
     summary = sweep_module.process_batch(sorted(made), str(out), SweepConfig(search=SearchConfig(rank=False),
-                                                                              reports="none"))
+                                                                              reports="none", group_sectors=False))
     assert summary["n_inputs"] == 5 and summary["n_ok"] == 2 and summary["n_quarantined"] == 3
     q = {r["path"]: r for r in pq.read_table(next((out / "quarantine").glob("*.parquet"))).to_pylist()}
     assert q["camera.fits"]["stage"] == "store" and "field 'camera' = 70000" in q["camera.fits"]["message"]
@@ -68,7 +68,8 @@ def test_rank_and_report_failures_keep_the_candidates(monkeypatch, tmp_path):
     monkeypatch.setattr("exoray.rank.ranker.score_candidates", broken)
     monkeypatch.setattr("exoray.vet.report.make_report", broken)
     out = tmp_path / "out"
-    sweep_module.process_batch(["ok.fits"], str(out), SweepConfig(search=SearchConfig(), reports="all"))
+    sweep_module.process_batch(["ok.fits"], str(out), SweepConfig(search=SearchConfig(), reports="all",
+                                                                  group_sectors=False))
     stages = sorted(r["stage"] for r in pq.read_table(next((out / "quarantine").glob("*.parquet"))).to_pylist())
     assert stages == ["rank", "report"]
     cands = pq.read_table(next((out / "candidates").glob("*.parquet"))).to_pylist()
