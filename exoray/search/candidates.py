@@ -652,22 +652,41 @@ def candidate_steps(plc: PreprocessedLightCurve, cfg: SearchConfig, *, catalogs=
         mask_width=cfg.mask_width, n_peaks=cfg.n_peaks, red_noise=cfg.red_noise, duration_mask=grid.mask,
         blocks=blocks)
     final = dataclasses.replace(state["lc"], flux_flat=state["lc"].flux_flat - state["whiten"])
-    vets: List[Dict[str, Any]] = []
-    for k, res in enumerate(results):
+    def own_window(res) -> np.ndarray:
+        return transit_mask(final.time, res.period, res.t0, cfg.mask_width * res.get("mask_duration", res.duration))
+
+    def others(k: int, res) -> List[int]:
+        return [j for j, other in enumerate(results)
+                if j != k and kinds[j] == "signal" and not _related_periods(other.period, res.period)]
+
+    def vet_one(k: int, res, spare=()) -> Dict[str, Any]:
         # a pre-whitened signal is vetted on the light curve it was found in
         # (the final one has its profile subtracted), the others on the final one
         source = early_lcs.get(k, final)
         keep = np.ones(n, bool)
-        for j, other in enumerate(results):
-            if j != k and kinds[j] == "signal" and not _related_periods(other.period, res.period):
-                keep &= ~transit_mask(final.time, other.period, other.t0,
-                                      cfg.mask_width * other.get("mask_duration", other.duration))
+        mine = own_window(res) if spare else None
+        for j in others(k, res):
+            m = own_window(results[j])
+            if j in spare:
+                m &= ~mine
+            keep &= ~m
         lc_k = _subset(source, keep)
         cen = (lc_k.time, lc_k.centroid_col, lc_k.centroid_row) if centroids is not None else None
-        vets.append(vet_candidate(
+        return vet_candidate(
             lc_k, {"period": res.period, "t0": res.t0, "duration": res.duration, "depth": res.depth, "snr": res.snr,
                    "red_noise": res.get("red_noise", 1.0), "mask_duration": res.get("mask_duration")},
-            catalogs=catalogs, dump_times=plc.momentum_dump_times, centroids=cen))
+            catalogs=catalogs, dump_times=plc.momentum_dump_times, centroids=cen)
+
+    vets: List[Dict[str, Any]] = [vet_one(k, res) for k, res in enumerate(results)]
+    # A signal that one event dominates is most likely a lone dip (another
+    # signal's transit, or a systematic) folded with noise: its "transits"
+    # stay masked for the others' vetting, except where they would remove
+    # another signal's own transits.
+    weak = {j for j, v in enumerate(vets) if kinds[j] == "signal" and "single_event_dominated" in (v.get("flags") or [])}
+    for k, res in enumerate(results):
+        hit = [j for j in others(k, res) if j in weak]
+        if hit and any(np.any(own_window(results[j]) & own_window(res)) for j in hit):
+            vets[k] = vet_one(k, res, spare=set(hit))
     if blocks is not None and cfg.duo_transits:
         for res, vet in _duo_candidates(plc, final, results, kinds, vets, cfg, catalogs, centroids is not None):
             results.append(res)
