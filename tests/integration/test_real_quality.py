@@ -66,11 +66,8 @@ def test_signal_free_real_light_curves_raise_no_planet(probe_results):
     assert not alarms, alarms
 
 
-@pytest.mark.parametrize("name,fragment,period", [
-    ("pi Men c", "0000000261136679", 6.2678),
-    ("HD 63433 b", "0000000130181866", 7.1079),
-])
-def test_known_planets_are_planet_candidates(spoc_files, name, fragment, period):
+def _candidates_of(spoc_files, name, fragment):
+    """The chain's candidate rows for the shared file whose name holds ``fragment`` (skip when absent)."""
     path = next((f for f in spoc_files if fragment in f.name), None)
     if path is None:
         pytest.skip(f"{name} not in the shared data")
@@ -78,10 +75,22 @@ def test_known_planets_are_planet_candidates(spoc_files, name, fragment, period)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rows = analyse_lightcurve(read_lightcurve(str(path))).rows
+        return analyse_lightcurve(read_lightcurve(str(path))).rows
+
+
+def _at_period(rows, name, period):
     best = [c for c in rows if abs(c["period_days"] / period - 1) < 0.005]
     assert best, f"{name} not found: {[(c['period_days'], c['snr']) for c in rows]}"
-    assert best[0]["disposition"] == "planet_candidate" and best[0]["score"] >= SCORE
+    return best[0]
+
+
+@pytest.mark.parametrize("name,fragment,period", [
+    ("pi Men c", "0000000261136679", 6.2678),
+    ("HD 63433 b", "0000000130181866", 7.1079),
+])
+def test_known_planets_are_planet_candidates(spoc_files, name, fragment, period):
+    best = _at_period(_candidates_of(spoc_files, name, fragment), name, period)
+    assert best["disposition"] == "planet_candidate" and best["score"] >= SCORE
 
 
 @pytest.mark.parametrize("name,fragment,period", [
@@ -89,27 +98,11 @@ def test_known_planets_are_planet_candidates(spoc_files, name, fragment, period)
     ("TOI-451 d", "0000000257605131", 16.3649),  # data resume after a gap at its phase 0.28
 ])
 def test_two_transit_planets_are_not_called_binaries(spoc_files, name, fragment, period):
-    path = next((f for f in spoc_files if fragment in f.name), None)
-    if path is None:
-        pytest.skip(f"{name} not in the shared data")
-    from exoray.ingest import read_lightcurve
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rows = analyse_lightcurve(read_lightcurve(str(path))).rows
-    best = [c for c in rows if abs(c["period_days"] / period - 1) < 0.005]
-    assert best, f"{name} not found: {[(c['period_days'], c['snr']) for c in rows]}"
-    assert best[0]["disposition"] != "eclipsing_binary", (best[0]["vet_flags"], best[0]["score"])
+    best = _at_period(_candidates_of(spoc_files, name, fragment), name, period)
+    assert best["disposition"] != "eclipsing_binary", (best["vet_flags"], best["score"])
 
 
 @pytest.mark.parametrize("name,fragment", [("CM Dra (EB)", "0000000199574208"), ("TIC 270501383 (quiet)", "0000000270501383")])
 def test_binaries_and_quiet_stars_are_not_passed_as_planets(spoc_files, name, fragment):
-    path = next((f for f in spoc_files if fragment in f.name), None)
-    if path is None:
-        pytest.skip(f"{name} not in the shared data")
-    from exoray.ingest import read_lightcurve
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rows = analyse_lightcurve(read_lightcurve(str(path))).rows
+    rows = _candidates_of(spoc_files, name, fragment)
     assert not [c for c in rows if c["disposition"] == "planet_candidate"], rows
