@@ -51,7 +51,7 @@ import functools
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -426,6 +426,18 @@ def link_same_period(rows: List[Dict[str, Any]], rel_tol: float = 2e-3, min_phas
     return rows
 
 
+def _signal_mask(time: np.ndarray, res, cfg: SearchConfig) -> np.ndarray:
+    """Cadences inside a found signal's transits, as wide as the search masks them."""
+    from .bls import transit_mask
+
+    return transit_mask(time, res.period, res.t0, cfg.mask_width * res.get("mask_duration", res.duration))
+
+
+def _one_event_signals(kinds: Sequence[str], vets: Sequence[Dict[str, Any]]) -> set:
+    """Indices of the signals whose vetting found them dominated by one event."""
+    return {j for j, v in enumerate(vets) if kinds[j] == "signal" and "single_event_dominated" in (v.get("flags") or [])}
+
+
 def _related_periods(p1: float, p2: float, tol: float = 0.01, max_ratio: int = 2) -> bool:
     """Periods equal or in a 1:2 / 2:1 ratio (a binary's secondary, or the same signal at an alias)."""
     for r in (1.0, 2.0, 0.5)[: 1 + 2 * (max_ratio >= 2)]:
@@ -641,7 +653,7 @@ def candidate_steps(plc: PreprocessedLightCurve, cfg: SearchConfig, *, catalogs=
         # odd/even differences the vetting needs.
         kinds.append("signal")
         state["lc"] = lc2
-        state["mask"] |= transit_mask(plc.time, res.period, res.t0, cfg.mask_width * res.get("mask_duration", res.duration))
+        state["mask"] |= _signal_mask(plc.time, res, cfg)
         return lc2.flux_flat - state["whiten"], True, True
 
     batch = prepare_batch(plc)
@@ -653,7 +665,7 @@ def candidate_steps(plc: PreprocessedLightCurve, cfg: SearchConfig, *, catalogs=
         blocks=blocks)
     final = dataclasses.replace(state["lc"], flux_flat=state["lc"].flux_flat - state["whiten"])
     def own_window(res) -> np.ndarray:
-        return transit_mask(final.time, res.period, res.t0, cfg.mask_width * res.get("mask_duration", res.duration))
+        return _signal_mask(final.time, res, cfg)
 
     def others(k: int, res) -> List[int]:
         return [j for j, other in enumerate(results)
@@ -682,13 +694,14 @@ def candidate_steps(plc: PreprocessedLightCurve, cfg: SearchConfig, *, catalogs=
     # signal's transit, or a systematic) folded with noise: its "transits"
     # stay masked for the others' vetting, except where they would remove
     # another signal's own transits.
-    weak = {j for j, v in enumerate(vets) if kinds[j] == "signal" and "single_event_dominated" in (v.get("flags") or [])}
+    weak = _one_event_signals(kinds, vets)
     for k, res in enumerate(results):
         hit = [j for j in others(k, res) if j in weak]
         if hit and any(np.any(own_window(results[j]) & own_window(res)) for j in hit):
             vets[k] = vet_one(k, res, spare=set(hit))
     if blocks is not None and cfg.duo_transits:
-        for res, vet in _duo_candidates(plc, final, results, kinds, vets, cfg, catalogs, centroids is not None):
+        for res, vet in _duo_candidates(plc, final, results, kinds, _one_event_signals(kinds, vets), cfg, catalogs,
+                                        centroids is not None):
             results.append(res)
             vets.append(vet)
     rows = [_row(plc, k, res, vet) for k, (res, vet) in enumerate(zip(results, vets))]
@@ -700,23 +713,22 @@ def candidate_steps(plc: PreprocessedLightCurve, cfg: SearchConfig, *, catalogs=
     return rows, results, vets
 
 
-def _duo_candidates(plc, final, results, kinds, vets, cfg: SearchConfig, catalogs, with_centroids: bool):
+def _duo_candidates(plc, final, results, kinds, weak, cfg: SearchConfig, catalogs, with_centroids: bool):
     """Duo-transits of a stitched light curve, with the periodic signals' transits left out; (result, vet) pairs.
 
-    A periodic signal that one event dominates is left in: that event is
-    most likely a lone transit the periodic search folded with noise, and
-    masking it would hide the duo it belongs to.
+    A periodic signal that one event dominates (index in ``weak``) is left
+    in: that event is most likely a lone transit the periodic search folded
+    with noise, and masking it would hide the duo it belongs to.
     """
     from ..vet import vet_candidate
-    from .bls import BLSResult, prepare_batch, transit_mask
+    from .bls import BLSResult, prepare_batch
     from .duo import duo_transits
     from .period_grid import central_transit_duration, stellar_params
 
     keep = np.ones(final.time.size, bool)
     for j, other in enumerate(results):
-        if kinds[j] == "signal" and "single_event_dominated" not in (vets[j].get("flags") or []):
-            keep &= ~transit_mask(final.time, other.period, other.t0,
-                                  cfg.mask_width * other.get("mask_duration", other.duration))
+        if kinds[j] == "signal" and j not in weak:
+            keep &= ~_signal_mask(final.time, other, cfg)
     lc = _subset(final, keep)
     b = prepare_batch(lc)
     if lc.time.size < 20 or b.time[0].size != lc.time.size:

@@ -56,38 +56,67 @@ class DuoTransit:
     periods: np.ndarray = field(default_factory=lambda: np.array([]))
 
 
+class _Stretch:
+    """One stretch of data (a sector) and the running sums that give any box's depth at once."""
+
+    def __init__(self, t, y, w, durations):
+        self.t = t
+        self.dt = float(np.median(np.diff(t))) if t.size > 1 else 1.0
+        self.beta = box_noise_factor(t, y, w, np.asarray(durations, np.float64))
+        self.cw = np.concatenate([[0.0], np.cumsum(w)])
+        self.cwy = np.concatenate([[0.0], np.cumsum(w * y)])
+
+    def boxes(self, begin: np.ndarray, end: np.ndarray, k: int, d: float, min_fill: float = 0.75):
+        """``(good, depth, err)`` of the boxes ``[begin, end)`` of trial duration ``k`` (``d`` days).
+
+        A box needs ``min_fill`` of its expected cadences (``good``); the
+        depth is one minus the weighted mean flux in it (the flux is
+        flattened to 1), its error the formal one times the red-noise factor
+        of that duration.  ``None`` when no box has enough data.
+        """
+        lo = np.searchsorted(self.t, begin, side="left")
+        hi = np.searchsorted(self.t, end, side="left")
+        good = (hi - lo) >= max(3.0, min_fill * d / self.dt)
+        if not good.any():
+            return None
+        lo, hi = lo[good], hi[good]
+        sw = self.cw[hi] - self.cw[lo]
+        depth = 1.0 - (self.cwy[hi] - self.cwy[lo]) / sw
+        return good, depth, self.beta[k] / np.sqrt(sw)
+
+    def best_box(self, centre: float, k: int, d: float, reach: float, sector: int) -> Optional[SingleEvent]:
+        """The strongest box of duration ``d`` (trial ``k``) centred within ``reach`` of ``centre``."""
+        centres = np.arange(centre - reach, centre + reach + 1e-12, max(0.25 * d, self.dt))
+        found = self.boxes(centres - 0.5 * d, centres + 0.5 * d, k, d)
+        if found is None:
+            return None
+        good, depth, err = found
+        i = int(np.argmax(depth / err))
+        return SingleEvent(float(centres[good][i]), float(d), float(depth[i]), float(err[i]),
+                           float(depth[i] / err[i]), sector)
+
+
 def single_events(time, flux, ivar, durations: Sequence[float], *, sector: int = 0, n_events: int = 3,
                   min_fill: float = 0.75, step_fraction: float = 0.25) -> List[SingleEvent]:
     """The ``n_events`` strongest non-overlapping box dips of one stretch of data.
 
-    Boxes of each duration are laid every ``step_fraction`` of it; a box
-    needs ``min_fill`` of its expected cadences.  The depth is one minus the
-    weighted mean flux in the box (the flux is flattened to 1), its error
-    the formal one times the red-noise factor of that duration.
+    Boxes of each duration are laid every ``step_fraction`` of it and
+    measured by :meth:`_Stretch.boxes`.
     """
     t = np.asarray(time, np.float64)
-    y = np.asarray(flux, np.float64)
-    w = np.asarray(ivar, np.float64)
     if t.size < 20:
         return []
-    dt = float(np.median(np.diff(t)))
-    beta = box_noise_factor(t, y, w, np.asarray(durations, np.float64))
-    cw = np.concatenate([[0.0], np.cumsum(w)])
-    cwy = np.concatenate([[0.0], np.cumsum(w * y)])
+    stretch = _Stretch(t, np.asarray(flux, np.float64), np.asarray(ivar, np.float64), durations)
     cand = []
-    for d, b in zip(durations, beta):
-        starts = np.arange(t[0], t[-1] - d, max(step_fraction * d, dt))
+    for k, d in enumerate(durations):
+        starts = np.arange(t[0], t[-1] - d, max(step_fraction * d, stretch.dt))
         if starts.size == 0:
             continue
-        lo = np.searchsorted(t, starts, side="left")
-        hi = np.searchsorted(t, starts + d, side="left")
-        good = (hi - lo) >= max(3.0, min_fill * d / dt)
-        if not good.any():
+        found = stretch.boxes(starts, starts + d, k, d, min_fill)
+        if found is None:
             continue
-        lo, hi, st = lo[good], hi[good], starts[good]
-        sw = cw[hi] - cw[lo]
-        depth = 1.0 - (cwy[hi] - cwy[lo]) / sw
-        err = b / np.sqrt(sw)
+        good, depth, err = found
+        st = starts[good]
         snr = depth / err
         for i in np.argsort(-snr)[: 4 * n_events]:
             cand.append(SingleEvent(float(st[i] + 0.5 * d), float(d), float(depth[i]), float(err[i]),
@@ -140,33 +169,6 @@ def allowed_periods(time, flux, ivar, first: SingleEvent, second: SingleEvent, *
         if ok:
             out.append(p)
     return np.asarray(out)
-
-
-class _Stretch:
-    """One sector's data, with what re-measuring a box anywhere in it needs."""
-
-    def __init__(self, t, y, w, durations):
-        self.t = t
-        self.dt = float(np.median(np.diff(t))) if t.size > 1 else 1.0
-        self.beta = box_noise_factor(t, y, w, np.asarray(durations, np.float64))
-        self.cw = np.concatenate([[0.0], np.cumsum(w)])
-        self.cwy = np.concatenate([[0.0], np.cumsum(w * y)])
-
-    def best_box(self, centre: float, k: int, d: float, reach: float, sector: int,
-                 min_fill: float = 0.75) -> Optional[SingleEvent]:
-        """The strongest box of duration ``d`` (trial ``k``) centred within ``reach`` of ``centre``."""
-        centres = np.arange(centre - reach, centre + reach + 1e-12, max(0.25 * d, self.dt))
-        lo = np.searchsorted(self.t, centres - 0.5 * d, side="left")
-        hi = np.searchsorted(self.t, centres + 0.5 * d, side="left")
-        good = (hi - lo) >= max(3.0, min_fill * d / self.dt)
-        if not good.any():
-            return None
-        lo, hi, c = lo[good], hi[good], centres[good]
-        sw = self.cw[hi] - self.cw[lo]
-        depth = 1.0 - (self.cwy[hi] - self.cwy[lo]) / sw
-        err = self.beta[k] / np.sqrt(sw)
-        i = int(np.argmax(depth / err))
-        return SingleEvent(float(c[i]), float(d), float(depth[i]), float(err[i]), float(depth[i] / err[i]), sector)
 
 
 def _common_duration(a: SingleEvent, b: SingleEvent, stretches, durations, max_depth_sigma: float):

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import hashlib
-import os
 import re
 import sys
 from pathlib import Path
@@ -76,10 +75,10 @@ def _write(df: pd.DataFrame, columns, meta: Dict[str, str], out: Path) -> int:
     table = pa.Table.from_pandas(df, preserve_index=False)
     # drop pandas' own metadata (it holds nothing a reader needs) and keep ours
     table = table.replace_schema_metadata({f"exoray.{k}": str(v) for k, v in meta.items()})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    pq.write_table(table, tmp, compression="zstd", compression_level=19, use_dictionary=True)
-    os.replace(tmp, out)
+    from ..runtime import atomic_open
+
+    with atomic_open(out, "wb") as fh:
+        pq.write_table(table, fh, compression="zstd", compression_level=19, use_dictionary=True)
     return out.stat().st_size
 
 
