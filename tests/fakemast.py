@@ -166,3 +166,22 @@ def _matches(row, filters) -> bool:
         elif str(v) not in vals:
             return False
     return True
+
+
+def serving(real_dir: Path, entries):
+    """A :class:`FakeMast` serving shared real files, ``entries`` = ``(folder, file name)`` pairs.
+
+    A generator for a pytest fixture: skips the test when a file is absent
+    from the shared data, and closes the server after it.
+    """
+    import pytest
+
+    files = {}
+    for sub, name in entries:
+        p = real_dir / sub / name
+        if not p.exists():
+            pytest.skip(f"{p} missing")
+        files[name] = p.read_bytes()
+    srv = FakeMast(files)
+    yield srv
+    srv.close()

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fakemast import FakeMast
+from fakemast import serving
 
 from exoray.cli import main
 from exoray.errors import ConfigError, FetchError
@@ -35,16 +35,8 @@ PIMEN_H1 = "hlsp_tess-spoc_tess_phot_0000000261136679-s0001_tess_v1_lc.fits"
 
 @pytest.fixture()
 def mast(real_dir):
-    files = {}
-    for sub, name in (("tess_spoc_2min", S24), ("tess_spoc_2min", S51),
-                      ("tess_spoc_2min", PIMEN_S1), ("tess_ffi_hlsp", PIMEN_H1)):
-        p = real_dir / sub / name
-        if not p.exists():
-            pytest.skip(f"{p} missing")
-        files[name] = p.read_bytes()
-    srv = FakeMast(files)
-    yield srv
-    srv.close()
+    yield from serving(real_dir, (("tess_spoc_2min", S24), ("tess_spoc_2min", S51),
+                                  ("tess_spoc_2min", PIMEN_S1), ("tess_ffi_hlsp", PIMEN_H1)))
 
 
 def _cli(mast, tmp_path, *extra):

@@ -18,7 +18,7 @@ import hashlib
 import os
 
 import pytest
-from fakemast import FakeMast
+from fakemast import serving
 
 from exoray.errors import ConfigError, FetchError
 from exoray.ingest import mast_query as mq
@@ -29,15 +29,7 @@ H1 = "hlsp_tess-spoc_tess_phot_0000000261136679-s0001_tess_v1_lc.fits"
 
 @pytest.fixture()
 def mast(real_dir):
-    files = {}
-    for sub, name in (("tess_spoc_2min", S1), ("tess_ffi_hlsp", H1)):
-        p = real_dir / sub / name
-        if not p.exists():
-            pytest.skip(f"{p} missing")
-        files[name] = p.read_bytes()
-    srv = FakeMast(files)
-    yield srv
-    srv.close()
+    yield from serving(real_dir, (("tess_spoc_2min", S1), ("tess_ffi_hlsp", H1)))
 
 
 def _filters(req):
