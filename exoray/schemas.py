@@ -11,6 +11,9 @@ file                      schema                                      written by
 ``manifest.parquet``      :data:`FETCH_MANIFEST_SCHEMA`               ``exoray fetch-sector``
 ========================  ==========================================  ==============================
 
+The light-curve schemas are read off :class:`~exoray.lightcurve.LightCurve`
+and :class:`~exoray.lightcurve.PreprocessedLightCurve` (their stored fields).
+
 :data:`LIGHTCURVE_SCHEMA` is the raw record (:class:`exoray.lightcurve.LightCurve`)
 for stages that want to keep unprocessed cadences.
 
@@ -28,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import InputError
-from .lightcurve import LightCurve, PreprocessedLightCurve
+from .lightcurve import HEADER_KEYS, STELLAR_KEYS, LightCurve, PreprocessedLightCurve, stored_fields
 
 __all__ = [
     "LIGHTCURVE_SCHEMA",
@@ -52,70 +55,56 @@ __all__ = [
 _f64 = pa.float64()
 _lf64 = pa.large_list(pa.float64())
 
-_ID_FIELDS = [
-    pa.field("tic_id", pa.int64(), nullable=False),
-    pa.field("sector", pa.int32(), nullable=False),
-    pa.field("mission", pa.string()),
-    pa.field("camera", pa.int16()),
-    pa.field("ccd", pa.int16()),
-    pa.field("cadence_s", _f64),
-    pa.field("product", pa.string()),
-    pa.field("flux_column", pa.string()),
-    pa.field("source_path", pa.string()),
-]
-_STELLAR_FIELDS = [
-    pa.field("tmag", _f64),
-    pa.field("teff", _f64),
-    pa.field("logg", _f64),
-    pa.field("radius", _f64),
-    pa.field("mass", _f64),
-    pa.field("mh", _f64),
-    pa.field("ra", _f64),
-    pa.field("dec", _f64),
-]
+#: Arrow type of each light-curve column, for both records; the columns and
+#: their order come from the dataclasses (:func:`_record_schema`).
+_RECORD_TYPES = {
+    "tic_id": pa.int64(),
+    "sector": pa.int32(),
+    "mission": pa.string(),
+    "camera": pa.int16(),
+    "ccd": pa.int16(),
+    "cadence_s": _f64,
+    "product": pa.string(),
+    "flux_column": pa.string(),
+    "source_path": pa.string(),
+    **{k: _f64 for k in STELLAR_KEYS},
+    "time": _lf64,
+    "flux": _lf64,
+    "flux_err": _lf64,
+    "quality": pa.large_list(pa.int32()),
+    "centroid_col": _lf64,
+    "centroid_row": _lf64,
+    "trend": _lf64,
+    "flux_flat": _lf64,
+    "segment": pa.large_list(pa.int32()),
+    "n_raw": pa.int32(),
+    "n_quality_masked": pa.int32(),
+    "n_nan": pa.int32(),
+    "n_outliers": pa.int32(),
+    "noise_ppm": _f64,
+    "detrend_method": pa.string(),
+    "detrend_window_days": _f64,
+    "rotation_period_days": _f64,
+    "preprocess_ms": _f64,
+    "momentum_dump_times": _lf64,
+    "object_name": pa.string(),  # the product's OBJECT keyword
+}
+#: A light curve without its TIC and sector is no record.
+_RECORD_REQUIRED = ("tic_id", "sector")
+
+
+def _record_schema(record: type, version: str) -> pa.Schema:
+    """The schema of a light-curve record: its header fields, then the rest in declaration order."""
+    names = HEADER_KEYS + tuple(n for n in stored_fields(record) if n not in HEADER_KEYS)
+    return pa.schema([pa.field(n, _RECORD_TYPES[n], nullable=n not in _RECORD_REQUIRED) for n in names],
+                     metadata={"exoray.schema": version})
+
 
 #: Raw light curve, all cadences as in the product (NaNs kept).
-LIGHTCURVE_SCHEMA = pa.schema(
-    _ID_FIELDS
-    + _STELLAR_FIELDS
-    + [
-        pa.field("time", _lf64),
-        pa.field("flux", _lf64),
-        pa.field("flux_err", _lf64),
-        pa.field("quality", pa.large_list(pa.int32())),
-        pa.field("centroid_col", _lf64),
-        pa.field("centroid_row", _lf64),
-    ],
-    metadata={"exoray.schema": "lightcurve/1"},
-)
+LIGHTCURVE_SCHEMA = _record_schema(LightCurve, "lightcurve/1")
 
 #: Preprocessed light curve (``OUT/lightcurves``); see PreprocessedLightCurve.
-PREPROCESSED_SCHEMA = pa.schema(
-    _ID_FIELDS
-    + _STELLAR_FIELDS
-    + [
-        pa.field("time", _lf64),
-        pa.field("flux", _lf64),
-        pa.field("flux_err", _lf64),
-        pa.field("trend", _lf64),
-        pa.field("flux_flat", _lf64),
-        pa.field("segment", pa.large_list(pa.int32())),
-        pa.field("n_raw", pa.int32()),
-        pa.field("n_quality_masked", pa.int32()),
-        pa.field("n_nan", pa.int32()),
-        pa.field("n_outliers", pa.int32()),
-        pa.field("noise_ppm", _f64),
-        pa.field("detrend_method", pa.string()),
-        pa.field("detrend_window_days", _f64),
-        pa.field("rotation_period_days", _f64),
-        pa.field("preprocess_ms", _f64),
-        pa.field("centroid_col", _lf64),
-        pa.field("centroid_row", _lf64),
-        pa.field("momentum_dump_times", _lf64),
-        pa.field("object_name", pa.string()),  # the product's OBJECT keyword
-    ],
-    metadata={"exoray.schema": "preprocessed/1"},
-)
+PREPROCESSED_SCHEMA = _record_schema(PreprocessedLightCurve, "preprocessed/1")
 
 #: One row per input that did not make it through a stage.
 QUARANTINE_SCHEMA = pa.schema(
