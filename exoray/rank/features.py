@@ -63,10 +63,10 @@ Features and transforms (:data:`FEATURE_COLUMNS`, in matrix order)
 ``period_may_be_2p``      (``vet_flags``)
 ``low_snr_flag``,         1 if the vetting flagged low SNR / an
 ``v_shaped_flag``         V-shaped eclipse (``vet_flags``)
+========================  =====================================================
 
 The flag features are :class:`exoray.vet.records.VetFlags` facts, NaN when a
 row has no ``vet_flags`` at all (unknown, not "absent").
-========================  =====================================================
 """
 
 from __future__ import annotations
