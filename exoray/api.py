@@ -81,7 +81,7 @@ def read_candidates(out, tic_id=None, min_score: Optional[float] = None, disposi
         ``false_alarm``, ``single_event``).
     columns : list of str, optional
         Read only these columns (default: all of
-        :data:`exoray.schemas.CANDIDATES_SCHEMA`).
+        :data:`exoray.vet.records.CANDIDATES_SCHEMA`).
 
     The filters are Parquet filters (pyarrow), applied while reading.  Rows
     come sorted by ``score`` (unscored last), then ``snr``, both descending,
@@ -142,7 +142,8 @@ def read_candidates(out, tic_id=None, min_score: Optional[float] = None, disposi
 
 def candidates_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """Candidate rows (dicts) as a DataFrame with the columns and types of ``candidates.parquet``."""
-    from .schemas import CANDIDATES_SCHEMA, records_to_table
+    from .schemas import records_to_table
+    from .vet.records import CANDIDATES_SCHEMA
 
     return records_to_table(list(rows), CANDIDATES_SCHEMA).to_pandas()
 
@@ -188,7 +189,7 @@ def search(lc, config: Optional[SearchConfig] = None, *, preprocess: Optional[Pr
     -------
     pandas.DataFrame, or (DataFrame, ChainResult) with ``return_details``
         One row per signal, in the order found, with the columns of
-        ``candidates.parquet`` (:data:`exoray.schemas.CANDIDATES_SCHEMA`).
+        ``candidates.parquet`` (:data:`exoray.vet.records.CANDIDATES_SCHEMA`).
 
     The work is :func:`exoray.chain.analyse_lightcurve` (or
     :func:`~exoray.chain.analyse_preprocessed`), the chain every sweep

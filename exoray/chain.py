@@ -19,7 +19,7 @@ __all__ = ["ChainResult", "analyse_lightcurve", "analyse_preprocessed"]
 class ChainResult:
     """What the chain made of one light curve.
 
-    ``rows`` are candidate rows (:data:`exoray.schemas.CANDIDATES_SCHEMA`
+    ``rows`` are candidate rows (:data:`exoray.vet.records.CANDIDATES_SCHEMA`
     columns); ``results`` and ``vets`` the BLS results and vetting details
     behind them (for reports); ``timings_ms`` per stage.
     """

@@ -47,7 +47,7 @@ _FROM_CONFIG = "config"
 class StarOutcome:
     """What the engine made of one light curve.
 
-    ``rows`` are candidate rows (:data:`exoray.schemas.CANDIDATES_SCHEMA`
+    ``rows`` are candidate rows (:data:`exoray.vet.records.CANDIDATES_SCHEMA`
     columns, ``report_path`` left empty); ``results`` and ``vets`` the BLS
     results and vetting details behind them, kept only when details were
     asked for (reports need them).  ``failures`` holds ``(stage,
@@ -188,12 +188,13 @@ class Engine:
     def rank(self, rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
         """Score candidate rows with this engine's ranker (if any) and decide their disposition."""
         from .vet.decision import decide_rows
+        from .vet.records import VetFlags
 
         if rows and self.ranker is not None:
             from .rank.ranker import score_candidates
 
             # duo-transits keep the rules' decision: the ranker learnt periodic signals only
-            duo = [i for i, r in enumerate(rows) if "duo_transit" in (r.get("vet_flags") or "").split(";")]
+            duo = [i for i, r in enumerate(rows) if VetFlags.parse(r.get("vet_flags") or "").duo_transit]
             scored = score_candidates([r for i, r in enumerate(rows) if i not in duo], self.ranker)
             it = iter(scored)
             rows = [dict(r) if i in duo else next(it) for i, r in enumerate(rows)]

@@ -26,7 +26,8 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["LightCurve", "PreprocessedLightCurve", "STELLAR_KEYS", "TIME_OFFSETS", "from_lightkurve"]
+__all__ = ["LightCurve", "PreprocessedLightCurve", "STELLAR_KEYS", "HEADER_KEYS", "TIME_OFFSETS", "stored_fields",
+           "from_lightkurve"]
 
 #: Stellar parameters carried from the FITS header (``None`` when absent).
 STELLAR_KEYS = ("tmag", "teff", "logg", "radius", "mass", "mh", "ra", "dec")
@@ -108,7 +109,8 @@ class LightCurve:
     dec: Optional[float] = None
     centroid_col: Optional[np.ndarray] = None
     centroid_row: Optional[np.ndarray] = None
-    meta: Dict[str, Any] = field(default_factory=dict)
+    #: not stored: what the reader knew beyond the columns (object name, flux unit, ...)
+    meta: Dict[str, Any] = field(default_factory=dict, metadata={"stored": False})
 
     def __post_init__(self):
         self.tic_id = int(self.tic_id)
@@ -161,8 +163,7 @@ class LightCurve:
 
     def to_row(self) -> Dict[str, Any]:
         """One row of :data:`exoray.schemas.LIGHTCURVE_SCHEMA`."""
-        row = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "meta"}
-        return row
+        return {name: getattr(self, name) for name in stored_fields(LightCurve)}
 
     def to_lightkurve(self):
         """This light curve as a :class:`lightkurve.TessLightCurve` (``KeplerLightCurve`` for Kepler).
@@ -259,8 +260,8 @@ class PreprocessedLightCurve:
     #: (:func:`exoray.preprocess.stitch`), never stored: the sector of each
     #: cadence, and per sector (in time order) a :class:`SectorPart` saying
     #: where it came from and how its trend was made.
-    cadence_sector: Optional[np.ndarray] = None
-    parts: Optional[Tuple["SectorPart", ...]] = None
+    cadence_sector: Optional[np.ndarray] = field(default=None, metadata={"stored": False})
+    parts: Optional[Tuple["SectorPart", ...]] = field(default=None, metadata={"stored": False})
 
     def __post_init__(self):
         for name in ("time", "flux", "flux_err", "trend", "flux_flat"):
@@ -295,8 +296,7 @@ class PreprocessedLightCurve:
         """One row of :data:`exoray.schemas.PREPROCESSED_SCHEMA` (a single file's light curve)."""
         if self.parts:
             raise ValueError("a stitched light curve is not stored; store the light curve of each sector")
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.name not in ("cadence_sector", "parts")}
+        return {name: getattr(self, name) for name in stored_fields(PreprocessedLightCurve)}
 
 
     @property
@@ -386,6 +386,19 @@ class SectorPart:
     noise_ppm: float
     n_cadences: int
 
+
+def stored_fields(record: type) -> Tuple[str, ...]:
+    """The fields of a light-curve record that its Parquet row holds, in declaration order."""
+    return tuple(f.name for f in dataclasses.fields(record) if f.metadata.get("stored", True))
+
+
+#: What a light curve says about its star and its file (TIC, sector, product,
+#: stellar parameters, ...): the fields both records hold that are not
+#: per-cadence arrays.  Preprocessing carries them over unchanged, and the
+#: stored rows put them first.
+HEADER_KEYS: Tuple[str, ...] = tuple(
+    name for name in stored_fields(LightCurve)
+    if name in stored_fields(PreprocessedLightCurve) and name not in PreprocessedLightCurve.CADENCE_ARRAYS)
 
 
 def _flux_unit(unit_str: Optional[str], product: str):

@@ -2,14 +2,20 @@
 
 Stage outputs on disk:
 
-========================  ==========================================  ==============================
-file                      schema                                      written by
-========================  ==========================================  ==============================
-``lightcurves/*.parquet`` :data:`PREPROCESSED_SCHEMA`                 ``exoray sweep`` (preprocess)
-``quarantine.parquet``    :data:`QUARANTINE_SCHEMA`                   ``exoray sweep`` (every stage)
-``candidates.parquet``    :data:`CANDIDATES_SCHEMA`                   search / rank / vet
-``manifest.parquet``      :data:`FETCH_MANIFEST_SCHEMA`               ``exoray fetch-sector``
-========================  ==========================================  ==============================
+=========================  =============================================  ==============================
+file                       schema                                         written by
+=========================  =============================================  ==============================
+``lightcurves/*.parquet``  :data:`PREPROCESSED_SCHEMA`                    ``exoray sweep`` (preprocess)
+``quarantine.parquet``     :data:`QUARANTINE_SCHEMA`                      ``exoray sweep`` (every stage)
+``candidates.parquet``     :data:`exoray.vet.records.CANDIDATES_SCHEMA`   search / rank / vet
+``manifest.parquet``       :data:`FETCH_MANIFEST_SCHEMA`                  ``exoray fetch-sector``
+=========================  =============================================  ==============================
+
+The candidates' schema is read off :class:`exoray.vet.records.CandidateRecord`
+and lives with it: the vetting stage owns that contract, and this ground
+floor module imports nothing above it.  The light-curve schemas are read
+off :class:`~exoray.lightcurve.LightCurve` and
+:class:`~exoray.lightcurve.PreprocessedLightCurve` (their stored fields).
 
 :data:`LIGHTCURVE_SCHEMA` is the raw record (:class:`exoray.lightcurve.LightCurve`)
 for stages that want to keep unprocessed cadences.
@@ -28,16 +34,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import InputError
-from .lightcurve import LightCurve, PreprocessedLightCurve
+from .lightcurve import HEADER_KEYS, STELLAR_KEYS, LightCurve, PreprocessedLightCurve, stored_fields
 
 __all__ = [
     "LIGHTCURVE_SCHEMA",
     "PREPROCESSED_SCHEMA",
     "QUARANTINE_SCHEMA",
-    "CANDIDATES_SCHEMA",
     "STARS_SCHEMA",
     "FETCH_MANIFEST_SCHEMA",
-    "CANDIDATE_FEATURES",
     "records_to_table",
     "table_to_records",
     "lightcurves_to_table",
@@ -52,70 +56,56 @@ __all__ = [
 _f64 = pa.float64()
 _lf64 = pa.large_list(pa.float64())
 
-_ID_FIELDS = [
-    pa.field("tic_id", pa.int64(), nullable=False),
-    pa.field("sector", pa.int32(), nullable=False),
-    pa.field("mission", pa.string()),
-    pa.field("camera", pa.int16()),
-    pa.field("ccd", pa.int16()),
-    pa.field("cadence_s", _f64),
-    pa.field("product", pa.string()),
-    pa.field("flux_column", pa.string()),
-    pa.field("source_path", pa.string()),
-]
-_STELLAR_FIELDS = [
-    pa.field("tmag", _f64),
-    pa.field("teff", _f64),
-    pa.field("logg", _f64),
-    pa.field("radius", _f64),
-    pa.field("mass", _f64),
-    pa.field("mh", _f64),
-    pa.field("ra", _f64),
-    pa.field("dec", _f64),
-]
+#: Arrow type of each light-curve column, for both records; the columns and
+#: their order come from the dataclasses (:func:`_record_schema`).
+_RECORD_TYPES = {
+    "tic_id": pa.int64(),
+    "sector": pa.int32(),
+    "mission": pa.string(),
+    "camera": pa.int16(),
+    "ccd": pa.int16(),
+    "cadence_s": _f64,
+    "product": pa.string(),
+    "flux_column": pa.string(),
+    "source_path": pa.string(),
+    **{k: _f64 for k in STELLAR_KEYS},
+    "time": _lf64,
+    "flux": _lf64,
+    "flux_err": _lf64,
+    "quality": pa.large_list(pa.int32()),
+    "centroid_col": _lf64,
+    "centroid_row": _lf64,
+    "trend": _lf64,
+    "flux_flat": _lf64,
+    "segment": pa.large_list(pa.int32()),
+    "n_raw": pa.int32(),
+    "n_quality_masked": pa.int32(),
+    "n_nan": pa.int32(),
+    "n_outliers": pa.int32(),
+    "noise_ppm": _f64,
+    "detrend_method": pa.string(),
+    "detrend_window_days": _f64,
+    "rotation_period_days": _f64,
+    "preprocess_ms": _f64,
+    "momentum_dump_times": _lf64,
+    "object_name": pa.string(),  # the product's OBJECT keyword
+}
+#: A light curve without its TIC and sector is no record.
+_RECORD_REQUIRED = ("tic_id", "sector")
+
+
+def _record_schema(record: type, version: str) -> pa.Schema:
+    """The schema of a light-curve record: its header fields, then the rest in declaration order."""
+    names = HEADER_KEYS + tuple(n for n in stored_fields(record) if n not in HEADER_KEYS)
+    return pa.schema([pa.field(n, _RECORD_TYPES[n], nullable=n not in _RECORD_REQUIRED) for n in names],
+                     metadata={"exoray.schema": version})
+
 
 #: Raw light curve, all cadences as in the product (NaNs kept).
-LIGHTCURVE_SCHEMA = pa.schema(
-    _ID_FIELDS
-    + _STELLAR_FIELDS
-    + [
-        pa.field("time", _lf64),
-        pa.field("flux", _lf64),
-        pa.field("flux_err", _lf64),
-        pa.field("quality", pa.large_list(pa.int32())),
-        pa.field("centroid_col", _lf64),
-        pa.field("centroid_row", _lf64),
-    ],
-    metadata={"exoray.schema": "lightcurve/1"},
-)
+LIGHTCURVE_SCHEMA = _record_schema(LightCurve, "lightcurve/1")
 
 #: Preprocessed light curve (``OUT/lightcurves``); see PreprocessedLightCurve.
-PREPROCESSED_SCHEMA = pa.schema(
-    _ID_FIELDS
-    + _STELLAR_FIELDS
-    + [
-        pa.field("time", _lf64),
-        pa.field("flux", _lf64),
-        pa.field("flux_err", _lf64),
-        pa.field("trend", _lf64),
-        pa.field("flux_flat", _lf64),
-        pa.field("segment", pa.large_list(pa.int32())),
-        pa.field("n_raw", pa.int32()),
-        pa.field("n_quality_masked", pa.int32()),
-        pa.field("n_nan", pa.int32()),
-        pa.field("n_outliers", pa.int32()),
-        pa.field("noise_ppm", _f64),
-        pa.field("detrend_method", pa.string()),
-        pa.field("detrend_window_days", _f64),
-        pa.field("rotation_period_days", _f64),
-        pa.field("preprocess_ms", _f64),
-        pa.field("centroid_col", _lf64),
-        pa.field("centroid_row", _lf64),
-        pa.field("momentum_dump_times", _lf64),
-        pa.field("object_name", pa.string()),  # the product's OBJECT keyword
-    ],
-    metadata={"exoray.schema": "preprocessed/1"},
-)
+PREPROCESSED_SCHEMA = _record_schema(PreprocessedLightCurve, "preprocessed/1")
 
 #: One row per input that did not make it through a stage.
 QUARANTINE_SCHEMA = pa.schema(
@@ -149,91 +139,6 @@ STARS_SCHEMA = pa.schema(
         pa.field("searched_at", pa.timestamp("ms", tz="UTC")),
     ],
     metadata={"exoray.schema": "stars/1"},
-)
-
-#: Numeric columns of a candidate beyond the headline ones: the statistics the
-#: vetting tests measure and the star's context.  The ranker's features are
-#: drawn from these (see :mod:`exoray.search.candidates` for definitions).
-CANDIDATE_FEATURES = (
-    "bls_depth_ppm",
-    "snr_white",
-    "red_noise",
-    "transit_chi2_p",
-    "redetrend_gain",
-    "ms_primary_sigma",
-    "ms_uniqueness",
-    "bls_power",
-    "sde_raw",
-    "mes",
-    "single_event_fraction",
-    "odd_even_rel_diff",
-    "secondary_half_sigma",
-    "secondary_best_phase",
-    "secondary_depth_ratio",
-    "ingress_fraction",
-    "v_shape",
-    "shape_chi2_red",
-    "depth_sigma",
-    "half_phase_sigma",
-    "duration_ratio",
-    "implied_density_ratio",
-    "companion_radius_earth",
-    "phase_variability_sigma",
-    "centroid_sigma",
-    "centroid_offset_px",
-    "dump_coincidence",
-    "edge_fraction",
-    "noise_ppm",
-    "tmag",
-    "teff",
-    "radius",
-    "logg",
-)
-
-#: Transit candidates, one row per (star, sector, signal).  Filled by the
-#: search, rank and vet stages; columns those stages have not computed are null.
-CANDIDATES_SCHEMA = pa.schema(
-    [
-        pa.field("tic_id", pa.int64(), nullable=False),
-        pa.field("sector", pa.int32(), nullable=False),
-        pa.field("candidate_index", pa.int32(), nullable=False),
-        pa.field("period_days", _f64),
-        pa.field("t0_btjd", _f64),
-        pa.field("duration_hours", _f64),
-        pa.field("depth_ppm", _f64),
-        pa.field("snr", _f64),
-        pa.field("score", _f64),
-        pa.field("sde", _f64),
-        pa.field("n_transits", pa.int32()),
-        pa.field("odd_even_sigma", _f64),
-        pa.field("secondary_sigma", _f64),
-        pa.field("score_lo", _f64),
-        pa.field("score_hi", _f64),
-        pa.field("disposition", pa.string()),
-        pa.field("known_object", pa.string()),
-        pa.field("report_path", pa.string()),
-        pa.field("single_event", pa.bool_()),
-        pa.field("source_path", pa.string()),
-        pa.field("depth_err_ppm", _f64),
-        pa.field("duration_err_hours", _f64),
-        pa.field("vet_flags", pa.string()),  # ';'-separated flags from exoray.vet
-        # what the vetting rules alone said; ``disposition`` is the final call
-        # reconciled with the score (exoray.vet.decision)
-        pa.field("rule_disposition", pa.string()),
-        # the sectors searched together ("24,51"), and the transit depth in
-        # each (same order) with the chi-square probability that they agree
-        pa.field("sectors", pa.string()),
-        pa.field("n_sectors", pa.int32()),
-        pa.field("sector_depth_ppm", pa.large_list(pa.float64())),
-        pa.field("sector_depth_err_ppm", pa.large_list(pa.float64())),
-        pa.field("sector_depth_p", _f64),
-        # a duo-transit (one transit in each of two sectors): the periods the
-        # data allow, longest first (``period_days`` is the first)
-        pa.field("alias_periods_days", pa.large_list(pa.float64())),
-    ]
-    # vetting statistics and stellar context, the ranking features
-    + [pa.field(name, _f64) for name in CANDIDATE_FEATURES],
-    metadata={"exoray.schema": "candidates/1"},
 )
 
 #: What a whole-sector fetch did with each file of the bulk script.

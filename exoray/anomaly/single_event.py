@@ -16,7 +16,7 @@ z-score above ``threshold``) are merged into regions, and in each region:
    ``min_snr`` and no periodic candidate of the same star predicts a transit
    at that time (so a planet already found by BLS is not reported twice).
 
-Rows follow :data:`exoray.schemas.CANDIDATES_SCHEMA` with
+Rows follow :data:`exoray.vet.records.CANDIDATES_SCHEMA` with
 ``single_event=True``, ``period_days=NaN``, ``n_transits=1`` and
 ``disposition="single_event"``.
 """
@@ -280,7 +280,7 @@ def single_event_candidates(plc, periodic_rows: Sequence[Dict[str, Any]] = (), m
 
 def _row(plc, k, tc, dur, dur_err, depth, depth_err, snr, ingress, v_shape, chi2, dump_hit, edge_frac,
          flags, zpk, spk, method) -> Dict[str, Any]:
-    from ..schemas import CANDIDATE_FEATURES
+    from ..vet.records import CANDIDATE_FEATURES
 
     def fl(v):
         try:

@@ -52,7 +52,7 @@ import pyarrow.parquet as pq
 
 from ..config import PreprocessConfig, SearchConfig, SweepConfig
 from ..errors import ConfigError, InputError
-from ..schemas import CANDIDATES_SCHEMA, QUARANTINE_SCHEMA, records_to_table, write_parquet_atomic
+from ..schemas import QUARANTINE_SCHEMA, records_to_table, write_parquet_atomic
 from .sweep import (
     CANDIDATES_DIR,
     INPUT_STAGES,
@@ -157,6 +157,9 @@ class SearchAnalyser(BatchAnalyser):
         merge_search_quarantine(self.out_dir, loaded.key, bad)
         if found["stars"] is not None:
             write_parquet_atomic(found["stars"], os.path.join(self.out_dir, STARS_DIR, f"part-{loaded.key}.parquet"))
+        # imported here, not at the top: the vetting package stays off the driver's start-up path
+        from ..vet.records import CANDIDATES_SCHEMA
+
         table = found["table"] if found["table"] is not None else CANDIDATES_SCHEMA.empty_table()
         write_parquet_atomic(table, os.path.join(self.out_dir, CANDIDATES_DIR, f"part-{loaded.key}.parquet"))
         write_ms = (time.perf_counter() - t0) * 1e3 + found["store_ms"]
@@ -292,6 +295,7 @@ def _rescore_part(path: str, engine) -> Dict[str, int]:
     rows = table.to_pylist()
     periodic = [i for i, r in enumerate(rows) if not r.get("single_event")]
     if periodic:
+        from ..vet.records import CANDIDATES_SCHEMA
         from .sweep import _to_table
 
         scored = engine.rank([rows[i] for i in periodic])

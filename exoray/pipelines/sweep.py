@@ -80,7 +80,6 @@ import pyarrow.parquet as pq
 from ..config import SearchConfig, SweepConfig
 from ..errors import ExorayError, InputError
 from ..schemas import (
-    CANDIDATES_SCHEMA,
     PREPROCESSED_SCHEMA,
     QUARANTINE_SCHEMA,
     STARS_SCHEMA,
@@ -505,6 +504,8 @@ class BatchAnalyser:
                "n_passed_over": 0}
         if self.engine.search_config is None or not plcs:
             return out
+        from ..vet.records import CANDIDATES_SCHEMA
+
         units = self.units(plcs, locs, bad, context)
         reports = self.config.reports
         outcomes = self.engine.analyse_preprocessed([u.plc for u in units], details=reports != "none")
@@ -745,6 +746,10 @@ def consolidate_candidates(out_dir: str) -> int:
     earlier search left out: the parts keep them, the consolidated table
     holds each star's current search only (:func:`consolidate_stars`).
     """
+    # imported here, not at the top: the vetting package (scipy and all)
+    # stays off the driver's start-up path
+    from ..vet.records import CANDIDATES_SCHEMA
+
     gone = {(u["batch"], int(u["tic_id"])) for u in superseded_units(out_dir)}
 
     def keep(key: str, t: pa.Table) -> List[bool]:

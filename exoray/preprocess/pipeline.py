@@ -38,7 +38,7 @@ import numpy as np
 from ..astro import stellar_params
 from ..config import PreprocessConfig
 from ..errors import EmptyLightCurveError
-from ..lightcurve import STELLAR_KEYS, LightCurve, PreprocessedLightCurve
+from ..lightcurve import HEADER_KEYS, LightCurve, PreprocessedLightCurve
 from .detrend import detrend_savgol
 from .gaps import drop_short_segments, find_segments, renumber, segment_starts
 from .normalize import (
@@ -290,22 +290,13 @@ def preprocess_lightcurve(lc: LightCurve,
         log.info("%s: no flux errors in the product; using each segment's point-to-point scatter", src)
     ms = (_time.perf_counter() - t_start) * 1e3
     return PreprocessedLightCurve(
-        tic_id=lc.tic_id,
-        sector=lc.sector,
+        **{k: getattr(lc, k) for k in HEADER_KEYS},
         time=t,
         flux=f,
         flux_err=fe,
         trend=trend,
         flux_flat=flat,
         segment=segment,
-        mission=lc.mission,
-        camera=lc.camera,
-        ccd=lc.ccd,
-        cadence_s=lc.cadence_s,
-        product=lc.product,
-        flux_column=lc.flux_column,
-        source_path=lc.source_path,
-        **{k: getattr(lc, k) for k in STELLAR_KEYS},
         n_raw=n_raw,
         n_quality_masked=n_quality_masked,
         n_nan=n_nan,

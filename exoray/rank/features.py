@@ -2,13 +2,15 @@
 
 A candidate row is a dict (or a DataFrame row) as produced by
 :func:`exoray.search.candidates.find_candidates`: the
-:data:`~exoray.schemas.CANDIDATES_SCHEMA` columns plus flat vetting statistics.
+:data:`~exoray.vet.records.CANDIDATES_SCHEMA` columns plus flat vetting statistics.
 Each feature below is computed from a few of those keys; a key that is
 missing, ``None`` or not finite gives ``NaN`` (LightGBM routes missing values
-down a learned branch; the random-forest baseline imputes them).  Several
-source names are accepted for each quantity (first present wins), so the
-ranker also scores older candidate tables and tables built from other
-searches (see :data:`SOURCE_KEYS`).
+down a learned branch; the random-forest baseline imputes them).  Every
+feature is read from a column of the candidate contract
+(:class:`exoray.vet.records.CandidateRecord`); a few columns are also
+accepted under an older name (:data:`LEGACY_KEYS`, first present wins), so
+the ranker also scores older candidate tables and ``/v1/rank`` records that
+use those names (see :data:`SOURCE_KEYS`).
 
 Features and transforms (:data:`FEATURE_COLUMNS`, in matrix order)
 -------------------------------------------------------------------
@@ -62,118 +64,28 @@ Features and transforms (:data:`FEATURE_COLUMNS`, in matrix order)
 ``low_snr_flag``,         1 if the vetting flagged low SNR / an
 ``v_shaped_flag``         V-shaped eclipse (``vet_flags``)
 ========================  =====================================================
+
+The flag features are :class:`exoray.vet.records.VetFlags` facts, NaN when a
+row has no ``vet_flags`` at all (unknown, not "absent").
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, List, Mapping, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..astro import radius_earth
+from ..vet.records import VetFlags
 
-__all__ = ["FEATURE_COLUMNS", "DISPOSITION_NAMES", "SOURCE_KEYS", "FLAG_FEATURES", "candidate_features", "feature_frame"]
+__all__ = ["FEATURE_COLUMNS", "DISPOSITION_NAMES", "SOURCE_KEYS", "LEGACY_KEYS", "FLAG_FEATURES",
+           "candidate_features", "feature_frame"]
 
 #: Dispositions a candidate row may carry (:data:`exoray.vet.DISPOSITIONS`).  The
 #: rules' disposition is not a feature: the ranker learns from the statistics
 #: behind it, and :mod:`exoray.vet.decision` reconciles the two afterwards.
 from ..vet.disposition import DISPOSITIONS as DISPOSITION_NAMES  # noqa: E402
-
-#: accepted source keys per quantity, first present wins
-SOURCE_KEYS = {
-    "period": ("period_days", "period"),
-    "duration_hours": ("duration_hours",),
-    "duration_ratio": ("duration_ratio",),
-    "depth_ppm": ("depth_ppm",),
-    "snr": ("snr",),
-    "snr_white": ("snr_white",),
-    "red_noise": ("red_noise",),
-    "transit_chi2_p": ("transit_chi2_p",),
-    "redetrend_gain": ("redetrend_gain",),
-    "ms_primary_sigma": ("ms_primary_sigma",),
-    "ms_uniqueness": ("ms_uniqueness",),
-    "sde": ("sde",),
-    "n_transits": ("n_transits",),
-    "density_ratio": ("implied_density_ratio",),
-    "sde_raw": ("sde_raw",),
-    "mes": ("mes",),
-    "depth_sigma": ("depth_sigma",),
-    "odd_even_rel_diff": ("odd_even_rel_diff",),
-    "secondary_half_sigma": ("secondary_half_sigma",),
-    "v_shape": ("v_shape",),
-    "shape_chi2_red": ("shape_chi2_red",),
-    "dump_coincidence": ("dump_coincidence",),
-    "vet_flags": ("vet_flags", "flags"),
-    "odd_even_sigma": ("odd_even_sigma",),
-    "secondary_sigma": ("secondary_sigma",),
-    "secondary_depth_ratio": ("secondary_depth_ratio", "secondary_ratio"),
-    "ingress_fraction": ("ingress_fraction",),
-    "single_event_fraction": ("single_event_fraction",),
-    "centroid_sigma": ("centroid_sigma", "centroid_shift_sigma"),
-    "centroid_offset_px": ("centroid_offset_px",),
-    "noise_ppm": ("noise_ppm",),
-    "tmag": ("tmag",),
-    "teff": ("teff",),
-    "radius": ("radius",),
-    "logg": ("logg",),
-    "companion_radius_earth": ("companion_radius_earth",),
-    "half_phase_sigma": ("half_phase_sigma",),
-    "phase_variability_sigma": ("phase_variability_sigma",),
-    "edge_fraction": ("edge_fraction",),
-    "candidate_index": ("candidate_index",),
-    "disposition": ("rule_disposition", "disposition"),
-}
-
-#: flags of ``vet_flags`` turned into 0/1 features: feature name -> flag prefix
-FLAG_FEATURES = {
-    "alias_flag": "period_alias:",
-    "period_may_be_half": "period_may_be_half",
-    "period_may_be_2p": "period_may_be_2P",
-    "low_snr_flag": "low_snr",
-    "v_shaped_flag": "v_shaped",
-}
-
-FEATURE_COLUMNS: Tuple[str, ...] = (
-    "log10_period",
-    "duration_hours",
-    "log10_duration_ratio",
-    "log10_density_ratio",
-    "log10_depth_ppm",
-    "snr",
-    "log10_snr_white",
-    "log10_red_noise",
-    "log10_transit_chi2_p",
-    "redetrend_gain",
-    "ms_primary_sigma",
-    "ms_uniqueness",
-    "sde",
-    "sde_raw",
-    "mes",
-    "depth_sigma",
-    "n_transits",
-    "odd_even_sigma",
-    "odd_even_rel_diff",
-    "secondary_sigma",
-    "secondary_half_sigma",
-    "secondary_depth_ratio",
-    "ingress_fraction",
-    "v_shape",
-    "log10_shape_chi2",
-    "single_event_fraction",
-    "centroid_sigma",
-    "log10_centroid_offset_px",
-    "log10_noise_ppm",
-    "tmag",
-    "teff",
-    "radius",
-    "logg",
-    "log10_companion_rearth",
-    "half_phase_sigma",
-    "phase_variability_sigma",
-    "dump_coincidence",
-    "edge_fraction",
-) + tuple(FLAG_FEATURES)
 
 
 def _num(v: Any) -> float:
@@ -189,8 +101,116 @@ def _num(v: Any) -> float:
     return x if math.isfinite(x) else math.nan
 
 
-def _get(row: Mapping, quantity: str) -> Any:
-    for k in SOURCE_KEYS[quantity]:
+def _log10_pos(x: float) -> float:
+    return math.log10(x) if x > 0 else math.nan
+
+
+def _same(x: float) -> float:
+    return x
+
+
+def _abs(x: float) -> float:
+    return abs(x) if math.isfinite(x) else x
+
+
+def _log10_p(x: float) -> float:
+    return max(_log10_pos(x), -30.0) if math.isfinite(x) else math.nan
+
+
+def _clip_ratio(x: float) -> float:
+    return min(max(x, -1.0), 2.0) if math.isfinite(x) else x
+
+
+def _log10_companion(x: float, get: Callable[[str], float]) -> float:
+    # a table without the column: the radius the depth implies for this star
+    if not math.isfinite(x):
+        depth, radius = get("depth_ppm"), get("radius")
+        if depth > 0 and radius > 0:
+            x = float(radius_earth(math.sqrt(depth * 1e-6), radius))
+    return _log10_pos(x)
+
+
+#: The numeric features in the shipped ranker's matrix order (its saved
+#: models depend on it): feature name, the candidate column it is read from,
+#: and its transform.
+_NUMERIC: Tuple[Tuple[str, str, Callable], ...] = (
+    ("log10_period", "period_days", _log10_pos),
+    ("duration_hours", "duration_hours", _same),
+    ("log10_duration_ratio", "duration_ratio", _log10_pos),
+    ("log10_density_ratio", "implied_density_ratio", _log10_pos),
+    ("log10_depth_ppm", "depth_ppm", _log10_pos),
+    ("snr", "snr", _same),
+    ("log10_snr_white", "snr_white", _log10_pos),
+    ("log10_red_noise", "red_noise", _log10_pos),
+    ("log10_transit_chi2_p", "transit_chi2_p", _log10_p),
+    ("redetrend_gain", "redetrend_gain", _same),
+    ("ms_primary_sigma", "ms_primary_sigma", _same),
+    ("ms_uniqueness", "ms_uniqueness", _same),
+    ("sde", "sde", _same),
+    ("sde_raw", "sde_raw", _same),
+    ("mes", "mes", _same),
+    ("depth_sigma", "depth_sigma", _same),
+    ("n_transits", "n_transits", _same),
+    ("odd_even_sigma", "odd_even_sigma", _abs),
+    ("odd_even_rel_diff", "odd_even_rel_diff", _abs),
+    ("secondary_sigma", "secondary_sigma", _same),
+    ("secondary_half_sigma", "secondary_half_sigma", _same),
+    ("secondary_depth_ratio", "secondary_depth_ratio", _clip_ratio),
+    ("ingress_fraction", "ingress_fraction", _same),
+    ("v_shape", "v_shape", _same),
+    ("log10_shape_chi2", "shape_chi2_red", _log10_pos),
+    ("single_event_fraction", "single_event_fraction", _same),
+    ("centroid_sigma", "centroid_sigma", _same),
+    ("log10_centroid_offset_px", "centroid_offset_px", _log10_pos),
+    ("log10_noise_ppm", "noise_ppm", _log10_pos),
+    ("tmag", "tmag", _same),
+    ("teff", "teff", _same),
+    ("radius", "radius", _same),
+    ("logg", "logg", _same),
+    ("log10_companion_rearth", "companion_radius_earth", _log10_companion),
+    ("half_phase_sigma", "half_phase_sigma", _same),
+    ("phase_variability_sigma", "phase_variability_sigma", _same),
+    ("dump_coincidence", "dump_coincidence", _same),
+    ("edge_fraction", "edge_fraction", _same),
+)
+#: transforms that also read other columns
+_NEEDS_ROW = (_log10_companion,)
+
+#: flags of ``vet_flags`` turned into 0/1 features: feature name -> :class:`~exoray.vet.records.VetFlags` fact
+FLAG_FEATURES: Dict[str, str] = {
+    "alias_flag": "period_alias",
+    "period_may_be_half": "period_may_be_half",
+    "period_may_be_2p": "period_may_be_2p",
+    "low_snr_flag": "low_snr",
+    "v_shaped_flag": "v_shaped",
+}
+
+FEATURE_COLUMNS: Tuple[str, ...] = tuple(name for name, _, _ in _NUMERIC) + tuple(FLAG_FEATURES)
+
+#: Older names of candidate columns, still accepted after the column's own
+#: (first present wins): records sent to ``/v1/rank`` in the vetting
+#: result's terms (``period``, ``flags``), columns renamed since, and
+#: ``disposition`` for tables written before ``rule_disposition`` existed
+#: (their ``disposition`` is the rules' call).
+LEGACY_KEYS: Dict[str, Tuple[str, ...]] = {
+    "period_days": ("period",),
+    "vet_flags": ("flags",),
+    "secondary_depth_ratio": ("secondary_ratio",),
+    "centroid_sigma": ("centroid_shift_sigma",),
+    "rule_disposition": ("disposition",),
+}
+
+#: The keys a row is read by: candidate column -> accepted keys, first present
+#: wins.  The columns are those the features read, the flags, and the two that
+#: identify a row's verdict and order (which are not features).
+SOURCE_KEYS: Dict[str, Tuple[str, ...]] = {
+    col: (col,) + LEGACY_KEYS.get(col, ())
+    for col in dict.fromkeys([c for _, c, _ in _NUMERIC] + ["vet_flags", "candidate_index", "rule_disposition"])
+}
+
+
+def _get(row: Mapping, column: str) -> Any:
+    for k in SOURCE_KEYS[column]:
         if k in row:
             v = row[k]
             if v is None or (isinstance(v, float) and math.isnan(v)):
@@ -199,71 +219,17 @@ def _get(row: Mapping, quantity: str) -> Any:
     return None
 
 
-def _log10_pos(x: float) -> float:
-    return math.log10(x) if x > 0 else math.nan
-
-
 def _row_features(row: Mapping) -> List[float]:
-    g = lambda q: _num(_get(row, q))  # noqa: E731
-    period = g("period")
-    depth = g("depth_ppm")
-    radius = g("radius")
-    comp = g("companion_radius_earth")
-    if not math.isfinite(comp) and depth > 0 and radius > 0:
-        comp = float(radius_earth(math.sqrt(depth * 1e-6), radius))
-    ratio = g("secondary_depth_ratio")
-    if math.isfinite(ratio):
-        ratio = min(max(ratio, -1.0), 2.0)
-    oe = g("odd_even_sigma")
-    rel = g("odd_even_rel_diff")
-    out = [
-        _log10_pos(period),
-        g("duration_hours"),
-        _log10_pos(g("duration_ratio")),
-        _log10_pos(g("density_ratio")),
-        _log10_pos(depth),
-        g("snr"),
-        _log10_pos(g("snr_white")),
-        _log10_pos(g("red_noise")),
-        max(_log10_pos(g("transit_chi2_p")), -30.0) if math.isfinite(g("transit_chi2_p")) else math.nan,
-        g("redetrend_gain"),
-        g("ms_primary_sigma"),
-        g("ms_uniqueness"),
-        g("sde"),
-        g("sde_raw"),
-        g("mes"),
-        g("depth_sigma"),
-        g("n_transits"),
-        abs(oe) if math.isfinite(oe) else oe,
-        abs(rel) if math.isfinite(rel) else rel,
-        g("secondary_sigma"),
-        g("secondary_half_sigma"),
-        ratio,
-        g("ingress_fraction"),
-        g("v_shape"),
-        _log10_pos(g("shape_chi2_red")),
-        g("single_event_fraction"),
-        g("centroid_sigma"),
-        _log10_pos(g("centroid_offset_px")),
-        _log10_pos(g("noise_ppm")),
-        g("tmag"),
-        g("teff"),
-        radius,
-        g("logg"),
-        _log10_pos(comp),
-        g("half_phase_sigma"),
-        g("phase_variability_sigma"),
-        g("dump_coincidence"),
-        g("edge_fraction"),
-    ]
-    flags = _get(row, "vet_flags")
-    if isinstance(flags, str):
-        names = [f.strip() for f in flags.split(";") if f.strip()]
-        out += [float(any(f.startswith(p) for f in names)) for p in FLAG_FEATURES.values()]
-    elif isinstance(flags, (list, tuple)):
-        out += [float(any(str(f).startswith(p) for f in flags)) for p in FLAG_FEATURES.values()]
-    else:  # no vetting flags at all: unknown, not "absent"
+    def get(column: str) -> float:
+        return _num(_get(row, column))
+
+    out = [transform(get(col), get) if transform in _NEEDS_ROW else transform(get(col))
+           for _, col, transform in _NUMERIC]
+    flags = VetFlags.parse(_get(row, "vet_flags"))
+    if flags is None:  # no vetting flags at all: unknown, not "absent"
         out += [math.nan] * len(FLAG_FEATURES)
+    else:
+        out += [float(getattr(flags, fact)) for fact in FLAG_FEATURES.values()]
     return out
 
 

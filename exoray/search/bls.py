@@ -141,7 +141,7 @@ class BLSResult(dict):
         return f"BLSResult({inner})"
 
     def to_candidate(self, candidate_index: Optional[int] = None) -> Dict[str, Any]:
-        """Row for :data:`exoray.schemas.CANDIDATES_SCHEMA` (search columns only)."""
+        """Row for :data:`exoray.vet.records.CANDIDATES_SCHEMA` (search columns only)."""
         return {
             "tic_id": int(self.get("tic_id") or 0),
             "sector": int(self.get("sector") or 0),

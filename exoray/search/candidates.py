@@ -2,47 +2,15 @@
 
 :func:`find_candidates` runs the iterative BLS search
 (:func:`exoray.search.bls.iterative_search`) on ``flux_flat``, vets each
-signal (:func:`exoray.vet.vet_candidate`) and returns one row per signal with
-the columns of :data:`exoray.schemas.CANDIDATES_SCHEMA` except the ranking
-ones (``score``, ``score_lo``, ``score_hi``) and ``report_path``, which later
-stages fill.
+signal (:func:`exoray.vet.vet_candidate`) and returns one row per signal: a
+:class:`exoray.vet.records.CandidateRecord` as a dict, with every column of
+:data:`~exoray.vet.records.CANDIDATES_SCHEMA` except the ones later stages
+fill (``score``, ``score_lo``, ``score_hi``, ``rule_disposition``,
+``report_path``; ``alias_periods_days`` only for a duo-transit).  The
+columns' meanings and units are in the record's field metadata.
 
 Headline numbers come from the vetting stage's trapezoid fit where it
 converged (depth, duration and their errors), else from the BLS peak.
-
-Feature columns (:data:`exoray.schemas.CANDIDATE_FEATURES`):
-
-========================== ==================================================
-``bls_depth_ppm``          box depth at the BLS peak (ppm)
-``snr_white``              the box SNR as white noise would have it
-``red_noise``              red-noise factor at the signal's duration (snr_white / snr)
-``transit_chi2_p``         probability of the per-transit depths' chi-square (do they agree?)
-``redetrend_gain``         SNR after / before re-detrending with the transits masked
-``ms_primary_sigma``       transit depth over the spread of the same box at other phases
-``ms_uniqueness``          that minus the largest other dip or bump (model-shift test)
-``bls_power``              BLS objective at the peak
-``sde_raw``                SDE before the periodogram was detrended
-``mes``                    multiple-event statistic: combined SNR of the transits
-``single_event_fraction``  share of SNR^2 carried by the strongest transit
-``odd_even_rel_diff``      |d_odd - d_even| / mean depth
-``secondary_half_sigma``   depth significance at phase 0.5
-``secondary_best_phase``   phase of the strongest secondary dip
-``secondary_depth_ratio``  strongest secondary depth / primary depth
-``ingress_fraction``       trapezoid ingress time / total duration (0.5 = V)
-``v_shape``                V-shape metric of the trapezoid fit (0 = box, 1 = V)
-``shape_chi2_red``         reduced chi^2 of the trapezoid fit
-``depth_sigma``            fitted depth / its error
-``half_phase_sigma``       dip significance at half the period
-``duration_ratio``         duration / longest central transit for the star
-``implied_density_ratio``  stellar density implied by the transit / catalogue density
-``companion_radius_earth`` radius implied by the depth and stellar radius (R_earth)
-``phase_variability_sigma`` strongest out-of-transit brightening (sigma)
-``centroid_sigma``         in- vs out-of-transit centroid shift (sigma)
-``centroid_offset_px``     distance of the dimming source from the target (pixels)
-``dump_coincidence``       fraction of transits on a momentum dump
-``edge_fraction``          fraction of transits at segment edges or dumps
-``noise_ppm``, ``tmag``, ``teff``, ``radius``, ``logg``: the star and its noise
-========================== ==================================================
 """
 
 from __future__ import annotations
@@ -57,7 +25,7 @@ import numpy as np
 
 from ..config import SearchConfig
 from ..lightcurve import PreprocessedLightCurve
-from ..schemas import CANDIDATE_FEATURES
+from ..vet.records import CANDIDATE_FEATURES, CandidateRecord, VetReport
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +39,6 @@ def _f(x) -> float:
     except (TypeError, ValueError):
         return float("nan")
     return v
-
-
-def _test(tests: Dict[str, Any], name: str, key: str) -> float:
-    t = tests.get(name)
-    return _f(t.get(key)) if t is not None else float("nan")
 
 
 def load_known_catalogs(config: SearchConfig):
@@ -312,78 +275,71 @@ def search_lightcurve(plc: PreprocessedLightCurve, config: Optional[SearchConfig
 
 
 def _row(plc: PreprocessedLightCurve, k: int, res, vet: Dict[str, Any]) -> Dict[str, Any]:
-    tests = vet.get("tests", {})
-    depth = _f(vet.get("depth"))
-    depth_ok = math.isfinite(depth) and depth > 0
-    dur = _f(vet.get("duration"))
-    dur_ok = math.isfinite(dur) and 0 < dur < res.period
-    stellar_density = _test(tests, "duration", "stellar_density")
-    implied_density = _test(tests, "duration", "implied_density")
-    row: Dict[str, Any] = {
-        "tic_id": plc.tic_id,
-        "sector": plc.sector,
-        "candidate_index": k,
-        "period_days": float(res.period),
-        "t0_btjd": float(res.t0),
-        "duration_hours": 24.0 * (dur if dur_ok else float(res.duration)),
-        "depth_ppm": 1e6 * (depth if depth_ok else float(res.depth)),
-        "depth_err_ppm": 1e6 * _f(vet.get("depth_err")) if depth_ok else 1e6 * float(res.depth_err),
-        "duration_err_hours": 24.0 * _f(vet.get("duration_err")) if dur_ok else float("nan"),
-        "snr": float(res.snr),
-        "sde": float(res.sde),
-        "n_transits": int(vet.get("n_transits", res.n_transits)),
-        "odd_even_sigma": _f(vet.get("odd_even_sigma")),
-        "secondary_sigma": _f(vet.get("secondary_sigma")),
-        "disposition": vet.get("disposition"),
-        "known_object": vet.get("known_object"),
-        "vet_flags": ";".join(vet.get("flags", [])),
-        "single_event": False,  # periodic search; single events come from the anomaly stage
-        "source_path": plc.source_path,
-        "sectors": ",".join(str(s) for s in plc.sectors),
-        "n_sectors": len(plc.sectors),
-        "sector_depth_ppm": [1e6 * d for d in tests["sectors"]["depth"]] if "sectors" in tests else None,
-        "sector_depth_err_ppm": [1e6 * d for d in tests["sectors"]["depth_err"]] if "sectors" in tests else None,
-        "sector_depth_p": _test(tests, "sectors", "p_value"),
+    """The candidate row of one signal: its BLS result ``res`` and its vetting result ``vet``."""
+    v = VetReport(vet)
+    depth_ok = math.isfinite(v.depth) and v.depth > 0
+    dur_ok = math.isfinite(v.duration) and 0 < v.duration < res.period
+    record = CandidateRecord(
+        tic_id=plc.tic_id,
+        sector=plc.sector,
+        candidate_index=k,
+        period_days=float(res.period),
+        t0_btjd=float(res.t0),
+        duration_hours=24.0 * (v.duration if dur_ok else float(res.duration)),
+        depth_ppm=1e6 * (v.depth if depth_ok else float(res.depth)),
+        depth_err_ppm=1e6 * v.depth_err if depth_ok else 1e6 * float(res.depth_err),
+        duration_err_hours=24.0 * v.duration_err if dur_ok else float("nan"),
+        snr=float(res.snr),
+        sde=float(res.sde),
+        n_transits=v.n_transits(default=res.n_transits),
+        odd_even_sigma=v.odd_even_sigma,
+        secondary_sigma=v.secondary_sigma,
+        disposition=v.disposition,
+        known_object=v.known_object,
+        vet_flags=v.vet_flags,
+        single_event=False,  # periodic search; single events come from the anomaly stage
+        source_path=plc.source_path,
+        sectors=",".join(str(s) for s in plc.sectors),
+        n_sectors=len(plc.sectors),
+        sector_depth_ppm=v.sector_depth_ppm,
+        sector_depth_err_ppm=v.sector_depth_err_ppm,
+        sector_depth_p=v.sector_depth_p,
         # features
-        "bls_depth_ppm": 1e6 * float(res.depth),
-        "snr_white": _f(res.get("snr_white")),
-        "transit_chi2_p": _f(res.get("transit_chi2_p")),
-        "redetrend_gain": _f(res.snr / res["snr_before_redetrend"]) if res.get("snr_before_redetrend") else 1.0,
-        "ms_primary_sigma": _test(tests, "model_shift", "primary_sigma"),
-        "ms_uniqueness": _test(tests, "model_shift", "value"),
-        "red_noise": _f(res.get("red_noise")),
-        "bls_power": float(res.power),
-        "sde_raw": _f(res.get("sde_raw")),
-        "mes": _test(tests, "single_event", "mes"),
-        "single_event_fraction": _test(tests, "single_event", "value"),
-        "odd_even_rel_diff": _test(tests, "odd_even", "relative_difference"),
-        "secondary_half_sigma": _test(tests, "secondary", "sigma_half"),
-        "secondary_best_phase": _test(tests, "secondary", "best_phase"),
-        "secondary_depth_ratio": _test(tests, "secondary", "depth_ratio"),
-        "ingress_fraction": _test(tests, "shape", "ingress_fraction"),
-        "v_shape": _test(tests, "shape", "value"),
-        "shape_chi2_red": _test(tests, "shape", "chi2_red"),
-        "depth_sigma": _test(tests, "shape", "significance"),
-        "half_phase_sigma": _test(tests, "half_double", "sigma_half_phase"),
-        "duration_ratio": _test(tests, "duration", "value"),
-        "implied_density_ratio": implied_density / stellar_density
-        if stellar_density and math.isfinite(stellar_density) and stellar_density > 0
-        else float("nan"),
-        "companion_radius_earth": _test(tests, "duration", "companion_radius_earth"),
-        "phase_variability_sigma": _test(tests, "phase_variability", "significance"),
-        "centroid_sigma": _test(tests, "centroid", "significance"),
-        "centroid_offset_px": _test(tests, "centroid", "source_offset_px"),
-        "dump_coincidence": _test(tests, "aliases", "dump_coincidence"),
-        "edge_fraction": _test(tests, "edges", "value"),
-        "noise_ppm": _f(plc.noise_ppm),
-        "tmag": _f(plc.tmag),
-        "teff": _f(plc.teff),
-        "radius": _f(plc.radius),
-        "logg": _f(plc.logg),
-    }
-    missing = set(CANDIDATE_FEATURES) - set(row)
-    assert not missing, missing  # the schema and this function move together
-    return row
+        bls_depth_ppm=1e6 * float(res.depth),
+        snr_white=_f(res.get("snr_white")),
+        red_noise=_f(res.get("red_noise")),
+        transit_chi2_p=_f(res.get("transit_chi2_p")),
+        redetrend_gain=_f(res.snr / res["snr_before_redetrend"]) if res.get("snr_before_redetrend") else 1.0,
+        ms_primary_sigma=v.ms_primary_sigma,
+        ms_uniqueness=v.ms_uniqueness,
+        bls_power=float(res.power),
+        sde_raw=_f(res.get("sde_raw")),
+        mes=v.mes,
+        single_event_fraction=v.single_event_fraction,
+        odd_even_rel_diff=v.odd_even_rel_diff,
+        secondary_half_sigma=v.secondary_half_sigma,
+        secondary_best_phase=v.secondary_best_phase,
+        secondary_depth_ratio=v.secondary_depth_ratio,
+        ingress_fraction=v.ingress_fraction,
+        v_shape=v.v_shape,
+        shape_chi2_red=v.shape_chi2_red,
+        depth_sigma=v.depth_sigma,
+        half_phase_sigma=v.half_phase_sigma,
+        duration_ratio=v.duration_ratio,
+        implied_density_ratio=v.implied_density_ratio,
+        companion_radius_earth=v.companion_radius_earth,
+        phase_variability_sigma=v.phase_variability_sigma,
+        centroid_sigma=v.centroid_sigma,
+        centroid_offset_px=v.centroid_offset_px,
+        dump_coincidence=v.dump_coincidence,
+        edge_fraction=v.edge_fraction,
+        noise_ppm=_f(plc.noise_ppm),
+        tmag=_f(plc.tmag),
+        teff=_f(plc.teff),
+        radius=_f(plc.radius),
+        logg=_f(plc.logg),
+    )
+    return record.to_row()
 
 
 def _add_flag(row: Dict[str, Any], flag: str) -> None:
@@ -435,7 +391,7 @@ def _signal_mask(time: np.ndarray, res, cfg: SearchConfig) -> np.ndarray:
 
 def _one_event_signals(kinds: Sequence[str], vets: Sequence[Dict[str, Any]]) -> set:
     """Indices of the signals whose vetting found them dominated by one event."""
-    return {j for j, v in enumerate(vets) if kinds[j] == "signal" and "single_event_dominated" in (v.get("flags") or [])}
+    return {j for j, v in enumerate(vets) if kinds[j] == "signal" and VetReport(v).flags.single_event_dominated}
 
 
 def _related_periods(p1: float, p2: float, tol: float = 0.01, max_ratio: int = 2) -> bool:

@@ -228,7 +228,7 @@ def search_candidates(
     -------
     (PreprocessedLightCurve, list of dict, dict)
         The preprocessed curve, the candidate rows
-        (:data:`~exoray.schemas.CANDIDATES_SCHEMA` keys plus the vetting
+        (:data:`~exoray.vet.records.CANDIDATES_SCHEMA` keys plus the vetting
         statistics, the rules' decision in ``disposition``) and timings in ms.
     """
     search = dataclasses.replace(search or SearchConfig(), rank=False)
@@ -297,7 +297,7 @@ def validate_rank_records(records: Sequence[Mapping[str, Any]]) -> Tuple[List[Di
     from ..rank.features import DISPOSITION_NAMES, SOURCE_KEYS
 
     known = {k for keys in SOURCE_KEYS.values() for k in keys} | set(RANK_ID_KEYS)
-    text_keys = set(SOURCE_KEYS["vet_flags"]) | set(SOURCE_KEYS["disposition"]) | {"id"}
+    text_keys = set(SOURCE_KEYS["vet_flags"]) | set(SOURCE_KEYS["rule_disposition"]) | {"id"}
     problems: List[Dict[str, str]] = []
     ignored = set()
     for i, rec in enumerate(records):
@@ -311,7 +311,7 @@ def validate_rank_records(records: Sequence[Mapping[str, Any]]) -> Tuple[List[Di
             if v is None:
                 continue
             loc = f"candidates[{i}].{k}"
-            if k in SOURCE_KEYS["disposition"]:
+            if k in SOURCE_KEYS["rule_disposition"]:
                 if v not in DISPOSITION_NAMES:
                     problems.append({"loc": loc, "msg": f"must be one of {', '.join(DISPOSITION_NAMES)}, got {v!r}"})
             elif k in SOURCE_KEYS["vet_flags"]:

@@ -179,7 +179,7 @@ def test_sweep_cli_demo_offline(ray_local, tmp_path, capsys):
 def test_sweep_search_stage_candidates_and_uncommitted_batches(ray_local, sim_dir, tmp_path):
     """Search runs inside the batches; a batch that died before committing is redone cleanly."""
     from exoray.pipelines.recovery import match_injections
-    from exoray.schemas import CANDIDATES_SCHEMA
+    from exoray.vet.records import CANDIDATES_SCHEMA
 
     files = sorted(Path(sim_dir).glob("*.fits"))[:4]
     src = tmp_path / "in"

@@ -14,7 +14,8 @@ from exoray.anomaly.single_event import explained_by_periodic, single_event_cand
 from exoray.errors import ConfigError, ExorayError, InputError
 from exoray.models.data import WINDOW_LENGTH, normalize_windows
 from exoray.models.registry import build_model, default_config, save_model
-from exoray.schemas import CANDIDATES_SCHEMA, records_to_table
+from exoray.schemas import records_to_table
+from exoray.vet.records import CANDIDATES_SCHEMA
 
 
 def _noise(rng, n, length=WINDOW_LENGTH):

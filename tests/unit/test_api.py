@@ -11,7 +11,8 @@ import pytest
 import exoray
 from exoray.errors import InputError
 from exoray.lightcurve import LightCurve, PreprocessedLightCurve
-from exoray.schemas import CANDIDATES_SCHEMA, PREPROCESSED_SCHEMA, preprocessed_to_table, records_to_table
+from exoray.schemas import PREPROCESSED_SCHEMA, preprocessed_to_table, records_to_table
+from exoray.vet.records import CANDIDATES_SCHEMA
 from exoray.schemas import write_parquet_atomic
 
 lk = pytest.importorskip("lightkurve")

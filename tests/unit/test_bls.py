@@ -190,7 +190,7 @@ def test_bls_search_result_object():
     assert r.sde > 6.5 and r.n_transits >= 5
     assert r.periods.shape == r.power_spectrum.shape == r.power_detrended.shape
     row = r.to_candidate()
-    from exoray.schemas import CANDIDATES_SCHEMA
+    from exoray.vet.records import CANDIDATES_SCHEMA
 
     assert set(row) <= set(CANDIDATES_SCHEMA.names)
     with pytest.raises(AttributeError):

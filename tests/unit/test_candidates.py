@@ -8,7 +8,8 @@ import pytest
 from exoray.config import SearchConfig
 from exoray.errors import ConfigError
 from exoray.preprocess import preprocess_lightcurve
-from exoray.schemas import CANDIDATE_FEATURES, CANDIDATES_SCHEMA, records_to_table
+from exoray.schemas import records_to_table
+from exoray.vet.records import CANDIDATE_FEATURES, CANDIDATES_SCHEMA
 from exoray.search.candidates import find_candidates
 
 

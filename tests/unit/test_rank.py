@@ -63,7 +63,7 @@ def test_features_shape_transforms_and_nan():
 def test_feature_sources_are_candidate_columns():
     # the contract with the search stage: every quantity's first source key is a candidates.parquet column
     from exoray.rank.features import SOURCE_KEYS
-    from exoray.schemas import CANDIDATES_SCHEMA
+    from exoray.vet.records import CANDIDATES_SCHEMA
 
     missing = {q: keys[0] for q, keys in SOURCE_KEYS.items() if keys[0] not in CANDIDATES_SCHEMA.names}
     assert not missing

@@ -12,7 +12,8 @@ from exoray.config import PreprocessConfig, SearchConfig, SweepConfig
 from exoray.pipelines.commands import SUMMARY_WIDTH, _print_top_candidates, _short_known
 from exoray.pipelines.fingerprint import changed_options, output_fingerprint
 from exoray.pipelines.sweep import _Progress
-from exoray.schemas import CANDIDATES_SCHEMA, records_to_table, write_parquet_atomic
+from exoray.schemas import records_to_table, write_parquet_atomic
+from exoray.vet.records import CANDIDATES_SCHEMA
 
 FAST = SearchConfig(max_period_days=5)
 

@@ -14,7 +14,6 @@ from exoray.errors import ConfigError, CorruptProductError, FetchError, InputErr
 from exoray.lightcurve import LightCurve, PreprocessedLightCurve
 from exoray.preprocess.pipeline import dump_events
 from exoray.schemas import (
-    CANDIDATES_SCHEMA,
     LIGHTCURVE_SCHEMA,
     PREPROCESSED_SCHEMA,
     QUARANTINE_SCHEMA,
@@ -25,6 +24,7 @@ from exoray.schemas import (
     table_to_records,
     write_parquet_atomic,
 )
+from exoray.vet.records import CANDIDATES_SCHEMA
 
 
 def _plc(n=50, tic=7, with_centroids=True):
