@@ -264,14 +264,6 @@ def _retryable_exceptions():
     )
 
 
-def _sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _download_once(url: str, dest: str, opts: DownloadOptions, session, expected_size: Optional[int]):
     """One GET into a temp file, verified, then renamed; returns (bytes, sha256)."""
 

@@ -11,12 +11,13 @@ writers of one path never write into each other's file.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import uuid
 from typing import IO, Any, Callable, Iterator, Optional
 
-__all__ = ["atomic_open", "write_json_atomic"]
+__all__ = ["atomic_open", "hash_file", "write_json_atomic"]
 
 
 @contextlib.contextmanager
@@ -94,3 +95,16 @@ def write_json_atomic(path, obj: Any, **dump_kwargs) -> None:
     """``json.dump(obj, ..., **dump_kwargs)`` into ``path`` through :func:`atomic_open`."""
     with atomic_open(path, "w") as fh:
         json.dump(obj, fh, **dump_kwargs)
+
+
+def hash_file(path, h=None):
+    """Feed the bytes of ``path`` into the hash object ``h`` (a new SHA-256 when ``None``); returns ``h``.
+
+    Read 1 MiB at a time, so a file of any size hashes in constant memory.
+    """
+    if h is None:
+        h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h

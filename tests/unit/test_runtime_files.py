@@ -6,6 +6,7 @@ import stat
 import pytest
 
 from exoray.runtime import atomic_open, write_json_atomic
+from exoray.runtime.files import hash_file
 
 
 def test_write_json_atomic_replaces_and_leaves_no_temporary(tmp_path):
@@ -63,3 +64,14 @@ def test_permissions_private_by_default_or_as_asked(tmp_path):
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "private").stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "shared").stat().st_mode) == 0o644
+
+
+def test_hash_file_reads_in_chunks_and_can_extend_a_hash(tmp_path):
+    import hashlib
+
+    p = tmp_path / "big.bin"
+    data = os.urandom((1 << 20) + 17)
+    p.write_bytes(data)
+    assert hash_file(p).hexdigest() == hashlib.sha256(data).hexdigest()
+    h = hashlib.sha256(b"prefix")
+    assert hash_file(p, h) is h and h.hexdigest() == hashlib.sha256(b"prefix" + data).hexdigest()
