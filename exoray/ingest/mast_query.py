@@ -1,6 +1,7 @@
 """Targeted MAST queries and downloads for one star, through astroquery.mast.
 
-Two steps, kept apart (STYLE.md §1), and a front for a star's sectors:
+Two steps, kept apart so that a query downloads nothing and a download can
+be retried without querying again, and a front for a star's sectors:
 
 * :func:`find_lightcurves` *queries*: ``Observations.query_criteria`` for the
   star's observations of one product kind (collection, pipeline, exposure
