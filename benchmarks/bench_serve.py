@@ -7,7 +7,7 @@ time**, so a slow server cannot hide its queueing: no coordinated omission).
 Reports throughput, p50/p95/p99 latency and errors for ``/v1/rank`` and
 ``/v1/score``, with and without ``@serve.batch`` in the model replicas.
 
-Targets (issue 5, 2-core machine): ``/v1/rank`` p99 < 50 ms at 100 req/s;
+Targets, on a 2-core machine: ``/v1/rank`` p99 < 50 ms at 100 req/s;
 ``/v1/score`` for a 2-min sector light curve (~18-20k cadences) p99 < 500 ms
 at 5 req/s; 0 errors.
 

@@ -35,7 +35,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import sys
 from typing import Dict, List, Sequence
 
@@ -97,6 +96,7 @@ def inject_into_real(files: Sequence[str], out_dir: str, seed: int, snr_range, p
     from astropy.io import fits
 
     from exoray.errors import InputError
+    from exoray.runtime.files import atomic_open
     from exoray.simulate.transit import a_rs_from_density, transit_duration, transit_model
 
     os.makedirs(out_dir, exist_ok=True)
@@ -137,9 +137,8 @@ def inject_into_real(files: Sequence[str], out_dir: str, seed: int, snr_range, p
                 if col in new["LIGHTCURVE"].columns.names:
                     new["LIGHTCURVE"].data[col] = new["LIGHTCURVE"].data[col] * model
             new[0].header["EXOINJ"] = (True, "exoray: synthetic transit injected")
-            tmp = dest + ".tmp"
-            new.writeto(tmp, overwrite=True, checksum=True)
-            os.replace(tmp, dest)
+            with atomic_open(dest, "wb", perms=0o666) as fh:
+                new.writeto(fh, checksum=True)
         in_tr = model < 1.0
         truth.append(
             {

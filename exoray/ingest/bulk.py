@@ -8,8 +8,9 @@ For every TESS sector MAST publishes a shell script with one ``curl`` line per
 https://mast.stsci.edu/api/v0.1/Download/file/?uri=mast:TESS/product/tess2018206045859-s0001-0000000008195886-0120-s_lc.fits
 
 This module only *parses* such scripts into plain dicts; downloading is
-:mod:`exoray.ingest.download`'s job (STYLE.md §1: query, download and read stay
-apart).
+:mod:`exoray.ingest.download`'s job (listing, downloading and reading stay
+apart, so a listing can be checked before anything is fetched and each step
+retried on its own).
 
 Malformed lines are rejected: :func:`parse_bulk_script` raises
 :class:`BulkScriptError` naming every bad line number (up to ten), because a

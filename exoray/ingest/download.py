@@ -41,11 +41,12 @@ import random
 import re
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 from ..errors import CorruptProductError, FetchError, InputError
+from ..runtime.files import atomic_open
+from ..runtime.progress import Progress
 from ._fits_checksum import ChecksumError, verify_fits
 from .bulk import parse_bulk_script, rewrite_base_url
 
@@ -263,32 +264,19 @@ def _retryable_exceptions():
     )
 
 
-def _fsync_dir(folder: str) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems refuse fsync on directories
-    finally:
-        os.close(fd)
-
-
-def _sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _download_once(url: str, dest: str, opts: DownloadOptions, session, expected_size: Optional[int]):
     """One GET into a temp file, verified, then renamed; returns (bytes, sha256)."""
-    folder = os.path.dirname(dest)
-    tmp = os.path.join(folder, f".{os.path.basename(dest)}.{uuid.uuid4().hex}.part")
-    try:
+
+    def verify(tmp: str) -> None:
+        check = verify_fits(tmp, checksum=opts.checksum)
+        if not check.ok:
+            cls = ChecksumError if check.error == "ChecksumError" else CorruptProductError
+            raise cls(os.path.basename(dest), f"downloaded bytes fail verification: {check.reason}")
+
+    h = hashlib.sha256()
+    n = 0
+    # a .part name (clean_partial_files removes those a killed run left) with the usual permissions
+    with atomic_open(dest, "wb", suffix=".part", perms=0o666, check=verify, fsync_dir=True) as fh:
         with session.get(
             url,
             stream=True,
@@ -299,29 +287,15 @@ def _download_once(url: str, dest: str, opts: DownloadOptions, session, expected
                 raise _status_error(url, resp)
             length = resp.headers.get("Content-Length")
             length = int(length) if length and length.isdigit() else None
-            h = hashlib.sha256()
-            n = 0
-            with open(tmp, "wb") as fh:
-                for chunk in resp.iter_content(opts.chunk_bytes):
-                    fh.write(chunk)
-                    h.update(chunk)
-                    n += len(chunk)
-                fh.flush()
-                os.fsync(fh.fileno())
+            for chunk in resp.iter_content(opts.chunk_bytes):
+                fh.write(chunk)
+                h.update(chunk)
+                n += len(chunk)
         if length is not None and n != length:
             raise IncompleteDownloadError(url, f"received {n} of {length} bytes (Content-Length)")
         if expected_size is not None and n != expected_size:
             raise IncompleteDownloadError(url, f"received {n} bytes, the listing says {expected_size}")
-        check = verify_fits(tmp, checksum=opts.checksum)
-        if not check.ok:
-            cls = ChecksumError if check.error == "ChecksumError" else CorruptProductError
-            raise cls(os.path.basename(dest), f"downloaded bytes fail verification: {check.reason}")
-        os.replace(tmp, dest)
-        _fsync_dir(folder)
-        return n, h.hexdigest()
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    return n, h.hexdigest()
 
 
 def _check_existing(dest: str, opts: DownloadOptions, expected_size: Optional[int]):
@@ -545,39 +519,27 @@ def clean_partial_files(out_dir, names: Iterable[str]) -> int:
     return removed
 
 
-class _Progress:
-    """Counts finished rows; logs every ``every_n`` files or ``every_s`` seconds."""
+class _FetchProgress(Progress):
+    """Counts finished rows by status; logs every ``every_n`` files or ``every_s`` seconds."""
 
     def __init__(self, total: int, every_n: int, every_s: float):
-        self.total = total
-        self.every_n = max(1, every_n)
-        self.every_s = every_s
+        super().__init__(total, what="fetch", every_s=every_s, every_n=max(1, every_n), logger=log, bar=False,
+                         log_when_done=False)
         self.counts = {"fetched": 0, "skipped": 0, "failed": 0}
         self.bytes = 0
-        self.done = 0
-        self.t0 = time.monotonic()
-        self._last_n = 0
-        self._last_t = self.t0
-        self._lock = threading.Lock()
 
     def add(self, row: Dict) -> None:
-        with self._lock:
-            self.done += 1
+        with self._lock:  # counts and count move together, so a line never shows one without the other
             self.counts[row["status"]] = self.counts.get(row["status"], 0) + 1
             if row["status"] == "fetched":
                 self.bytes += row.get("bytes") or 0
-            self.maybe_log()
+            self.update(1)
 
-    def maybe_log(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if force or self.done - self._last_n >= self.every_n or now - self._last_t >= self.every_s:
-            self._last_n, self._last_t = self.done, now
-            rate = self.done / max(now - self.t0, 1e-9)
-            log.info(
-                "fetch progress: %d/%d done (fetched %d, skipped %d, failed %d), %.1f MB, %.1f files/s",
-                self.done, self.total, self.counts["fetched"], self.counts["skipped"],
-                self.counts["failed"], self.bytes / 1e6, rate,
-            )
+    def line(self, rate: float):
+        return "fetch progress: %d/%d done (fetched %d, skipped %d, failed %d), %.1f MB, %.1f files/s", (
+            self.done, self.total, self.counts["fetched"], self.counts["skipped"],
+            self.counts["failed"], self.bytes / 1e6, rate,
+        )
 
 
 def _dedupe(entries: List[Dict], out_dir: str):
@@ -706,7 +668,7 @@ def fetch_sector(
 
     unique, conflicts = _dedupe(entries, out_dir)
     clean_partial_files(out_dir, (e["filename"] for e in unique))
-    progress = _Progress(len(unique) + len(conflicts), progress_every, progress_interval_s)
+    progress = _FetchProgress(len(unique) + len(conflicts), progress_every, progress_interval_s)
     for r in conflicts:
         progress.add(r)
     results: Dict[str, Dict] = {}

@@ -1,6 +1,7 @@
 """Targeted MAST queries and downloads for one star, through astroquery.mast.
 
-Two steps, kept apart (STYLE.md §1), and a front for a star's sectors:
+Two steps, kept apart so that a query downloads nothing and a download can
+be retried without querying again, and a front for a star's sectors:
 
 * :func:`find_lightcurves` *queries*: ``Observations.query_criteria`` for the
   star's observations of one product kind (collection, pipeline, exposure
@@ -33,12 +34,12 @@ import dataclasses
 import logging
 import os
 import shutil
-import uuid
 import warnings
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..errors import ConfigError, FetchError
+from ..runtime.files import atomic_open
 from ._fits_checksum import verify_fits
 from .download import clean_partial_files
 
@@ -275,17 +276,9 @@ def default_cache_dir() -> str:
 
 
 def _copy_atomic(src: str, dest: str) -> None:
-    folder = os.path.dirname(dest)
-    tmp = os.path.join(folder, f".{os.path.basename(dest)}.{uuid.uuid4().hex}.part")
-    try:
-        with open(src, "rb") as fin, open(tmp, "wb") as fout:
-            shutil.copyfileobj(fin, fout, 1 << 20)
-            fout.flush()
-            os.fsync(fout.fileno())
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    # a .part name, as a download's, so that clean_partial_files removes what a killed copy left
+    with open(src, "rb") as fin, atomic_open(dest, "wb", suffix=".part", perms=0o666) as fout:
+        shutil.copyfileobj(fin, fout, 1 << 20)
 
 
 def _expected_size(row) -> Optional[int]:

@@ -45,6 +45,7 @@ from typing import Any, Dict, List, Optional
 
 from ..config import SweepConfig
 from ..errors import ConfigError
+from ..runtime.files import hash_file
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +105,7 @@ def _sha256_files(paths: List[str], names: bool = False) -> str:
     for p in paths:
         if names:
             h.update(os.path.basename(p).encode("utf-8") + b"\0")
-        with open(p, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
+        hash_file(p, h)
     return h.hexdigest()[:16]
 
 

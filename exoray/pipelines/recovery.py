@@ -1,8 +1,10 @@
 """Matching found candidates to injected signals (simulator ``truth.csv``).
 
-A detection follows the injection-recovery convention of the brief: the
+A detection follows the usual injection-recovery convention: the
 candidate's period is within ``period_tol`` (1 %) of the injected period and
-its epoch lies within one transit duration of an injected transit.
+its epoch lies within one transit duration of an injected transit, so a
+candidate at an alias of the period, or at the right period but another
+phase, does not count as recovered.
 """
 
 from __future__ import annotations

@@ -52,6 +52,7 @@ import pyarrow.parquet as pq
 
 from ..config import PreprocessConfig, SearchConfig, SweepConfig
 from ..errors import ConfigError, InputError
+from ..runtime.progress import Progress
 from ..schemas import QUARANTINE_SCHEMA, records_to_table, write_parquet_atomic
 from .sweep import (
     CANDIDATES_DIR,
@@ -69,7 +70,6 @@ from .sweep import (
     _nodes_summary,
     _now,
     _part_files,
-    _Progress,
     _versions,
     check_catalogs,
     check_device,
@@ -77,6 +77,7 @@ from .sweep import (
     consolidate_stars,
     consolidate_quarantine,
     drop_uncommitted_parts,
+    log as sweep_log,
     run_stages_ray,
     stage_timings,
 )
@@ -231,7 +232,8 @@ def search_stage(out_dir: str, config: Optional[SweepConfig] = None, *, use_ray:
     n_lcs = {p: pq.read_metadata(p).num_rows for p in todo}
     log.info("search: %d light-curve parts, %d already searched, %d to search (%d light curves)",
              len(parts), len(parts) - len(todo), len(todo), sum(n_lcs.values()))
-    progress = _Progress(sum(n_lcs.values()), what="search")
+    # its lines go out under the sweep's logger, with the sweep's own progress lines
+    progress = Progress(sum(n_lcs.values()), what="search", logger=sweep_log)
     t_proc = time.perf_counter()
     try:
         if not todo:

@@ -79,6 +79,8 @@ import pyarrow.parquet as pq
 
 from ..config import SearchConfig, SweepConfig
 from ..errors import ExorayError, InputError
+from ..runtime.progress import Progress
+from ..runtime.ray_env import one_torch_thread
 from ..schemas import (
     PREPROCESSED_SCHEMA,
     QUARANTINE_SCHEMA,
@@ -281,16 +283,6 @@ def make_engine(config: SweepConfig):
     return Engine(config.preprocess, config.search, search_timeout_s=config.search_timeout_s)
 
 
-def _one_thread() -> None:
-    # one core per worker, as Ray schedules it; torch would otherwise start a thread per core
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
-
-
 def _star(plc) -> Tuple[str, int]:
     return (str(plc.mission or "TESS"), int(plc.tic_id))
 
@@ -374,7 +366,7 @@ class BatchAnalyser:
     """
 
     def __init__(self, out_dir: str, config: SweepConfig):
-        _one_thread()
+        one_torch_thread()
         self.out_dir = out_dir
         self.config = config
         self.engine = make_engine(config)
@@ -836,77 +828,6 @@ def plan_sweep_batches(out_dir: str, todo: Sequence[str], batch_size: int, confi
     return [(locs, [(loc, star_of_ctx[loc]) for loc in ctx]) for locs, ctx in planned]
 
 
-class _Progress:
-    """Progress of a run, updated once per finished batch.
-
-    On a terminal (``stream`` is a TTY) a tqdm bar with rate and ETA; its
-    ETA appears with the first finished batch, since batches are the unit of
-    work.  Elsewhere (CI logs, files, notebooks' captured stderr), where a bar
-    would print one line per redraw, a log line with the same figures at
-    most every ``every_s`` seconds and at the end.
-    """
-
-    def __init__(self, total: int, every_s: float = 5.0, *, what: str = "sweep", stream=None):
-        import sys
-
-        self.total, self.every_s, self.what = total, every_s, what
-        self.done = 0
-        self.t0 = self.last = time.monotonic()
-        stream = stream if stream is not None else sys.stderr
-        self.bar = None
-        self._redirect = None
-        if total > 0 and _isatty(stream):
-            from tqdm import tqdm
-            from tqdm.contrib.logging import logging_redirect_tqdm
-
-            # smoothing 0.3: the rate follows the recent batches, so the start-up (Ray, actors, catalogues),
-            # which the first batch's time includes, fades from the ETA within a few batches
-            self.bar = tqdm(total=total, desc=what, unit="lc", file=stream, dynamic_ncols=True,
-                            smoothing=0.3, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
-                            "light curves [{elapsed}<{remaining}, {rate_fmt}]")
-            # log lines printed while the bar is up (Ray starting, a warning) go above it, not into it
-            self._redirect = logging_redirect_tqdm()
-            self._redirect.__enter__()
-
-    def update(self, n: int) -> None:
-        self.done += n
-        if self.bar is not None:
-            self.bar.update(n)
-            if self.done >= self.total:
-                self.close()
-            return
-        now = time.monotonic()
-        if now - self.last >= self.every_s or self.done >= self.total:
-            self.last = now
-            rate = self.done / max(now - self.t0, 1e-9)
-            eta = (self.total - self.done) / rate if rate > 0 else float("inf")
-            log.info(
-                "%s: %d/%d light curves (%.1f%%), %.1f/s, ETA %.0f s",
-                self.what,
-                self.done,
-                self.total,
-                100.0 * self.done / max(self.total, 1),
-                rate,
-                eta,
-            )
-
-    def close(self) -> None:
-        """End the bar (on a failed run too, so the terminal's next line starts clean)."""
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-        if self._redirect is not None:
-            self._redirect.__exit__(None, None, None)
-            self._redirect = None
-
-
-def _isatty(stream) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):  # no isatty, or a closed stream
-        return False
-
-
 def _versions() -> Dict[str, str]:
     import numpy
     import pyarrow
@@ -974,7 +895,7 @@ def check_device(config: SweepConfig, use_ray: bool) -> None:
 
 
 def run_stages_ray(rows: List[Dict[str, Any]], read_fn, read_kwargs: Dict[str, Any], analyser_cls,
-                   analyser_kwargs: Dict[str, Any], config: SweepConfig, progress: "_Progress"
+                   analyser_kwargs: Dict[str, Any], config: SweepConfig, progress: Progress
                    ) -> Tuple[List[Dict[str, Any]], int]:
     """Run the read stage as Ray Data tasks and the analysis as an actor pool; returns (summaries, workers).
 
@@ -993,7 +914,7 @@ def run_stages_ray(rows: List[Dict[str, Any]], read_fn, read_kwargs: Dict[str, A
     init_ray(address=config.address, num_cpus=config.num_cpus)
     quiet_ray_data()
     ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False  # exoray draws one bar (or log line) for the whole run: _Progress
+    ctx.enable_progress_bars = False  # exoray draws one bar (or log line) for the whole run: Progress
     workers = analysis_workers(config, len(rows))
     cuda = _uses_cuda(config)
     ds = ray.data.from_items(rows, override_num_blocks=len(rows))
@@ -1023,7 +944,7 @@ def run_stages_ray(rows: List[Dict[str, Any]], read_fn, read_kwargs: Dict[str, A
 
 
 def _run_batches_ray(
-    batches: List[Tuple[List[str], list]], out_dir: str, config: SweepConfig, progress: _Progress
+    batches: List[Tuple[List[str], list]], out_dir: str, config: SweepConfig, progress: Progress
 ) -> Tuple[List[Dict[str, Any]], int]:
     rows = [{"locations": b, "context": _encode_context(ctx)} for b, ctx in batches]
     return run_stages_ray(rows, _ray_read_fn, {"config": config}, BatchAnalyser,
@@ -1031,7 +952,7 @@ def _run_batches_ray(
 
 
 def _run_batches_local(
-    batches: List[Tuple[List[str], list]], out_dir: str, config: SweepConfig, progress: _Progress
+    batches: List[Tuple[List[str], list]], out_dir: str, config: SweepConfig, progress: Progress
 ) -> Tuple[List[Dict[str, Any]], int]:
     analyser = BatchAnalyser(out_dir, config)
     summaries = []
@@ -1153,7 +1074,7 @@ def sweep(
         len(batches),
         batch_size,
     )
-    progress = _Progress(len(todo))
+    progress = Progress(len(todo), logger=log)
     t_proc = time.perf_counter()
     try:
         if not batches:

@@ -69,6 +69,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ExorayError
+from ..runtime.files import atomic_open
+from ..runtime.ray_env import one_torch_thread
 
 __all__ = [
     "SHARED_CATALOG_DIR",
@@ -284,12 +286,7 @@ def simulate_star_candidates(index: int, seed: int, *, timing=None, mix: Optiona
 
 
 def _run_batch(indices: Sequence[int], seed: int, sector: int, mix, config, engine=None) -> Tuple[list, list]:
-    try:  # one thread per worker: Ray schedules one task per CPU
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover
-        pass
+    one_torch_thread()
     return simulate_stars_candidates(indices, seed, sector=sector, mix=mix, config=config, engine=engine)
 
 
@@ -366,10 +363,9 @@ def load_or_simulate(path: os.PathLike, n_stars: int = 200, seed: int = 0, **kwa
         log.info("read %d cached candidates from %s", len(cands), path)
         return cands, stars
     cands, stars = simulate_training_set(n_stars, seed, **kwargs)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    cands.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    # its existence is what marks the cache as written (the test above): it appears whole or not at all
+    with atomic_open(path, "wb", perms=0o666) as fh:
+        cands.to_parquet(fh, index=False)
     stars.to_parquet(stars_path, index=False)
     log.info("wrote %d candidates to %s", len(cands), path)
     return cands, stars
@@ -520,12 +516,7 @@ def real_probe_candidates(probe, *, preprocess=None, search=None) -> Tuple[List[
 
 
 def _run_real_batch(items, preprocess, search, engine=None) -> Tuple[list, list]:
-    try:  # one thread per worker: Ray schedules one task per CPU
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover
-        pass
+    one_torch_thread()
     return real_probes_candidates(items, engine or training_engine(search, preprocess, keep_single_events=True))
 
 

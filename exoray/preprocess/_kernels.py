@@ -1,8 +1,10 @@
 """Numba kernels of exoray's preprocessing (private).
 
 The kernels see only contiguous float64 arrays without NaN and with ascending
-time; the friendly wrappers in :mod:`exoray.preprocess.detrend` strip NaNs,
-split segments and put results back in place (STYLE §5-6).
+time; the friendly wrappers in :mod:`exoray.preprocess.detrend` check the
+inputs, strip NaNs, split segments and put results back in place, so every
+output lines up with its input cadence by cadence and the kernels need no
+checks for bad data.
 
 Time-windowed Tukey biweight
 ----------------------------

@@ -1,7 +1,7 @@
 """Detrending: remove stellar and instrumental trends while keeping transits.
 
-Friendly wrappers around the kernels of :mod:`exoray.preprocess._kernels`
-(STYLE §5-7): inputs are checked once here, non-finite cadences are stripped
+Friendly wrappers around the kernels of :mod:`exoray.preprocess._kernels`:
+inputs are checked once here, non-finite cadences are stripped
 before the kernel and the results are put back in place (NaN trend there), the
 light curve is split at gaps and every segment is detrended on its own.
 

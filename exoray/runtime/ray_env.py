@@ -21,6 +21,20 @@ WORKER_ENV = {
 }
 
 
+def one_torch_thread() -> None:
+    """Let torch run one thread in this worker, as Ray schedules one task per CPU.
+
+    :data:`WORKER_ENV` does the same for the libraries that read their
+    thread count from the environment; torch would otherwise start a thread
+    per core of the node.
+    """
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return
+    torch.set_num_threads(1)
+
+
 def worker_env_for_driver() -> dict:
     """:data:`WORKER_ENV` less the variables a ``ray job submit`` runtime env already sets.
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import hashlib
 import re
 import sys
 from pathlib import Path
@@ -36,20 +35,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import InputError
+from ..runtime.files import hash_file
 from .known_objects import EB_COLUMNS, SNAPSHOT_DIR, SNAPSHOT_EB, SNAPSHOT_TOI, TOI_COLUMNS, _read_eb, _read_toi
 
 __all__ = ["build_snapshot", "main"]
 
 _EXOFOP_DATE = re.compile(r"on \w{3} (\w{3}) (\d{1,2}) [\d:]+ (\d{4})")
 _ISO_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _toi_date(path: Path) -> Optional[str]:
@@ -113,7 +105,7 @@ def build_snapshot(toi_csv, eb_csv, out_dir=SNAPSHOT_DIR) -> Dict[str, Dict[str,
             "description": what,
             "source_file": src.name,
             "source_date": date_of(src) or "unknown",
-            "source_sha256": _sha256(src),
+            "source_sha256": hash_file(src).hexdigest(),
             "rows": str(len(df)),
             "columns": ",".join(columns),
             "built": _dt.date.today().isoformat(),

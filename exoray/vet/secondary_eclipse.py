@@ -82,7 +82,8 @@ def secondary_eclipse_test(
         trial phases: the largest of N unit Gaussians sits near
         ``sqrt(2 ln N)`` with a spread of ~0.4, so +2 keeps the look-elsewhere
         false-alarm rate at a few per cent even with the residual red noise of
-        real light curves (+1 passed noise dips on 3 of 16 real planet hosts).
+        real light curves, where a margin of +1 still lets noise dips of
+        planet hosts pass as secondaries.
     comparable_ratio : float
         Secondary/primary depth ratio above which a significant secondary is
         called comparable to the primary, i.e. stellar.  A planet's

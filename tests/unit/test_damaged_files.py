@@ -2,9 +2,9 @@
 
 Each case damages one value of an intact SPOC-layout file, byte by byte,
 and re-signs CHECKSUM/DATASUM so that the check under test (not the checksum)
-is what refuses it.  The intact files are a real SPOC product from the shared
-data (skipped when absent) and a simulated one written here, so the tests
-also run on a fresh clone.
+is what refuses it.  The intact files are a simulated full sector written
+here and a SPOC 2-min product: the real one from the shared data, or the
+committed fixture (``tests/data/fits``) where that is absent.
 """
 
 from __future__ import annotations
@@ -20,9 +20,6 @@ from exoray.ingest import fits_reader, read_lightcurve, read_many
 from exoray.ingest._fits_checksum import ChecksumError, verify_fits
 
 import fitsdamage as fd
-
-SPOC_PI_MEN = "tess_spoc_2min/tess2018206045859-s0001-0000000261136679-0120-s_lc.fits"
-
 
 @pytest.fixture(scope="module")
 def synthetic_raw(tmp_path_factory):
@@ -40,12 +37,11 @@ def synthetic_raw(tmp_path_factory):
     return raw
 
 
-@pytest.fixture(params=["synthetic", "real"])
+@pytest.fixture(params=["synthetic", "spoc_file"])
 def intact(request, synthetic_raw):
     if request.param == "synthetic":
         return synthetic_raw
-    real_dir = request.getfixturevalue("real_dir")
-    return (real_dir / SPOC_PI_MEN).read_bytes()
+    return request.getfixturevalue("lc_files")["spoc_2min"].read_bytes()
 
 
 def _refused(raw: bytes, exc_type, *fragments, name="damaged_lc.fits", **kw):
@@ -131,7 +127,8 @@ def test_altered_bytes_fail_the_checksum_unless_verification_is_off(intact):
     flux = next(o for o, _ in fd.column_bytes(intact, "PDCSAP_FLUX"))
     buf = bytearray(intact)
     # invert 200 bytes of flux values in the middle of the table (a spurious "transit")
-    rows = list(fd.column_bytes(intact, "PDCSAP_FLUX"))[5000:5050]
+    rows = list(fd.column_bytes(intact, "PDCSAP_FLUX"))
+    rows = rows[len(rows) // 2 : len(rows) // 2 + 50]
     for off, width in rows:
         buf[off:off + width] = bytes(255 - b for b in buf[off:off + width])
     assert flux > data_start
@@ -157,7 +154,8 @@ def test_gzip_compressed_file_reads_like_the_original(intact, tmp_path):
     assert (a.tic_id, a.sector, a.product) == (b.tic_id, b.sector, b.product)
     np.testing.assert_array_equal(a.flux, b.flux)
     assert a.source_path == str(path)
-    _refused(fd.gzipped(intact)[:50_000], CorruptProductError, "gzip-compressed file cannot be decompressed")
+    packed = fd.gzipped(intact)
+    _refused(packed[: len(packed) // 2], CorruptProductError, "gzip-compressed file cannot be decompressed")
     _refused(fd.gzipped(intact[:-2880]), CorruptProductError, "truncated")
 
 

@@ -66,11 +66,11 @@ def test_good_cadences_shape_and_dtype():
     assert good_cadences(np.array([0.0, 32.0])).tolist() == [True, False]
 
 
-def test_good_cadences_matches_lightkurve_on_real_quality(lk_flags, spoc_files):
+def test_good_cadences_matches_lightkurve_on_real_quality(lk_flags, lc_files):
     from exoray.ingest import read_lightcurve
 
     tess, _ = lk_flags
-    q = read_lightcurve(spoc_files[0]).quality
+    q = read_lightcurve(lc_files["spoc_2min"]).quality
     for preset in ("none", "default", "hard", "hardest"):
         expected = tess.create_quality_mask(q, bitmask=preset)
         np.testing.assert_array_equal(good_cadences(q, preset), expected)

@@ -1,4 +1,10 @@
-"""Light-curve readers: every real product reads; broken files raise typed errors."""
+"""Light-curve readers: every product reads; broken files raise typed errors.
+
+Tests of real-file facts (row counts, pi Men's header values) take the shared
+real data and skip without it.  The rest take ``lc_files`` (one file per
+product): the real files when present, else the tiny committed fixtures in
+``tests/data/fits``, which the first section also checks on their own.
+"""
 
 from __future__ import annotations
 
@@ -21,13 +27,17 @@ from exoray.ingest import detect_product, read_lightcurve, read_many
 from exoray.ingest import fits_reader
 from exoray.lightcurve import LightCurve
 
+import fitsdamage as fd
+from conftest import FITS_FIXTURES
+from make_fixtures import FIXTURES, N_ROWS, NAN_EVERY, QUALITY_EVERY, QUALITY_FLAG
+
 SPOC_PI_MEN = "tess_spoc_2min/tess2018206045859-s0001-0000000261136679-0120-s_lc.fits"
 TASOC = "tess_ffi_hlsp/hlsp_tasoc_tess_ffi_tic00261136679-s0001-cam4-ccd2-c1800_tess_v05_ens-lc.fits"
 ELEANOR = "tess_ffi_hlsp/hlsp_gsfc-eleanor-lite_tess_ffi_s0001-0000000261136679_tess_v1.0_lc.fits"
 TESS_SPOC = "tess_ffi_hlsp/hlsp_tess-spoc_tess_phot_0000000261136679-s0001_tess_v1_lc.fits"
 KEPLER = "kepler_llc/kplr011442793-2009350155506_llc.fits"
 
-# Facts from /work/shared/data/real/MANIFEST.md:
+# Facts from the shared data's MANIFEST.md:
 # (file, TIC/KIC, sector/quarter, rows, product, flux column, finite-flux fraction)
 _S = "tess_spoc_2min/tess"
 MANIFEST = [
@@ -62,6 +72,51 @@ MANIFEST = [
     ("kepler_llc/kplr011442793-2010009091648_llc.fits", 11442793, 4, 1021, "kepler_lc", "PDCSAP_FLUX", 0.987),
     ("kepler_llc/kplr011442793-2010174085026_llc.fits", 11442793, 5, 4634, "kepler_lc", "PDCSAP_FLUX", 0.968),
 ]
+
+
+# ---------------------------------------------------------------------------
+# committed fixtures (tests/data/fits)
+
+
+@pytest.mark.parametrize("fx", FIXTURES, ids=[fx.name for fx in FIXTURES])
+def test_fixture_file_reads(fx):
+    path = FITS_FIXTURES / fx.name
+    lc = read_lightcurve(path)
+    assert (lc.product, lc.tic_id, lc.sector, len(lc), lc.flux_column) == (
+        fx.product, fx.target, fx.sector, N_ROWS, fx.flux_column,
+    )
+    assert lc.meta["flux_err_column"] == fx.err_column and lc.meta["quality_column"] == fx.quality_column
+    assert lc.cadence_s == pytest.approx(fx.cadence_s)
+    assert lc.mission == ("Kepler" if fx.product == "kepler_lc" else "TESS")
+    for arr in (lc.time, lc.flux, lc.flux_err):
+        assert arr.dtype == np.float64 and arr.flags.c_contiguous and arr.shape == (N_ROWS,)
+    assert lc.quality.dtype == np.int32
+    assert np.all(np.diff(lc.time) > 0)
+    assert np.isnan(lc.flux[::NAN_EVERY]).all()
+    assert np.isfinite(lc.flux).sum() == N_ROWS - len(range(0, N_ROWS, NAN_EVERY))
+    assert (lc.quality[5::QUALITY_EVERY] == QUALITY_FLAG).all()
+    assert np.count_nonzero(lc.quality) == len(range(5, N_ROWS, QUALITY_EVERY))
+    assert (lc.centroid_col is not None) == fx.centroid
+    assert lc.ra is not None and lc.dec is not None
+    if fx.product == "eleanor":
+        assert lc.tmag is None  # eleanor writes TMAG = 999 when unknown
+    elif fx.product != "kepler_lc":
+        assert lc.tmag == pytest.approx(5.1054) and (lc.camera, lc.ccd) == (4, 2)
+
+
+@pytest.mark.parametrize("fx", FIXTURES, ids=[fx.name for fx in FIXTURES])
+def test_fixture_fast_headers_equal_astropy_headers(fx, monkeypatch):
+    path = FITS_FIXTURES / fx.name
+    fast = read_lightcurve(path)
+    monkeypatch.setattr(fits_reader, "_fast_headers", lambda raw: None)
+    slow = read_lightcurve(path)
+    row_fast, row_slow = fast.to_row(), slow.to_row()
+    for key, value in row_slow.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(row_fast[key], value, err_msg=key)
+        else:
+            assert row_fast[key] == value, key
+    assert fast.meta == slow.meta
 
 
 # ---------------------------------------------------------------------------
@@ -136,9 +191,9 @@ def test_eleanor_sentinel_tmag_and_error_column(real_dir):
     assert np.isfinite(lc.flux_err).any()
 
 
-@pytest.mark.parametrize("rel", [SPOC_PI_MEN, ELEANOR, KEPLER])
-def test_fast_columns_equal_astropy(real_dir, rel):
-    path = real_dir / rel
+@pytest.mark.parametrize("product", ["spoc_2min", "eleanor", "kepler_lc"])
+def test_fast_columns_equal_astropy(lc_files, product):
+    path = lc_files[product]
     lc = read_lightcurve(path)
     with fits.open(path, memmap=False) as hdul:
         data = hdul[1].data
@@ -151,8 +206,8 @@ def test_fast_columns_equal_astropy(real_dir, rel):
             np.testing.assert_array_equal(lc.centroid_row, data["MOM_CENTR2"].astype(np.float64))
 
 
-def test_astropy_fallback_path_gives_same_columns(real_dir, monkeypatch):
-    path = real_dir / TASOC
+def test_astropy_fallback_path_gives_same_columns(lc_files, monkeypatch):
+    path = lc_files["tasoc"]
     fast = read_lightcurve(path)
     monkeypatch.setattr(fits_reader._Table, "_structured", lambda self, offset: None)
     slow = read_lightcurve(path)
@@ -175,96 +230,42 @@ def test_fast_headers_equal_astropy_headers(real_dir, monkeypatch):
         assert lc_fast.meta == lc_slow.meta, row[0]
 
 
-def test_detection_ignores_file_name(real_dir, tmp_path):
+def test_detection_ignores_file_name(lc_files, tmp_path):
     misleading = {
-        TASOC: "tess2018206045859-s0001-0000000261136679-0120-s_lc.fits",
-        SPOC_PI_MEN: "hlsp_tasoc_tess_ffi_tic00261136679-s0001-cam4-ccd2-c1800_tess_v05_ens-lc.fits",
-        ELEANOR: "kplr011442793-2009350155506_llc.fits",
-        KEPLER: "hlsp_qlp_tess_ffi_s0001-0000000261136679_tess_v01_llc.fits",
-        TESS_SPOC: "data.bin",
+        "tasoc": "tess2018206045859-s0001-0000000261136679-0120-s_lc.fits",
+        "spoc_2min": "hlsp_tasoc_tess_ffi_tic00261136679-s0001-cam4-ccd2-c1800_tess_v05_ens-lc.fits",
+        "eleanor": "kplr011442793-2009350155506_llc.fits",
+        "kepler_lc": "hlsp_qlp_tess_ffi_s0001-0000000261136679_tess_v01_llc.fits",
+        "tess_spoc_ffi": "data.bin",
     }
-    for rel, fake in misleading.items():
+    for expected, fake in misleading.items():
         dst = tmp_path / fake
-        shutil.copyfile(real_dir / rel, dst)
-        expected = next(r[4] for r in MANIFEST if r[0] == rel)
+        shutil.copyfile(lc_files[expected], dst)
         assert read_lightcurve(dst).product == expected
         with fits.open(dst, memmap=False) as hdul:
             assert detect_product(hdul) == expected
 
 
 # ---------------------------------------------------------------------------
-# synthetic QLP (no real QLP file in the shared data)
+# QLP (no real QLP file in the shared data; the fixtures are laid out as MIT/QLP writes them)
 
 
-def _write_qlp(path, sector=1, n=1200, nan_every=50):
-    """A QLP HLSP light curve laid out as MIT/QLP writes them."""
-    rng = np.random.default_rng(sector)
-    primary = fits.PrimaryHDU()
-    h = primary.header
-    for key, value in [
-        ("NEXTEND", 1), ("EXTNAME", "PRIMARY"), ("SIMDATA", False),
-        ("ORIGIN", "MIT/QLP"), ("DATE", "2020-07-16"),
-        ("TELESCOP", "TESS"), ("INSTRUME", "TESS Photometer"), ("FILTER", "TESS"),
-        ("OBJECT", "TIC 261136679"), ("TICID", 261136679), ("SECTOR", sector),
-        ("CAMERA", 4), ("CCD", 2), ("RADESYS", "ICRS"),
-        ("RA_OBJ", 84.2911879979852), ("DEC_OBJ", -80.4691197969941), ("EQUINOX", 2000.0),
-        ("PMRA", 311.187), ("PMDEC", 1048.84), ("PMTOTAL", 1094.03),
-        ("TESSMAG", 5.1054), ("TEFF", 5992.1), ("LOGG", 4.3589), ("MH", 0.08),
-        ("RADIUS", 1.1489), ("TICVER", 8),
-        ("HLSPLEAD", "Chelsea X. Huang"), ("HLSPVER", "v01"), ("LICENSE", "CC BY 4.0"),
-    ]:
-        h[key] = value
-    time = 1325.3 + np.arange(n) * (1800.0 / 86400.0)
-    sap = 1.0 + 1e-4 * rng.standard_normal(n)
-    sap[::nan_every] = np.nan
-    quality = np.zeros(n, np.int32)
-    quality[5::97] = 4096  # QLP low-precision bit
-    if sector >= 56:
-        names = ["SAP_FLUX", "DET_FLUX", "DET_FLUX_ERR", "SYS_RM_FLUX"]
-    else:
-        names = ["SAP_FLUX", "KSPSAP_FLUX", "KSPSAP_FLUX_ERR", "KSPSAP_FLUX_SML", "KSPSAP_FLUX_LAG"]
-    cols = [fits.Column(name="TIME", format="D", unit="BJD - 2457000, days", array=time),
-            fits.Column(name="CADENCENO", format="J", array=np.arange(n) + 4000)]
-    for nm in names:
-        if nm.endswith("_ERR"):
-            arr = np.full(n, 1e-4)
-        else:
-            arr = sap if nm == "SAP_FLUX" else sap * 1.001
-        cols.append(fits.Column(name=nm, format="E", unit="relative flux", array=arr))
-    cols += [
-        fits.Column(name="QUALITY", format="J", array=quality),
-        fits.Column(name="ORBITID", format="J", array=np.where(np.arange(n) < n // 2, 9, 10)),
-        fits.Column(name="SAP_X", format="E", unit="pixel", array=1632.3 + 0.01 * rng.standard_normal(n)),
-        fits.Column(name="SAP_Y", format="E", unit="pixel", array=259.8 + 0.01 * rng.standard_normal(n)),
-        fits.Column(name="SAP_BKG", format="E", array=np.full(n, 12.0)),
-        fits.Column(name="SAP_BKG_ERR", format="E", array=np.full(n, 0.5)),
-    ]
-    table = fits.BinTableHDU.from_columns(cols, name="LIGHTCURVE")
-    for key, value in [
-        ("TIMEREF", "SOLARSYSTEM"), ("TASSIGN", "SPACECRAFT"), ("TIMESYS", "TDB"),
-        ("BJDREFI", 2457000), ("BJDREFF", 0.0), ("TIMEUNIT", "d"),
-        ("TSTART", float(time[0])), ("TSTOP", float(time[-1])), ("TIMEDEL", 1800.0 / 86400.0),
-    ]:
-        table.header[key] = value
-    fits.HDUList([primary, table]).writeto(path)
-    return sap
-
-
-@pytest.mark.parametrize("sector,flux_col,err_col", [(1, "KSPSAP_FLUX", "KSPSAP_FLUX_ERR"), (56, "DET_FLUX", "DET_FLUX_ERR")])
-def test_qlp_reads(tmp_path, sector, flux_col, err_col):
+@pytest.mark.parametrize("name,sector,flux_col,err_col", [
+    ("qlp_s0001_llc.fits", 1, "KSPSAP_FLUX", "KSPSAP_FLUX_ERR"),
+    ("qlp_s0056_llc.fits", 56, "DET_FLUX", "DET_FLUX_ERR"),  # renamed from sector 56 on
+])
+def test_qlp_reads(tmp_path, name, sector, flux_col, err_col):
     path = tmp_path / "anything.fits"
-    sap = _write_qlp(path, sector=sector)
+    shutil.copyfile(FITS_FIXTURES / name, path)
     lc = read_lightcurve(path)
     assert (lc.product, lc.tic_id, lc.sector, lc.camera, lc.ccd) == ("qlp", 261136679, sector, 4, 2)
     assert lc.flux_column == flux_col and lc.meta["flux_err_column"] == err_col
-    assert len(lc) == 1200 and lc.cadence_s == 1800.0
-    assert np.isnan(lc.flux[::50]).all() and np.isfinite(lc.flux).sum() == 1200 - 24
-    assert (lc.quality[5::97] == 4096).all()
-    assert lc.tmag == pytest.approx(5.1054) and lc.radius == pytest.approx(1.1489)
+    assert lc.tmag == pytest.approx(5.1054) and lc.radius == pytest.approx(1.14889)
     assert lc.centroid_col is None
     forced = read_lightcurve(path, flux_column="sap_flux")
     assert forced.flux_column == "SAP_FLUX"
-    np.testing.assert_allclose(forced.flux, sap.astype(np.float32), equal_nan=True)
+    with fits.open(path, memmap=False) as hdul:
+        np.testing.assert_array_equal(forced.flux, hdul[1].data["SAP_FLUX"].astype(np.float64))
     assert forced.meta["flux_err_column"] == err_col  # QLP has no SAP_FLUX_ERR
 
 
@@ -272,8 +273,8 @@ def test_qlp_reads(tmp_path, sector, flux_col, err_col):
 # sources and flux columns
 
 
-def test_bytes_and_file_object_sources(real_dir):
-    path = real_dir / TESS_SPOC
+def test_bytes_and_file_object_sources(lc_files):
+    path = lc_files["tess_spoc_ffi"]
     raw = path.read_bytes()
     ref = read_lightcurve(path)
     from_bytes = read_lightcurve(raw, name="upload.fits")
@@ -290,15 +291,16 @@ def test_bytes_and_file_object_sources(real_dir):
         read_lightcurve(12345)
 
 
-def test_forced_flux_column(real_dir):
-    lc = read_lightcurve(real_dir / SPOC_PI_MEN, flux_column="SAP_FLUX")
+def test_forced_flux_column(lc_files):
+    path = lc_files["spoc_2min"]
+    lc = read_lightcurve(path, flux_column="SAP_FLUX")
     assert lc.flux_column == "SAP_FLUX" and lc.meta["flux_err_column"] == "SAP_FLUX_ERR"
     assert np.isfinite(lc.flux).mean() > 0.9
     with pytest.raises(SchemaMismatchError) as err:
-        read_lightcurve(real_dir / SPOC_PI_MEN, flux_column="KSPSAP_FLUX")
+        read_lightcurve(path, flux_column="KSPSAP_FLUX")
     msg = str(err.value)
     assert "KSPSAP_FLUX" in msg and "PDCSAP_FLUX" in msg and "SAP_BKG" in msg  # lists columns
-    assert os.path.basename(SPOC_PI_MEN) in msg
+    assert path.name in msg
 
 
 # ---------------------------------------------------------------------------
@@ -306,8 +308,8 @@ def test_forced_flux_column(real_dir):
 
 
 @pytest.fixture
-def spoc_raw(real_dir):
-    return (real_dir / SPOC_PI_MEN).read_bytes()
+def spoc_raw(lc_files):
+    return lc_files["spoc_2min"].read_bytes()
 
 
 def _write(tmp_path, name, data: bytes):
@@ -327,17 +329,32 @@ def _raises(path, exc_type, *fragments):
     return err.value
 
 
-# lengths: inside primary header (odd and block-aligned), inside the table
-# header, inside the table data (odd and block-aligned), inside the aperture HDU
-@pytest.mark.parametrize("length", [100, 2880, 2880 * 3, 20000, 500_000, 2880 * 300, 2_039_040 - 2880 - 17])
-def test_truncated_copy_is_corrupt(spoc_raw, tmp_path, length):
+def _cut(raw: bytes, where: str) -> int:
+    """A truncation length inside one part of a PRIMARY + LIGHTCURVE + APERTURE file."""
+    (_, _, _), (table, table_data, table_end), _ = fd.hdu_spans(raw)
+    return {
+        "primary_header": 100,
+        "table_header": table + 101,
+        "table_header_block": table + fd.BLOCK,
+        "table_data": (table_data + table_end) // 2 + 1,
+        "table_data_block": table_data + fd.BLOCK,
+        "aperture": len(raw) - fd.BLOCK - 17,
+    }[where]
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["primary_header", "table_header", "table_header_block", "table_data", "table_data_block", "aperture"],
+)
+def test_truncated_copy_is_corrupt(spoc_raw, tmp_path, where):
+    length = _cut(spoc_raw, where)
     path = _write(tmp_path, f"trunc_{length}_lc.fits", spoc_raw[:length])
     err = _raises(path, CorruptProductError, "download it again")
     assert err.__cause__ is not None or "truncated" in str(err) or "multiple" in str(err)
 
 
 def test_truncated_header_names_the_hdu(spoc_raw, tmp_path):
-    path = _write(tmp_path, "hdr_lc.fits", spoc_raw[: 2880 * 3])
+    path = _write(tmp_path, "hdr_lc.fits", spoc_raw[: _cut(spoc_raw, "table_header_block")])
     _raises(path, CorruptProductError, "header of HDU 1", "truncated", "download it again")
 
 
@@ -393,25 +410,26 @@ def _modified_copy(src, dst, *, drop=None, nan_flux=False, rows=None):
     return dst
 
 
-def test_flux_column_dropped(real_dir, tmp_path):
-    path = _modified_copy(real_dir / TESS_SPOC, tmp_path / "noflux_lc.fits", drop="PDCSAP_FLUX")
+def test_flux_column_dropped(lc_files, tmp_path):
+    path = _modified_copy(lc_files["tess_spoc_ffi"], tmp_path / "noflux_lc.fits", drop="PDCSAP_FLUX")
     err = _raises(path, SchemaMismatchError, "PDCSAP_FLUX", "SAP_FLUX_ERR")
     assert "available columns" in str(err)
 
 
-def test_time_column_dropped(real_dir, tmp_path):
-    path = _modified_copy(real_dir / TESS_SPOC, tmp_path / "notime_lc.fits", drop="TIME")
+def test_time_column_dropped(lc_files, tmp_path):
+    path = _modified_copy(lc_files["tess_spoc_ffi"], tmp_path / "notime_lc.fits", drop="TIME")
     _raises(path, SchemaMismatchError, "TIME")
 
 
-def test_all_nan_flux(real_dir, tmp_path):
-    path = _modified_copy(real_dir / TESS_SPOC, tmp_path / "allnan_lc.fits", nan_flux=True)
+def test_all_nan_flux(lc_files, tmp_path):
+    path = _modified_copy(lc_files["tess_spoc_ffi"], tmp_path / "allnan_lc.fits", nan_flux=True)
     _raises(path, EmptyLightCurveError, "PDCSAP_FLUX")
-    assert len(read_lightcurve(path, flux_column="SAP_FLUX")) == 1337  # other columns fine
+    rows = len(read_lightcurve(lc_files["tess_spoc_ffi"]))
+    assert len(read_lightcurve(path, flux_column="SAP_FLUX")) == rows  # other columns fine
 
 
-def test_zero_row_table(real_dir, tmp_path):
-    path = _modified_copy(real_dir / TESS_SPOC, tmp_path / "zerorows_lc.fits", rows=0)
+def test_zero_row_table(lc_files, tmp_path):
+    path = _modified_copy(lc_files["tess_spoc_ffi"], tmp_path / "zerorows_lc.fits", rows=0)
     _raises(path, EmptyLightCurveError, "no rows")
 
 
@@ -434,20 +452,20 @@ def test_errors_pickle(spoc_raw, tmp_path):
 # batch reader
 
 
-def test_read_many_quarantines_bad_files(real_dir, tmp_path, spoc_raw, caplog):
-    truncated = _write(tmp_path, "trunc_lc.fits", spoc_raw[:100_000])
+def test_read_many_quarantines_bad_files(lc_files, tmp_path, spoc_raw, caplog):
+    truncated = _write(tmp_path, "trunc_lc.fits", spoc_raw[: _cut(spoc_raw, "table_data")])
     empty = _write(tmp_path, "empty_lc.fits", b"")
     image = tmp_path / "image.fits"
     fits.PrimaryHDU(np.zeros((2, 2))).writeto(image)
     sources = [
-        real_dir / TASOC,
+        lc_files["tasoc"],
         truncated,
-        ("upload.fits", (real_dir / ELEANOR).read_bytes()),
+        ("upload.fits", lc_files["eleanor"].read_bytes()),
         empty,
         tmp_path / "missing.fits",
         ("junk.fits", b"not fits at all"),
         str(image),
-        real_dir / KEPLER,
+        lc_files["kepler_lc"],
     ]
     with caplog.at_level("WARNING", logger="exoray.ingest.fits_reader"):
         good, bad = read_many(sources)
@@ -466,8 +484,8 @@ def test_read_many_quarantines_bad_files(real_dir, tmp_path, spoc_raw, caplog):
     assert sum("skipping" in r.message for r in caplog.records) == 5
 
 
-def test_read_many_passes_flux_column(real_dir):
-    good, bad = read_many([real_dir / SPOC_PI_MEN, real_dir / TASOC], flux_column="SAP_FLUX")
+def test_read_many_passes_flux_column(lc_files):
+    good, bad = read_many([lc_files["spoc_2min"], lc_files["tasoc"]], flux_column="SAP_FLUX")
     assert [lc.flux_column for lc in good] == ["SAP_FLUX"]
     assert [b["error"] for b in bad] == ["SchemaMismatchError"]
 

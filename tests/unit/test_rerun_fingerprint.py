@@ -1,9 +1,7 @@
-"""The fingerprint of a sweep's options, the console's progress and its closing summary (no sweep run)."""
+"""The fingerprint of a sweep's options and its closing summary (no sweep run)."""
 
 from __future__ import annotations
 
-import io
-import logging
 import shutil
 
 import pytest
@@ -11,7 +9,6 @@ import pytest
 from exoray.config import PreprocessConfig, SearchConfig, SweepConfig
 from exoray.pipelines.commands import SUMMARY_WIDTH, _print_top_candidates, _short_known
 from exoray.pipelines.fingerprint import changed_options, output_fingerprint
-from exoray.pipelines.sweep import _Progress
 from exoray.schemas import records_to_table, write_parquet_atomic
 from exoray.vet.records import CANDIDATES_SCHEMA
 
@@ -96,29 +93,3 @@ def test_top_candidates_table_fits_the_terminal(tmp_path, capsys):
     assert max(len(line) for line in out.splitlines()) <= SUMMARY_WIDTH
     assert "TOI-1946.01 (FP)" in out and "EB TIC 1234567890 and ..." in out
     assert "0.97 [0.01,0.99]" in out and "single_event" in out
-
-
-class _Tty(io.StringIO):
-    def isatty(self):
-        return True
-
-
-def test_progress_bar_on_a_terminal_log_line_elsewhere(caplog):
-    tty = _Tty()
-    p = _Progress(10, stream=tty)
-    p.update(4)
-    p.update(6)
-    p.close()
-    text = tty.getvalue()
-    assert "10/10 light curves" in text and "sweep" in text
-
-    plain = io.StringIO()
-    with caplog.at_level(logging.INFO, logger="exoray.pipelines.sweep"):
-        p = _Progress(10, every_s=0.0, stream=plain, what="search")
-        p.update(4)
-        p.update(6)
-        p.close()
-    assert plain.getvalue() == ""
-    lines = [r.getMessage() for r in caplog.records]
-    assert any(m.startswith("search: 4/10 light curves (40.0%)") and "ETA" in m for m in lines)
-    assert any(m.startswith("search: 10/10 light curves") for m in lines)
