@@ -6,7 +6,7 @@ Methods
     :class:`~exoray.anomaly.ocsvm.OCSVMScorer` on window features.
 ``autoencoder`` / ``transformer``
     The registered model's ``anomaly_score`` (reconstruction / masked-patch
-    prediction error) on :func:`exoray.models.data.normalize_windows` windows.
+    prediction error) on :func:`exoray.models.windows.normalize_windows` windows.
 ``combined``
     Each component's score turned into a robust z-score with the median and
     1.4826 MAD it has on *training noise windows* (fitted once by
@@ -137,9 +137,9 @@ def model_scores(model, windows, batch: int = 512, normalize: bool = True) -> np
     wl = getattr(model, "window_length", x.shape[1])
     if x.shape[1] != wl:
         raise InputError(f"windows have length {x.shape[1]} but the model expects {wl}; "
-                         "cut them with exoray.models.data.windows_from_lightcurve")
+                         "cut them with exoray.models.windows.windows_from_lightcurve")
     if normalize:
-        from ..models.data import normalize_windows
+        from ..models.windows import normalize_windows
 
         x = np.asarray(normalize_windows(x), dtype=np.float64)
     model.eval()
@@ -226,7 +226,7 @@ def score_windows(windows, method: str = "combined", registry: Union[str, Path, 
     ----------
     windows : array (n, L)
         Windows of flattened relative flux (as from
-        :func:`exoray.models.data.windows_from_lightcurve`); normalised here
+        :func:`exoray.models.windows.windows_from_lightcurve`); normalised here
         for the torch models.
     method : ``ocsvm`` | ``autoencoder`` | ``transformer`` | ``combined``
     registry : folder, optional

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from ..errors import ConfigError, ExorayError
-from .data import WINDOW_LENGTH
+from .windows import WINDOW_LENGTH
 
 __all__ = [
     "MODEL_NAMES",

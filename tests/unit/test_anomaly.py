@@ -12,7 +12,7 @@ from exoray.anomaly import scoring
 from exoray.anomaly.ocsvm import FEATURE_NAMES, OCSVMScorer, window_features
 from exoray.anomaly.single_event import explained_by_periodic, single_event_candidates
 from exoray.errors import ConfigError, ExorayError, InputError
-from exoray.models.data import WINDOW_LENGTH, normalize_windows
+from exoray.models.windows import WINDOW_LENGTH, normalize_windows
 from exoray.models.registry import build_model, default_config, save_model
 from exoray.schemas import CANDIDATES_SCHEMA, records_to_table
 
@@ -133,7 +133,7 @@ def _simulated_plc(seed, signals=()):
 
 
 def test_single_event_found_and_skipped_when_periodic(tmp_path):
-    from exoray.models.data import windows_from_lightcurve
+    from exoray.models.windows import windows_from_lightcurve
     from exoray.simulate import PlanetSignal, a_rs_from_density
 
     reg = tmp_path / "reg"
