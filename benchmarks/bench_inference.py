@@ -49,7 +49,7 @@ def windows(n: int, seed: int) -> np.ndarray:
 def bench_model(name: str, registry, untrained: bool, x: np.ndarray, min_time: float) -> dict:
     import torch
 
-    from exoray.anomaly import export as E
+    from exoray.training import export as E
     from exoray.models.registry import build_model, default_config, load_model, resolve_version
 
     if untrained:

@@ -174,10 +174,12 @@ def test_single_event_found_and_skipped_when_periodic(tmp_path):
 
 def test_scorers_load_once_per_version(tiny_registry, monkeypatch):
     """A sweep scores every light curve: the models are read from disk once per registered version."""
+    from exoray.models import registry
+
     calls = []
-    real_load = OCSVMScorer.load
-    monkeypatch.setattr(OCSVMScorer, "load", classmethod(lambda cls, f: calls.append(f) or real_load(f)))
-    monkeypatch.setattr(scoring, "_LOADED", {})
+    real_load = registry.load_folder
+    monkeypatch.setattr(registry, "load_folder", lambda f, kind=None: calls.append(f) or real_load(f, kind))
+    monkeypatch.setattr(registry, "_LOADED", {})
     x = normalize_windows(_noise(np.random.default_rng(5), 4))
     first = scoring.score_windows(x, "ocsvm", registry=tiny_registry)
     np.testing.assert_array_equal(scoring.score_windows(x, "ocsvm", registry=tiny_registry), first)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from exoray.anomaly import export as E
+from exoray.training import export as E
 from exoray.errors import ConfigError, ExorayError
 from exoray.models.windows import WINDOW_LENGTH, normalize_windows
 from exoray.models.registry import build_model, default_config, save_model
