@@ -12,7 +12,7 @@ onnxruntime intra/inter-op threads = 1), at batch 1 and batch 256, as the
 median of repeats after a warm-up:
 
 * torch fp32 (eager, ``torch.no_grad``);
-* ONNX fp32 on onnxruntime (exported by :func:`exoray.anomaly.export.export_onnx`,
+* ONNX fp32 on onnxruntime (exported by :func:`exoray.training.export.export_onnx`,
   outputs checked against torch to 1e-4);
 * torch dynamic int8 (:func:`torch.ao.quantization.quantize_dynamic`, ``nn.Linear``);
 * ONNX dynamic int8 (``onnxruntime.quantization.quantize_dynamic``).
@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 
 def windows(n: int, seed: int) -> np.ndarray:
-    from exoray.models.data import simulated_windows
+    from exoray.training.data import simulated_windows
 
     d = simulated_windows(max(2, n), seed=seed, transit_fraction=0.5)
     return np.asarray(d["window"], np.float32)
@@ -49,7 +49,7 @@ def windows(n: int, seed: int) -> np.ndarray:
 def bench_model(name: str, registry, untrained: bool, x: np.ndarray, min_time: float) -> dict:
     import torch
 
-    from exoray.anomaly import export as E
+    from exoray.training import export as E
     from exoray.models.registry import build_model, default_config, load_model, resolve_version
 
     if untrained:

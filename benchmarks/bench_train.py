@@ -6,14 +6,14 @@ Usage::
                                      [--models autoencoder transformer]
                                      [--out benchmarks/results/train.json]
 
-One set of simulated windows (:func:`exoray.models.data.window_dataset`,
+One set of simulated windows (:func:`exoray.training.data.window_dataset`,
 ``--n-stars`` stars, ``--repeat-data`` copies to lengthen epochs) is built
 once; for each model (default architecture) the same training windows go
 through
 
 * ``plain``: a single-process torch loop, one thread, same batch size,
   optimiser and loss as the Ray Train worker (the peer: no Ray at all);
-* ``ray_1``: :func:`exoray.models.train.train_model` with 1 Ray Train worker;
+* ``ray_1``: :func:`exoray.training.train.train_model` with 1 Ray Train worker;
 * ``ray_2``: the same with 2 workers (DDP over gloo, each worker one thread,
   each reading its own shard).
 
@@ -97,9 +97,9 @@ def main(argv=None) -> int:
     import ray.data
 
     ray.data.DataContext.get_current().enable_progress_bars = False
-    from exoray.models.data import class_counts, to_numpy, window_dataset
+    from exoray.training.data import class_counts, to_numpy, window_dataset
     from exoray.models.registry import default_config
-    from exoray.models.train import DataSpec, TrainSettings, prepare_datasets, train_model
+    from exoray.training.train import DataSpec, TrainSettings, prepare_datasets, train_model
 
     t0 = time.perf_counter()
     spec = DataSpec(n_stars=args.n_stars, seed=args.seed)

@@ -25,8 +25,9 @@ COMMAND_MODULES = [
     "exoray.ingest.commands",  # fetch, fetch-sector
     "exoray.pipelines.ranker_commands",  # train ranker
     "exoray.rank.commands",  # label
-    "exoray.models.commands",  # train {autoencoder,transformer,gan,classifier}, tune
-    "exoray.anomaly.commands",  # evaluate anomaly/transfer/augmentation, export
+    "exoray.training.commands",  # train {autoencoder,transformer,gan,classifier}, tune
+    "exoray.models.commands",  # models
+    "exoray.training.evaluate_commands",  # evaluate anomaly/transfer/augmentation, export
     "exoray.serve.commands",  # serve, dashboard
 ]
 

@@ -11,7 +11,7 @@ data, no network).  The job writes ``job_config.json`` (arguments, full model
 config, data spec) and ``job_result.json`` (metrics, registered version)
 into ``--out``.  Resubmitting the same job resumes from the last checkpoint
 in ``--storage``.  Everything here is a thin wrapper over
-:func:`exoray.models.train.train_model`, the same code ``exoray train`` runs.
+:func:`exoray.training.train.train_model`, the same code ``exoray train`` runs.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import sys
 
 
 def main(argv=None) -> int:
-    from exoray.models.commands import MODEL_NAMES, add_common_args, config_and_data
+    from exoray.training.commands import MODEL_NAMES, add_common_args, config_and_data
 
     ap = argparse.ArgumentParser(description="Train an exoray deep model on a Ray cluster.")
     ap.add_argument("model", choices=list(MODEL_NAMES))
@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from exoray.models.registry import default_config
-    from exoray.models.train import TrainSettings, train_model
+    from exoray.training.train import TrainSettings, train_model
     from exoray.runtime.ray_env import init_ray
 
     if args.data is None and args.n_stars is None and not args.smoke_test:

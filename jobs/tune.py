@@ -9,7 +9,7 @@ Submit to a running cluster (it joins with ``address="auto"``)::
 ``--smoke-test`` runs two tiny trials of two epochs on 8 simulated stars.
 The job writes ``job_config.json`` and ``job_result.json`` (all trials, the
 best config, the registered version) into ``--out``.  A thin wrapper over
-:func:`exoray.models.tune.tune_model`, the same code ``exoray tune`` runs.
+:func:`exoray.training.tune.tune_model`, the same code ``exoray tune`` runs.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sys
 
 
 def main(argv=None) -> int:
-    from exoray.models.commands import add_common_args, config_and_data, tune_plan
+    from exoray.training.commands import add_common_args, config_and_data, tune_plan
 
     ap = argparse.ArgumentParser(description="Tune an exoray deep model on a Ray cluster (ASHA).")
     ap.add_argument("model", choices=["autoencoder", "transformer", "classifier"])
@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from exoray.models.tune import tune_model
+    from exoray.training.tune import tune_model
     from exoray.runtime.ray_env import init_ray
 
     if args.data is None and args.n_stars is None and not args.smoke_test:

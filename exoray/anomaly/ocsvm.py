@@ -13,7 +13,9 @@ Persistence never pickles: :meth:`OCSVMScorer.save` writes the support
 vectors, dual coefficients, intercept, kernel width and scaler as a
 ``.npz`` (read back with ``allow_pickle=False``) plus a JSON description,
 and the decision function is evaluated from those arrays with NumPy (equal
-to scikit-learn's to rounding; a test checks it).
+to scikit-learn's to rounding; a test checks it).  The files are the
+``ocsvm`` kind of the model registry (:mod:`exoray.models.registry`), which
+publishes them atomically with a manifest and checks them on loading.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any, Dict, Optional, Sequence, Union
 import numpy as np
 
 from ..errors import ConfigError, ExorayError, InputError
+from ..models.registry import ModelKind, load_folder, publish_folder, register_kind
 from ..stats import MAD_TO_SIGMA
 from ..stats import mad as median_abs_dev
 
@@ -190,16 +193,22 @@ class OCSVMScorer:
 
     # ------------------------------------------------------------------ persistence (no pickle)
     def save(self, folder: Union[str, Path]) -> Path:
-        """Write ``ocsvm.npz`` + ``ocsvm.json`` into ``folder`` (created)."""
+        """Write ``ocsvm.npz`` + ``ocsvm.json`` (and the registry manifest) into ``folder`` (created)."""
+        self._require()
+        return publish_folder(folder, "ocsvm", self)
+
+    def _write(self, folder: Path) -> None:
         p = self._require()
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         np.savez(folder / "ocsvm.npz", **p)
         (folder / "ocsvm.json").write_text(json.dumps(self.meta, indent=2, sort_keys=True) + "\n")
-        return folder
 
     @classmethod
     def load(cls, folder: Union[str, Path]) -> "OCSVMScorer":
+        """Read a fitted scorer back (its files checked against their manifest first)."""
+        return load_folder(folder, "ocsvm")
+
+    @classmethod
+    def _read(cls, folder: Union[str, Path]) -> "OCSVMScorer":
         folder = Path(folder)
         npz, js = folder / "ocsvm.npz", folder / "ocsvm.json"
         if not npz.exists() or not js.exists():
@@ -221,6 +230,11 @@ class OCSVMScorer:
         obj.params = params
         obj.meta = meta
         return obj
+
+
+register_kind(ModelKind("ocsvm", save=lambda scorer, folder: scorer._write(folder),
+                        load=lambda folder: OCSVMScorer._read(folder),
+                        detect=lambda folder: (folder / "ocsvm.npz").is_file()))
 
 
 def feature_table(windows, names: Sequence[str] = FEATURE_NAMES) -> Dict[str, np.ndarray]:

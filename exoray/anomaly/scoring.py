@@ -6,7 +6,7 @@ Methods
     :class:`~exoray.anomaly.ocsvm.OCSVMScorer` on window features.
 ``autoencoder`` / ``transformer``
     The registered model's ``anomaly_score`` (reconstruction / masked-patch
-    prediction error) on :func:`exoray.models.data.normalize_windows` windows.
+    prediction error) on :func:`exoray.models.windows.normalize_windows` windows.
 ``combined``
     Each component's score turned into a robust z-score with the median and
     1.4826 MAD it has on *training noise windows* (fitted once by
@@ -17,26 +17,37 @@ Methods
 
 Storage
 -------
-Torch models live in the model registry (:mod:`exoray.models.registry`).
-The OCSVM and the combined-score calibration, which are not torch modules,
-are versioned beside them in the same registry folder::
+Everything lives in the model registry (:mod:`exoray.models.registry`):
+the torch models, and beside them the OCSVM and the combined-score
+calibration, which are not torch modules (the ``ocsvm`` and ``combined``
+kinds; this module registers the latter)::
 
-    <registry>/ocsvm/v0001/{ocsvm.npz, ocsvm.json}
-    <registry>/combined/v0001/calibration.json
+    <registry>/ocsvm/v0001/{ocsvm.npz, ocsvm.json, manifest.json}
+    <registry>/combined/v0001/{calibration.json, manifest.json}
 
-written atomically (temporary folder + rename), read without pickle.
+written atomically (temporary folder + rename), checked against their
+manifest and read without pickle.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
 
 import numpy as np
 
 from ..errors import ConfigError, ExorayError, InputError
+from ..models.registry import (
+    ModelKind,
+    default_registry,
+    load_cached,
+    load_folder,
+    publish_version,
+    register_kind,
+    resolve_in,
+    resolve_version,
+)
 from ..stats import location_scale, robust_z
 from .ocsvm import OCSVMScorer
 
@@ -54,12 +65,9 @@ __all__ = [
 
 TORCH_METHODS = ("autoencoder", "transformer")
 METHODS = ("ocsvm",) + TORCH_METHODS + ("combined",)
-_VERSION_RE = re.compile(r"^v(\d{4,})$")
 
 
 def _registry(registry) -> Path:
-    from ..models.registry import default_registry
-
     return Path(registry).expanduser() if registry else default_registry()
 
 
@@ -72,58 +80,18 @@ def _check_windows(windows) -> np.ndarray:
     return x
 
 
-# --------------------------------------------------------------------------- versioned folders
-def _versions(root: Path):
-    if not root.is_dir():
-        return []
-    return sorted(int(m.group(1)) for p in root.iterdir() if (m := _VERSION_RE.match(p.name)) and p.is_dir())
-
-
-def _new_version(root: Path, write) -> Path:
-    from ..models.registry import new_version
-
-    return new_version(root, write)
-
-
-def _resolve(root: Path, version, what: str, how: str) -> Path:
-    v = _versions(root)
-    if not v:
-        raise ExorayError(f"no {what} in {root}; {how}")
-    if str(version) == "latest":
-        return root / f"v{v[-1]:04d}"
-    m = re.fullmatch(r"v?(\d+)", str(version))
-    if not m or int(m.group(1)) not in v:
-        raise ExorayError(f"{what} has no version {version!r} in {root}; versions: "
-                          + ", ".join(f"v{i:04d}" for i in v))
-    return root / f"v{int(m.group(1)):04d}"
-
-
 # --------------------------------------------------------------------------- OCSVM
 def fit_ocsvm(noise_windows, registry=None, **kw) -> Path:
     """Fit :class:`OCSVMScorer` on transit-free windows and register it; returns its folder."""
     scorer = OCSVMScorer(**kw).fit(noise_windows)
-    return _new_version(_registry(registry) / "ocsvm", scorer.save)
-
-
-#: Loaded scorers by version folder.  Registry versions are written once
-#: (atomic rename) and never changed, so a folder's contents can be reused for
-#: the life of the process; "latest" is resolved on every call, so a newly
-#: registered version is still picked up.  Keeps a sweep's --single-events
-#: from reading the models from disk once per light curve.
-_LOADED: Dict[str, Any] = {}
-
-
-def _load_once(folder: Path, load):
-    key = str(Path(folder).resolve())
-    if key not in _LOADED:
-        _LOADED[key] = load(folder)
-    return _LOADED[key]
+    return publish_version(_registry(registry) / "ocsvm", "ocsvm", scorer)
 
 
 def load_ocsvm(registry=None, version="latest") -> OCSVMScorer:
-    folder = _resolve(_registry(registry) / "ocsvm", version, "fitted OCSVM",
-                      "fit one with `exoray evaluate anomaly` or exoray.anomaly.scoring.fit_ocsvm")
-    return _load_once(folder, OCSVMScorer.load)
+    """The fitted OCSVM ``version`` (read once per version and process: a sweep scores every light curve)."""
+    folder = resolve_in(_registry(registry) / "ocsvm", version, "fitted OCSVM",
+                        "fit one with `exoray evaluate anomaly` or exoray.anomaly.scoring.fit_ocsvm")
+    return load_cached(folder, "ocsvm")
 
 
 # --------------------------------------------------------------------------- torch models
@@ -137,9 +105,9 @@ def model_scores(model, windows, batch: int = 512, normalize: bool = True) -> np
     wl = getattr(model, "window_length", x.shape[1])
     if x.shape[1] != wl:
         raise InputError(f"windows have length {x.shape[1]} but the model expects {wl}; "
-                         "cut them with exoray.models.data.windows_from_lightcurve")
+                         "cut them with exoray.models.windows.windows_from_lightcurve")
     if normalize:
-        from ..models.data import normalize_windows
+        from ..models.windows import normalize_windows
 
         x = np.asarray(normalize_windows(x), dtype=np.float64)
     model.eval()
@@ -152,9 +120,7 @@ def model_scores(model, windows, batch: int = 512, normalize: bool = True) -> np
 
 
 def _load_torch(method: str, registry, version):
-    from ..models.registry import load_model_dir, resolve_version
-
-    return _load_once(resolve_version(method, version, registry), lambda f: load_model_dir(f)[0])
+    return load_cached(resolve_version(method, version, registry), "torch")[0]
 
 
 # --------------------------------------------------------------------------- combined
@@ -190,24 +156,27 @@ def fit_combined(noise_windows, components: Sequence[str] = ("ocsvm",) + TORCH_M
     calib: Dict[str, Any] = {"rule": rule, "components": {}, "n_calibration": int(x.shape[0])}
     for c in comps:
         if c == "ocsvm":
-            folder = _resolve(reg / "ocsvm", versions.get(c, "latest"), "fitted OCSVM", "fit it first")
+            folder = resolve_in(reg / "ocsvm", versions.get(c, "latest"), "fitted OCSVM", "fit it first")
             s = OCSVMScorer.load(folder).score(x)
         else:
-            from ..models.registry import resolve_version
-
             folder = resolve_version(c, versions.get(c, "latest"), reg)
             s = model_scores(_load_torch(c, reg, folder.name), x)
         calib["components"][c] = {"version": folder.name, **_calibrate(s)}
-
-    def write(tmp: Path):
-        (tmp / "calibration.json").write_text(json.dumps(calib, indent=2, sort_keys=True) + "\n")
-
-    return _new_version(reg / "combined", write)
+    return publish_version(reg / "combined", "combined", calib)
 
 
 def load_combined(registry=None, version="latest") -> Dict[str, Any]:
-    folder = _resolve(_registry(registry) / "combined", version, "combined-score calibration",
-                      "fit one with `exoray evaluate anomaly` or exoray.anomaly.scoring.fit_combined")
+    """The combined-score calibration ``version``: rule and per-component version, median and scale."""
+    folder = resolve_in(_registry(registry) / "combined", version, "combined-score calibration",
+                        "fit one with `exoray evaluate anomaly` or exoray.anomaly.scoring.fit_combined")
+    return load_folder(folder, "combined")
+
+
+def _write_calibration(calib: Dict[str, Any], folder: Path) -> None:
+    (folder / "calibration.json").write_text(json.dumps(calib, indent=2, sort_keys=True) + "\n")
+
+
+def _read_calibration(folder: Path) -> Dict[str, Any]:
     try:
         cal = json.loads((folder / "calibration.json").read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -215,6 +184,10 @@ def load_combined(registry=None, version="latest") -> Dict[str, Any]:
     if cal.get("rule") not in ("mean", "max") or not cal.get("components"):
         raise ExorayError(f"{folder / 'calibration.json'} lacks a rule or components; refit it")
     return cal
+
+
+register_kind(ModelKind("combined", save=_write_calibration, load=_read_calibration,
+                        detect=lambda folder: (folder / "calibration.json").is_file()))
 
 
 # --------------------------------------------------------------------------- entry point
@@ -226,7 +199,7 @@ def score_windows(windows, method: str = "combined", registry: Union[str, Path, 
     ----------
     windows : array (n, L)
         Windows of flattened relative flux (as from
-        :func:`exoray.models.data.windows_from_lightcurve`); normalised here
+        :func:`exoray.models.windows.windows_from_lightcurve`); normalised here
         for the torch models.
     method : ``ocsvm`` | ``autoencoder`` | ``transformer`` | ``combined``
     registry : folder, optional

@@ -164,7 +164,7 @@ def single_event_candidates(plc, periodic_rows: Sequence[Dict[str, Any]] = (), m
         At most this many events per light curve (the strongest).
     scores : array, optional
         Precomputed window scores (same windows as
-        :func:`exoray.models.data.windows_from_lightcurve`); skips scoring.
+        :func:`exoray.models.windows.windows_from_lightcurve`); skips scoring.
 
     Returns
     -------
@@ -173,7 +173,7 @@ def single_event_candidates(plc, periodic_rows: Sequence[Dict[str, Any]] = (), m
         ``anomaly_score`` / ``anomaly_z`` / ``anomaly_method`` are ignored by
         the Parquet writer.
     """
-    from ..models.data import BIN_MINUTES, windows_from_lightcurve
+    from ..models.windows import BIN_MINUTES, windows_from_lightcurve
     from ..vet.shape import transit_shape
     from .scoring import score_windows
 

@@ -1,12 +1,12 @@
 """Conditional GAN that draws light-curve windows holding a transit.
 
 The generator maps noise ``z`` and a condition ``(depth_ppm, duration_hours)``
-to a normalised window (:func:`exoray.models.data.normalize_windows` units);
+to a normalised window (:func:`exoray.models.windows.normalize_windows` units);
 the discriminator sees a window and the same condition and says real/fake, so
 the generator must draw a dip *of the requested depth and duration* against a
 realistic noise background (a projection-style conditional GAN: Miyato &
 Koyama 2018, with the condition also fed to the generator).  It is trained on
-the transit windows of :func:`exoray.models.data.simulated_windows` (or a
+the transit windows of :func:`exoray.training.data.simulated_windows` (or a
 sweep) with the non-saturating GAN loss, and is the augmentation source for
 the anomaly stage.
 

@@ -123,9 +123,13 @@ def _ranker_files(search) -> str:
 
 
 def ranker_identity(ranker_dir: str) -> str:
-    """A hash of the files that make a ranker's scores (its metrics and notes left out)."""
+    """A hash of the files that make a ranker's scores (its metrics, notes and registry manifest left out).
+
+    The manifest records when the ranker was saved, so the same model saved
+    twice must not count as a different ranker.
+    """
     files = sorted(os.path.join(ranker_dir, f) for f in os.listdir(ranker_dir)
-                   if f.endswith((".json", ".txt")) and f != "metrics.json")
+                   if f.endswith((".json", ".txt")) and f not in ("metrics.json", "manifest.json"))
     return _sha256_files(files, names=True)
 
 

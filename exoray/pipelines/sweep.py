@@ -1185,7 +1185,7 @@ def _check_anomaly_models(search: SearchConfig) -> None:
 
     from ..anomaly.scoring import score_windows
     from ..errors import ConfigError
-    from ..models.data import WINDOW_LENGTH
+    from ..models.windows import WINDOW_LENGTH
 
     try:
         score_windows(np.zeros((1, WINDOW_LENGTH), dtype=np.float32), method=search.anomaly_method,

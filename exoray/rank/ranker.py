@@ -22,8 +22,13 @@ Persistence (:meth:`Ranker.save` / :meth:`Ranker.load`) writes a directory::
     member_00.joblib   random forest only: joblib (pickle) - load only models
                        you trained yourself
     metrics.json       held-out metrics, when the trainer set them
+    manifest.json      the model registry's manifest (kind ``ranker``)
 
-LightGBM models never go through pickle.
+These files are the ``ranker`` kind of the model registry
+(:mod:`exoray.models.registry`): a save replaces the directory in one step,
+and a load checks the files against the manifest first.  Directories saved
+before manifests existed (the shipped ``exoray/data/ranker``) load as they
+are.  LightGBM models never go through pickle.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import ConfigError, InputError
+from ..models.registry import ModelKind, load_cached, load_folder, publish_folder, register_kind
 from .features import FEATURE_COLUMNS, candidate_features
 
 __all__ = [
@@ -354,10 +360,13 @@ class Ranker:
     # ------------------------------------------------------------------ persistence
     def save(self, directory: os.PathLike, metrics: Optional[Mapping[str, Any]] = None) -> Path:
         """Write the model directory (see module docstring); returns it."""
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        for old in list(d.glob("member_*")):
-            old.unlink()
+        if metrics is not None:
+            self.metrics = dict(metrics)
+        d = publish_folder(directory, "ranker", self)
+        log.info("saved %s ranker (%d members) to %s", self.config.model, len(self.members), d)
+        return d
+
+    def _write(self, d: Path) -> None:
         files = []
         for i, m in enumerate(self.members):
             p = d / f"member_{i:02d}{self.backend.ext}"
@@ -367,16 +376,16 @@ class Ranker:
         cfg = {"format": "exoray-ranker/1", **self.config.to_dict(), "resolved_params": self.params,
                "members": files}
         (d / "config.json").write_text(json.dumps(cfg, indent=2, default=str))
-        if metrics is not None:
-            self.metrics = dict(metrics)
         if self.metrics:
             (d / "metrics.json").write_text(json.dumps(self.metrics, indent=2, default=_json_default))
-        log.info("saved %s ranker (%d members) to %s", self.config.model, len(self.members), d)
-        return d
 
     @classmethod
     def load(cls, directory: os.PathLike) -> "Ranker":
         """Read a directory written by :meth:`save`."""
+        return load_folder(directory, "ranker")
+
+    @classmethod
+    def _read(cls, directory: os.PathLike) -> "Ranker":
         d = Path(directory)
         cfg_path = d / "config.json"
         if not cfg_path.exists():
@@ -394,6 +403,13 @@ class Ranker:
         mp = d / "metrics.json"
         r.metrics = json.loads(mp.read_text()) if mp.exists() else {}
         return r
+
+
+#: The ranker kind of the model registry.  A save into an existing directory
+#: drops the members of the model it replaces (their number may differ).
+register_kind(ModelKind("ranker", save=lambda ranker, d: ranker._write(d), load=lambda d: Ranker._read(d),
+                        detect=lambda d: (d / "calibrators.json").is_file() and (d / "config.json").is_file(),
+                        replaces=("member_*",)))
 
 
 def _json_default(o):
@@ -490,16 +506,10 @@ def evaluate(y, score, score_lo=None, score_hi=None, *, threshold: float = 0.5, 
 
 
 # --------------------------------------------------------------------------- default model
-_DEFAULT: Dict[str, Ranker] = {}
-
-
 def load_default_ranker(directory: Optional[os.PathLike] = None) -> Ranker:
     """The shipped ranker (``exoray/data/ranker``, or ``EXORAY_RANKER_DIR``); cached per process."""
     d = Path(directory or os.environ.get("EXORAY_RANKER_DIR") or DEFAULT_MODEL_DIR)
-    key = str(d.resolve())
-    if key not in _DEFAULT:
-        _DEFAULT[key] = Ranker.load(d)
-    return _DEFAULT[key]
+    return load_cached(d, "ranker")
 
 
 def score_candidates(rows, ranker: Optional[Ranker] = None) -> List[Dict[str, Any]]:

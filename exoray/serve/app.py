@@ -87,7 +87,7 @@ DEFAULT_SETTINGS: Dict[str, Any] = {
     "ranker_dir": None,  # None: the shipped ranker (or EXORAY_RANKER_DIR)
     "anomaly_model": "autoencoder",
     "model_registry": None,  # None: EXORAY_MODEL_REGISTRY or the default registry
-    "anomaly_stride": 96,  # 10-min bins between /v1/score anomaly windows (exoray.models.data.WINDOW_STRIDE)
+    "anomaly_stride": 96,  # 10-min bins between /v1/score anomaly windows (exoray.models.windows.WINDOW_STRIDE)
     "anomaly_top": 10,  # windows returned by /v1/score
     "anomaly_retry_s": 30.0,  # a missing anomaly model is looked for again at most this often
     "search": {},  # SearchConfig fields (max_planets, sde_threshold, ...)
@@ -1061,7 +1061,7 @@ class Searcher:
                               ("max_planets", "snr_threshold", "min_period_days", "max_period_days", "device")},
         }
         if window_length:
-            from ..models.data import windows_from_lightcurve
+            from ..models.windows import windows_from_lightcurve
 
             try:  # 10-min binned flat flux, gap-free windows (what the models were trained on)
                 w, starts = windows_from_lightcurve(plc, stride=int(stride), normalize=False)
@@ -1193,7 +1193,7 @@ class AnomalyModel:
         how = f"train one with 'exoray train {self.name}' (it registers the model), then retry"
         try:
             from ..models import registry as reg
-            from ..models.data import WINDOW_LENGTH, normalize_windows
+            from ..models.windows import WINDOW_LENGTH, normalize_windows
         except ImportError as exc:
             self.message = f"anomaly model {self.name!r} unavailable: exoray.models is not installed ({exc})"
             return

@@ -255,7 +255,7 @@ def test_sweep_adds_single_event_rows(tmp_path):
 
     from exoray.anomaly import scoring
     from exoray.ingest import read_lightcurve
-    from exoray.models.data import windows_from_lightcurve
+    from exoray.models.windows import windows_from_lightcurve
     from exoray.preprocess import preprocess_lightcurve
     from exoray.simulate import simulate_sector
 

@@ -28,8 +28,8 @@ def windows(ray_local):
     """(base dataset, DataSpec) of 16 simulated stars through the Ray Data pipeline."""
     import ray.data
 
-    from exoray.models.data import class_counts, window_dataset
-    from exoray.models.train import DataSpec
+    from exoray.training.data import class_counts, window_dataset
+    from exoray.training.train import DataSpec
 
     ray.data.DataContext.get_current().enable_progress_bars = False
     spec = DataSpec(n_stars=16, seed=11, snr_range=(15.0, 80.0), transit_fraction=0.6)
@@ -47,7 +47,7 @@ def registry(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained_ae(windows, registry, tmp_path_factory):
-    from exoray.models.train import TrainSettings, prepare_datasets, train_model
+    from exoray.training.train import TrainSettings, prepare_datasets, train_model
 
     ds, spec = windows
     data = prepare_datasets("autoencoder", spec, base_ds=ds)
@@ -60,7 +60,7 @@ def trained_ae(windows, registry, tmp_path_factory):
 def test_autoencoder_learns_and_separates_deep_transits(trained_ae, registry):
     from sklearn.metrics import roc_auc_score
 
-    from exoray.models.data import to_numpy
+    from exoray.training.data import to_numpy
     from exoray.models.registry import build_model, load_model
     from exoray.models.scores import residual_score
 
@@ -98,7 +98,7 @@ def test_autoencoder_learns_and_separates_deep_transits(trained_ae, registry):
 
 
 def test_resume_after_interruption(windows, tmp_path):
-    from exoray.models.train import TrainSettings, prepare_datasets, train_model
+    from exoray.training.train import TrainSettings, prepare_datasets, train_model
 
     ds, spec = windows
     data = prepare_datasets("autoencoder", spec, base_ds=ds)
@@ -119,7 +119,7 @@ def test_resume_after_interruption(windows, tmp_path):
 
 def test_transformer_two_workers_ddp(windows, registry, tmp_path):
     from exoray.models.registry import load_model
-    from exoray.models.train import TrainSettings, prepare_datasets, train_model
+    from exoray.training.train import TrainSettings, prepare_datasets, train_model
 
     ds, spec = windows
     data = prepare_datasets("transformer", spec, base_ds=ds)
@@ -136,7 +136,7 @@ def test_transformer_two_workers_ddp(windows, registry, tmp_path):
 
 def test_gan_trains_on_transit_windows(windows, registry, tmp_path):
     from exoray.models.registry import load_model
-    from exoray.models.train import TrainSettings, prepare_datasets, train_model
+    from exoray.training.train import TrainSettings, prepare_datasets, train_model
 
     ds, spec = windows
     data = prepare_datasets("gan", spec, base_ds=ds)
@@ -151,7 +151,7 @@ def test_gan_trains_on_transit_windows(windows, registry, tmp_path):
 
 def test_classifier_on_pretrained_encoder(trained_ae, windows, registry, tmp_path):
     from exoray.models.registry import load_model
-    from exoray.models.train import TrainSettings, prepare_datasets, train_model
+    from exoray.training.train import TrainSettings, prepare_datasets, train_model
 
     ae_out, _ = trained_ae
     ds, spec = windows
@@ -206,7 +206,8 @@ def test_window_dataset_from_sweep_parquet(ray_local, tmp_path):
     """Preprocessed Parquet parts (a sweep's OUT/lightcurves) + truth.csv -> labelled windows."""
     import pandas as pd
 
-    from exoray.models.data import class_counts, labelled_windows, to_numpy, window_dataset, windows_from_lightcurve
+    from exoray.models.windows import windows_from_lightcurve
+    from exoray.training.data import class_counts, labelled_windows, to_numpy, window_dataset
     from exoray.preprocess import preprocess_lightcurve
     from exoray.schemas import preprocessed_to_table, write_parquet_atomic
     from exoray.simulate import PlanetSignal, draw_star, simulate_lightcurve
@@ -245,7 +246,7 @@ def test_window_dataset_from_sweep_parquet(ray_local, tmp_path):
 @pytest.mark.slow  # two Train runs under Tune (> 60 s)
 def test_tune_asha_two_trials(windows, tmp_path):
     from exoray.models.registry import list_models
-    from exoray.models.tune import tune_model
+    from exoray.training.tune import tune_model
 
     ds, spec = windows
     out = tune_model("autoencoder", {"epochs": 2, "batch_size": 32}, spec, num_samples=2, max_concurrent=2,

@@ -12,7 +12,7 @@ from exoray.anomaly import scoring
 from exoray.anomaly.ocsvm import FEATURE_NAMES, OCSVMScorer, window_features
 from exoray.anomaly.single_event import explained_by_periodic, single_event_candidates
 from exoray.errors import ConfigError, ExorayError, InputError
-from exoray.models.data import WINDOW_LENGTH, normalize_windows
+from exoray.models.windows import WINDOW_LENGTH, normalize_windows
 from exoray.models.registry import build_model, default_config, save_model
 from exoray.schemas import records_to_table
 from exoray.vet.records import CANDIDATES_SCHEMA
@@ -134,7 +134,7 @@ def _simulated_plc(seed, signals=()):
 
 
 def test_single_event_found_and_skipped_when_periodic(tmp_path):
-    from exoray.models.data import windows_from_lightcurve
+    from exoray.models.windows import windows_from_lightcurve
     from exoray.simulate import PlanetSignal, a_rs_from_density
 
     reg = tmp_path / "reg"
@@ -175,10 +175,12 @@ def test_single_event_found_and_skipped_when_periodic(tmp_path):
 
 def test_scorers_load_once_per_version(tiny_registry, monkeypatch):
     """A sweep scores every light curve: the models are read from disk once per registered version."""
+    from exoray.models import registry
+
     calls = []
-    real_load = OCSVMScorer.load
-    monkeypatch.setattr(OCSVMScorer, "load", classmethod(lambda cls, f: calls.append(f) or real_load(f)))
-    monkeypatch.setattr(scoring, "_LOADED", {})
+    real_load = registry.load_folder
+    monkeypatch.setattr(registry, "load_folder", lambda f, kind=None: calls.append(f) or real_load(f, kind))
+    monkeypatch.setattr(registry, "_LOADED", {})
     x = normalize_windows(_noise(np.random.default_rng(5), 4))
     first = scoring.score_windows(x, "ocsvm", registry=tiny_registry)
     np.testing.assert_array_equal(scoring.score_windows(x, "ocsvm", registry=tiny_registry), first)

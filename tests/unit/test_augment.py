@@ -1,4 +1,4 @@
-"""exoray.models.augment: each augmentation does what it says."""
+"""exoray.training.augment: each augmentation does what it says."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from exoray.errors import ConfigError, InputError
-from exoray.models import augment as A
+from exoray.training import augment as A
 
 
 def _box(length=400, depth=2e-3, centre=200, half=30):

@@ -1,4 +1,4 @@
-"""exoray.anomaly.export: ONNX round trip, int8, pruning, distillation on tiny registered models."""
+"""exoray.training.export: ONNX round trip, int8, pruning, distillation on tiny registered models."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from exoray.anomaly import export as E
+from exoray.training import export as E
 from exoray.errors import ConfigError, ExorayError
-from exoray.models.data import WINDOW_LENGTH, normalize_windows
+from exoray.models.windows import WINDOW_LENGTH, normalize_windows
 from exoray.models.registry import build_model, default_config, save_model
 
 

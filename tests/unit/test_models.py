@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from exoray.errors import ConfigError, ExorayError, InputError
-from exoray.models import data as mdata
+from exoray.models import windows as mwin
+from exoray.training import data as mdata
 from exoray.models.registry import (
     MODEL_NAMES,
     build_model,
@@ -21,7 +22,7 @@ from exoray.models.registry import (
     save_model,
 )
 
-L = mdata.WINDOW_LENGTH
+L = mwin.WINDOW_LENGTH
 TINY = {
     "autoencoder": {"base_channels": 4, "depth": 2, "latent_dim": 8},
     "transformer": {"d_model": 16, "n_layers": 1, "patch_size": 16},
@@ -161,7 +162,7 @@ def test_save_load_round_trip(tmp_path, name):
     p1 = save_model(m, name, cfg, {"val_auc": 0.9, "nan": float("nan")}, registry=tmp_path)
     p2 = save_model(m, name, cfg, {"val_auc": 0.95}, registry=tmp_path)
     assert p1.name == "v0001" and p2.name == "v0002"
-    assert {f.name for f in p1.iterdir()} == {"model.safetensors", "config.json", "metrics.json"}
+    assert {f.name for f in p1.iterdir()} == {"model.safetensors", "config.json", "metrics.json", "manifest.json"}
     assert not [p for p in (tmp_path / name).iterdir() if p.name.startswith(".tmp")]
     m2, cfg2, met = load_model(name, registry=tmp_path)
     assert met["val_auc"] == 0.95 and not m2.training
@@ -207,6 +208,8 @@ def test_pickled_weights_refused(tmp_path):
     cfg = default_config("autoencoder", **TINY["autoencoder"])
     m = build_model("autoencoder", cfg)
     folder = save_model(m, "autoencoder", cfg, {}, registry=tmp_path)
+    # a folder saved before manifests existed (weights as model.pt) is read by its files alone
+    (folder / "manifest.json").unlink()
     # a plain tensors-only model.pt is accepted (torch.load weights_only=True) ...
     (folder / "model.safetensors").unlink()
     torch.save(m.state_dict(), folder / "model.pt")
@@ -227,6 +230,9 @@ def test_weights_must_fit_config(tmp_path):
     folder = save_model(build_model("autoencoder", cfg), "autoencoder", cfg, {}, registry=tmp_path)
     bigger = dict(cfg, latent_dim=4)
     (folder / "config.json").write_text(json.dumps(bigger))
+    with pytest.raises(ExorayError, match="changed since the model was saved"):
+        load_model("autoencoder", registry=tmp_path)
+    (folder / "manifest.json").unlink()  # as a folder saved before manifests: the weights check still holds
     with pytest.raises(ExorayError, match="do not fit"):
         load_model("autoencoder", registry=tmp_path)
 
@@ -236,21 +242,21 @@ def test_bin_flux_and_normalize():
     t = 1000.0 + np.arange(0, 3000) * (120.0 / 86400.0)
     f = np.ones_like(t)
     f[100:102] = np.nan  # a partly missing bin (3 of 5 cadences left) is still kept
-    tb, fb = mdata.bin_flux(t, f, 120.0)
+    tb, fb = mwin.bin_flux(t, f, 120.0)
     assert np.allclose(np.diff(tb), 10 / 1440) and np.allclose(fb, 1.0)
     assert tb.size in (600, 601)
     with pytest.raises(InputError, match="10-min"):
-        mdata.bin_flux(t, f, 1800.0)
+        mwin.bin_flux(t, f, 1800.0)
     rng = np.random.default_rng(0)
     w = 1.0 + 1e-3 * rng.standard_normal((50, L))
     w[0, 80:100] -= 0.01  # a 10-sigma dip
-    n = mdata.normalize_windows(w)
+    n = mwin.normalize_windows(w)
     assert n.dtype == np.float32 and n.shape == (50, L)
     assert abs(np.median(n[1:])) < 0.1 and 0.8 < np.std(n[1:]) < 1.2
     assert n[0, 85] < -8
     with pytest.raises(InputError, match="NaN"):
-        mdata.normalize_windows(np.full((1, L), np.nan))
-    flat = mdata.normalize_windows(np.ones((2, L)))
+        mwin.normalize_windows(np.full((1, L), np.nan))
+    flat = mwin.normalize_windows(np.ones((2, L)))
     assert np.all(np.isfinite(flat)) and np.all(flat == 0)
 
 
@@ -296,11 +302,11 @@ def test_windows_from_lightcurve_skip_gaps():
     rng = np.random.default_rng(5)
     lc = simulate_lightcurve(rng, draw_star(rng, 7, tmag=10.0, variability="quiet"), [])
     plc = preprocess_lightcurve(lc)
-    w, start = mdata.windows_from_lightcurve(plc)
+    w, start = mwin.windows_from_lightcurve(plc)
     assert w.shape[1] == L and w.shape[0] == start.size > 20
     assert np.all(np.diff(start) > 0)
     # no window spans the mid-sector gap
-    tb, _ = mdata.bin_flux(plc.time, plc.flux_flat, plc.cadence_s)
+    tb, _ = mwin.bin_flux(plc.time, plc.flux_flat, plc.cadence_s)
     gaps = np.nonzero(np.diff(tb) > 1.0)[0]
     for g in gaps:
         assert not np.any((start < tb[g]) & (start + L * 10 / 1440 > tb[g + 1]))

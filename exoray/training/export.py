@@ -29,7 +29,7 @@ and writes to ``DIR``:
 
 The pruning fine-tune and the distillation are short in-process loops here:
 they act on a pruned (masked) module or on a new student architecture, which
-the registry-driven trainer (:mod:`exoray.models.train`) does not build.
+the registry-driven trainer (:mod:`exoray.training.train`) does not build.
 """
 
 from __future__ import annotations
@@ -409,7 +409,7 @@ def distill_model(teacher, x_train: np.ndarray, *, epochs: int = 15, lr: float =
 
 # --------------------------------------------------------------------------- driver
 def _data(n_stars: int, seed: int, smoke: bool):
-    from ..models.data import simulated_windows
+    from .data import simulated_windows
 
     t0 = time.perf_counter()
     tr = simulated_windows(max(2, n_stars), seed=seed, transit_fraction=0.5)
@@ -428,7 +428,7 @@ def export_model(name: str, out, *, version: str = "latest", registry=None, onnx
     Parameters
     ----------
     data : (train_cols, eval_cols), optional
-        Window dicts as from :func:`exoray.models.data.simulated_windows`
+        Window dicts as from :func:`exoray.training.data.simulated_windows`
         (default: simulate ``n_stars`` training and ``n_stars // 2`` held-out
         stars).
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 from ..errors import ConfigError, ExorayError
-from .registry import build_model, default_config, save_model
+from ..models.registry import build_model, default_config, save_model
 from .train import DataSpec, TrainSettings, _load_checkpoint, default_storage, prepare_datasets, train_loop_per_worker
 
 __all__ = ["SEARCH_SPACES", "TUNABLE", "search_space", "tune_model"]

@@ -10,13 +10,13 @@ Three experiments, each a pure-ish function writing ``<out>/<name>.json`` and
   unlabelled windows vs the same classifier from scratch, with 1 %, 10 % and
   100 % of the labels;
 * :func:`evaluate_augmentation` - the same classifier trained with and
-  without each augmentation of :mod:`exoray.models.augment` (GAN samples
+  without each augmentation of :mod:`exoray.training.augment` (GAN samples
   included) on one small labelled set, plus a physics check of the GAN.
 
-Data are simulated TESS 2-min stars windowed by :mod:`exoray.models.data`
+Data are simulated TESS 2-min stars windowed by :mod:`exoray.training.data`
 (Ray Data, in parallel); training, validation and test sets are different
 stars (different simulation seeds).  The deep models are trained by
-:func:`exoray.models.train.train_model` (Ray Train ``TorchTrainer``, one
+:func:`exoray.training.train.train_model` (Ray Train ``TorchTrainer``, one
 worker by default) into a registry under ``<out>/registry`` unless another
 is given.  Simulated window sets are cached in ``<out>/cache`` so the three
 experiments share them.
@@ -130,7 +130,7 @@ def _write(out_dir: Path, name: str, result: Mapping[str, Any], md: str) -> None
 def simulate_set(n_stars: int, seed: int, cache_dir: Optional[Path] = None, *, transit_fraction: float = 0.6,
                  single_fraction: float = 0.2, snr_range=(8.0, 60.0)) -> Dict[str, np.ndarray]:
     """Labelled windows of ``n_stars`` simulated stars (Ray Data, parallel), cached as ``.npz``."""
-    from ..models.data import WINDOW_COLUMNS, to_numpy, window_dataset
+    from .data import WINDOW_COLUMNS, to_numpy, window_dataset
 
     key = json.dumps([int(n_stars), int(seed), float(transit_fraction), float(single_fraction),
                       [float(v) for v in snr_range]])
@@ -161,7 +161,7 @@ def _take(cols: Mapping[str, np.ndarray], mask) -> Dict[str, np.ndarray]:
 
 def split_stars(cols: Mapping[str, np.ndarray], val_fraction: float, seed: int):
     """``(train, val)`` split by star (no star in both)."""
-    from ..models.data import _star_hash
+    from .data import _star_hash
 
     val = _star_hash(np.asarray(cols["tic_id"]), seed) < val_fraction
     return _take(cols, ~val), _take(cols, val)
@@ -170,7 +170,7 @@ def split_stars(cols: Mapping[str, np.ndarray], val_fraction: float, seed: int):
 def _ray_ds(cols: Mapping[str, np.ndarray]):
     import ray
 
-    from ..models.data import WINDOW_COLUMNS
+    from .data import WINDOW_COLUMNS
 
     n = len(cols["label"])
     items = [{k: (np.asarray(cols[k][i], np.float32) if k == "window" else cols[k][i].item())
@@ -186,8 +186,8 @@ def _counts(cols) -> Dict[str, int]:
 
 def _train(name: str, cfg: Dict[str, Any], train_cols, val_cols, out_dir: Path, registry: Path, tag: str,
            register: bool = True) -> Dict[str, Any]:
-    """One Ray Train run (1 worker) of models-core's :func:`~exoray.models.train.train_model` on given windows."""
-    from ..models.train import TrainSettings, train_model
+    """One Ray Train run (1 worker) of models-core's :func:`~exoray.training.train.train_model` on given windows."""
+    from .train import TrainSettings, train_model
 
     from ..models.registry import default_config
 
@@ -239,7 +239,7 @@ def evaluate_anomaly(out_dir, *, n_train: int = 300, n_test: int = 150, epochs: 
     ``use_registered``: skip training and score with the latest registered
     models (OCSVM and combined are still refitted).
     """
-    from .scoring import METHODS, fit_combined, fit_ocsvm, score_windows
+    from ..anomaly.scoring import METHODS, fit_combined, fit_ocsvm, score_windows
 
     out_dir = Path(out_dir)
     reg = Path(registry) if registry else out_dir / "registry"
@@ -410,8 +410,8 @@ def gan_physics_check(gan, real: Mapping[str, np.ndarray], n: int = 200, seed: i
     """
     from scipy.stats import spearmanr
 
-    from ..models.augment import gan_samples
-    from ..models.data import BIN_MINUTES
+    from .augment import gan_samples
+    from ..models.windows import BIN_MINUTES
 
     pos = np.nonzero(np.asarray(real["label"]) == 1)[0]
     if pos.size < 3:
@@ -463,8 +463,8 @@ def evaluate_augmentation(out_dir, *, n_labelled: int = 60, n_test: int = 150, e
     and ``gan``).  The conditional GAN is trained on the same set's transit
     windows only and checked against physics (:func:`gan_physics_check`).
     """
-    from ..models import augment as A
-    from ..models.data import BIN_MINUTES, normalize_windows
+    from . import augment as A
+    from ..models.windows import BIN_MINUTES, normalize_windows
 
     out_dir = Path(out_dir)
     reg = Path(registry) if registry else out_dir / "registry"

@@ -2,7 +2,7 @@
 
 :func:`train_model` is the whole flow the CLI, the Ray job and the tuner use:
 
-1. windows from :func:`exoray.models.data.window_dataset` (a sweep's
+1. windows from :func:`exoray.training.data.window_dataset` (a sweep's
    Parquet output or simulated stars), split by star into train/validation;
    the anomaly models train on *non-transit* windows only, the GAN on transit
    windows, the classifier on both (``pos_weight`` for the imbalance, or
@@ -43,7 +43,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import numpy as np
 
 from ..errors import ConfigError, ExorayError
-from .registry import MODEL_NAMES, build_model, default_config, load_model, load_model_dir, save_model
+from ..models.registry import MODEL_NAMES, build_model, default_config, load_model, load_model_dir, save_model
 
 __all__ = ["TrainSettings", "DataSpec", "train_model", "prepare_datasets", "default_storage",
            "run_name_for", "train_loop_per_worker", "load_checkpoint_weights"]
@@ -66,7 +66,7 @@ class DataSpec:
 
     ``source``: sweep output folder / lightcurves folder / Parquet file, or
     ``None`` to simulate ``n_stars`` stars (``seed``).  ``truth``: see
-    :func:`~exoray.models.data.window_dataset`.
+    :func:`~exoray.training.data.window_dataset`.
     """
 
     source: Optional[str] = None
@@ -110,7 +110,7 @@ def run_name_for(name: str, config: Mapping, data: DataSpec) -> str:
 def prepare_datasets(name: str, data: DataSpec, base_ds=None):
     """``(train_ds, val_ds, counts)`` for model ``name`` (see module docstring).
 
-    ``base_ds``: an already built :func:`~exoray.models.data.window_dataset`
+    ``base_ds``: an already built :func:`~exoray.training.data.window_dataset`
     to split instead of building one from ``data`` (several models, one
     set of windows).
     """
@@ -315,8 +315,8 @@ def train_loop_per_worker(loop_cfg: Dict[str, Any]) -> None:
             pw = c["no_transit"] / max(1, c["transit"])
         pos_weight = torch.tensor(pw, device=device)
 
-    from .gan import encode_condition
-    from .scores import residual_score
+    from ..models.gan import encode_condition
+    from ..models.scores import residual_score
 
     def step(batch) -> Tuple[float, int]:
         x = batch["window"].float()
@@ -477,11 +477,11 @@ def _classifier_config_from_pretrained(cfg: Dict[str, Any], registry) -> Dict[st
     if os.path.isdir(ref):
         ecfg = json.loads((Path(ref) / "config.json").read_text())
     else:
-        from .registry import resolve_version
+        from ..models.registry import resolve_version
 
         mname, _, ver = ref.partition(":")
         ecfg = json.loads((resolve_version(mname, ver or "latest", registry) / "config.json").read_text())
-    from .registry import _ARCH
+    from ..models.registry import _ARCH
 
     enc = ecfg.get("name")
     if enc not in ("autoencoder", "transformer"):
@@ -609,7 +609,7 @@ def train_model(name: str, config: Optional[Mapping[str, Any]] = None, data: Opt
     out = {"metrics": metrics, "config": cfg, "version_path": None, "run_name": run_name,
            "storage_path": storage, "checkpoint_path": result.checkpoint.path, "history": history, "model": model}
     if settings.register:
-        from .registry import list_models
+        from ..models.registry import list_models
 
         # rerunning a finished run resumes at its end: do not register the same checkpoint twice
         same = [r for r in list_models(settings.registry)
