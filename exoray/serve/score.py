@@ -57,7 +57,7 @@ def _nan_list(values) -> np.ndarray:
 
 
 def lightcurve_from_request(req) -> LightCurve:
-    """A :class:`~exoray.lightcurve.LightCurve` from a :class:`~exoray.serve.schemas.ScoreRequest`.
+    """A :class:`~exoray.lightcurve.LightCurve` from a :class:`~exoray.serve.bodies.ScoreRequest`.
 
     Raises
     ------
