@@ -664,8 +664,8 @@ def report_figure(lc: PreprocessedLightCurve, candidate: Mapping[str, Any], *, b
     Same parameters as :func:`~exoray.reports.writer.make_report`, which
     saves this page; ``catalogs`` gives the star's TOI number for the header
     (default: the configured or shipped known-object catalogue; ``False``:
-    none).  In a notebook the returned
-    figure displays itself; ``fig.savefig(...)`` writes it.
+    none).  In a notebook the returned figure displays itself;
+    ``fig.savefig(...)`` writes it.
     """
     vet, eph, index, disposition = _prepare(lc, candidate, vet, vet_kwargs, index)
     fig = Figure(figsize=PAGE_SIZE_IN, dpi=dpi)
