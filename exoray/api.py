@@ -15,7 +15,7 @@
 Every function here reads what ``exoray sweep`` wrote or calls the same
 per-light-curve chain the sweep runs (:func:`exoray.chain.analyse_lightcurve`),
 so a notebook sees what the sweep would have produced.  Plots are the
-vetting report's own drawing functions (:mod:`exoray.vet.report`).
+vetting report's own drawing functions (:mod:`exoray.reports.page`).
 """
 
 from __future__ import annotations
@@ -279,7 +279,7 @@ class Candidate:
 
     def vetting(self) -> Dict[str, Any]:
         """The vetting details (:func:`exoray.vet.vet_candidate`), computed once."""
-        from .vet.report import _run_vet
+        from .reports.page import _run_vet
 
         if self.vet is None:
             self.vet = _run_vet(self.lightcurve, self.row, None)
@@ -287,13 +287,13 @@ class Candidate:
 
     def plot(self):
         """The one-page vetting report (a matplotlib ``Figure``; the stored decision is shown)."""
-        from .vet.report import report_figure
+        from .reports import report_figure
 
         return report_figure(self.lightcurve, self.row, bls_result=self.bls_result, vet=self.vetting())
 
     def plot_fold(self):
         """The report's phase-fold panel with its trapezoid fit (a matplotlib ``Figure``)."""
-        from .vet.report import fold_figure
+        from .reports import fold_figure
 
         return fold_figure(self.lightcurve, self.row, vet=self.vetting())
 
@@ -307,8 +307,8 @@ class Candidate:
         return self.lightcurve.fold(self.period, self.t0, **kwargs)
 
     def report(self, out_dir, formats=("png", "pdf")) -> Dict[str, str]:
-        """Write the report files (:func:`exoray.vet.report.make_report`); ``{format: path}``."""
-        from .vet.report import make_report
+        """Write the report files (:func:`exoray.reports.make_report`); ``{format: path}``."""
+        from .reports import make_report
 
         return make_report(self.lightcurve, self.row, bls_result=self.bls_result, vet=self.vetting(),
                            out_dir=out_dir, formats=formats)

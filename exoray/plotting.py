@@ -4,9 +4,9 @@ The light-curve panels (normalised flux with its trend, detrended flux with
 30-minute bins, predicted transits, momentum dumps, segment gaps) need only
 the light curve, a candidate's ephemeris and optionally its vetting result
 as a plain mapping.  They live on the ground floor so that the data class
-can draw itself without importing the vetting stage; :mod:`exoray.vet.report`
-builds its page from these panels and the styling below, plus its own
-vetting panels.
+can draw itself without importing the stages above it;
+:mod:`exoray.reports.page` builds its page from these panels and the styling
+below, plus its own vetting panels.
 
 Figures are built with :class:`matplotlib.figure.Figure` directly (no pyplot,
 no global rcParams changes), so drawing is safe in worker processes and threads.

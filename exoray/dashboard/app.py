@@ -198,7 +198,7 @@ def page_candidate():
     elif plc is not None:
         st.info("no report rendered for this candidate yet")
         if st.button("Render vetting report"):
-            from exoray.vet.report import make_report
+            from exoray.reports import make_report
 
             with st.spinner("rendering (re-runs the vetting tests)"):
                 paths = make_report(plc, row, out_dir=OUT / "reports", formats=("png",))

@@ -253,7 +253,7 @@ def folded_curve(plc, period: float, t0: float, duration_hours: float, *, window
 
 def report_png(out: os.PathLike, row) -> Optional[Path]:
     """The PNG vetting report of a candidate, if one was rendered (``report_path`` or its PNG sibling)."""
-    from ..vet.report import report_basename
+    from ..reports import report_basename
 
     cands: List[Path] = []
     rp = row.get("report_path")

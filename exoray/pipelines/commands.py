@@ -514,7 +514,7 @@ def cmd_report(args) -> int:
 
     from ..errors import InputError
     from ..schemas import table_to_preprocessed
-    from ..vet.report import make_report
+    from ..reports import make_report
     from .sweep import CANDIDATES_FILE, LIGHTCURVES_DIR, REPORTS_DIR
 
     cpath = os.path.join(args.out, CANDIDATES_FILE)

@@ -538,7 +538,7 @@ class BatchAnalyser:
         return out
 
     def _reports(self, o, files: Sequence[str], bad: List[Dict[str, Any]]) -> None:
-        from ..vet.report import make_report
+        from ..reports import make_report
 
         # the periodic rows come first and line up with the search's results; single events have no report
         for row, res, vet in zip(o.rows, o.results, o.vets):

@@ -123,7 +123,7 @@ def settings_from_args(args) -> Dict[str, Any]:
 
 def http_options(settings: Optional[Dict[str, Any]], host: str, port: int) -> Dict[str, Any]:
     """Serve HTTP proxy options: the address, and time limits that close stuck requests and idle connections."""
-    from .app import merge_settings
+    from .settings import merge_settings
 
     s = merge_settings(settings)
     # End-to-end bound at the proxy, above the ingress' own limits (body, then search), so that it
@@ -156,7 +156,7 @@ def start_service(settings: Optional[Dict[str, Any]] = None, host: str = "127.0.
     from ray import serve
 
     from ..errors import ConfigError
-    from .app import build_app
+    from .deployments import build_app
 
     apps = running_applications()
     if apps is not None and name in apps:
@@ -210,12 +210,10 @@ def _cmd_serve(args) -> int:
     from ..runtime.ray_env import init_ray
 
     settings = settings_from_args(args)
-    from .app import merge_settings
-
-    from .app import _replica_device
+    from .settings import merge_settings, replica_device
 
     merged = merge_settings(settings)  # fail on a bad setting before starting Ray
-    device = _replica_device(merged["device"] or merged["search"].get("device")
+    device = replica_device(merged["device"] or merged["search"].get("device")
                              or ("cuda" if merged["use_gpu"] else None))
     ray = init_ray(address=args.address, num_cpus=args.num_cpus)
     if device == "cuda" or merged["use_gpu"]:

@@ -32,7 +32,7 @@ __all__ = [
     "check_lightcurve",
     "engine_for",
     "search_with_engine",
-    "search_candidates",
+    "preprocess_and_search",
     "score_lightcurve",
     "public_candidate",
     "validate_rank_records",
@@ -57,7 +57,7 @@ def _nan_list(values) -> np.ndarray:
 
 
 def lightcurve_from_request(req) -> LightCurve:
-    """A :class:`~exoray.lightcurve.LightCurve` from a :class:`~exoray.serve.schemas.ScoreRequest`.
+    """A :class:`~exoray.lightcurve.LightCurve` from a :class:`~exoray.serve.bodies.ScoreRequest`.
 
     Raises
     ------
@@ -217,7 +217,7 @@ def search_star_with_engine(engine, lcs: Sequence[LightCurve]):
     return plc, o.rows, timings, passed
 
 
-def search_candidates(
+def preprocess_and_search(
     lc: LightCurve,
     preprocess: Optional[PreprocessConfig] = None,
     search: Optional[SearchConfig] = None,

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from exoray.errors import ConfigError, InputError
-from exoray.serve.schemas import RankRequest, ScoreRequest
+from exoray.serve.bodies import RankRequest, ScoreRequest
 from exoray.serve.score import (
     check_lightcurve,
     lightcurve_from_request,
@@ -133,7 +133,7 @@ def test_score_lightcurve_same_chain_as_the_sweep():
 
 
 def test_merge_settings_rejects_typos_and_replaces_scaling_mode():
-    from exoray.serve.app import DEFAULT_SETTINGS, merge_settings
+    from exoray.serve.settings import DEFAULT_SETTINGS, merge_settings
 
     s = merge_settings({"batching": False, "deployments": {"Searcher": {"num_replicas": 3}}})
     assert s["batching"] is False and s["deployments"]["Searcher"]["num_replicas"] == 3
@@ -146,7 +146,7 @@ def test_merge_settings_rejects_typos_and_replaces_scaling_mode():
 
 
 def test_shipped_serve_config_builds():
-    from exoray.serve.app import merge_settings
+    from exoray.serve.settings import merge_settings
     from exoray.serve.commands import CONFIG_PATH, load_config_args
 
     args = load_config_args(str(CONFIG_PATH))

@@ -1,4 +1,4 @@
-"""Unit tests of exoray.vet.report: one-page candidate reports (PNG and PDF)
+"""Unit tests of exoray.reports: one-page candidate reports (PNG and PDF)
 on a synthetic light curve with an injected trapezoid transit, a
 single-transit candidate whose vet statistics are NaN, and pi Men (real)."""
 
@@ -18,7 +18,7 @@ from exoray.errors import InputError
 from exoray.lightcurve import PreprocessedLightCurve
 from exoray.search import bls_search
 from exoray.vet import trapezoid_model, vet_candidate
-from exoray.vet.report import DEFAULT_DPI, PAGE_SIZE_IN, make_report, make_reports, report_basename
+from exoray.reports import DEFAULT_DPI, PAGE_SIZE_IN, make_report, make_reports, report_basename
 
 CADENCE = 10.0 / 1440.0  # 10 min in days: keeps the tests quick
 P, T0, DUR, DEPTH = 3.1, 1326.2, 0.12, 2e-3
@@ -193,7 +193,7 @@ def _fold_axis(fig):
 
 
 def test_flux_axes_switch_to_percent_for_deep_events(tmp_path):
-    from exoray.vet.report import report_figure
+    from exoray.reports import report_figure
 
     deep = _synthetic_lc(depth=0.12, seed=3)
     res = bls_search(deep, periods=np.linspace(2.5, 4.0, 300), durations=np.array([0.08, 0.12, 0.16]))[0]
@@ -214,7 +214,7 @@ def test_table_values_never_overlap_their_labels():
     """With the stellar mass missing the rho* source is long; it goes below its label."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from exoray.vet.report import report_figure
+    from exoray.reports import report_figure
 
     lc = _synthetic_lc()
     lc.mass = lc.logg = None
@@ -235,7 +235,7 @@ def test_table_values_never_overlap_their_labels():
 
 
 def test_header_names_the_star_its_toi_and_parameters():
-    from exoray.vet.report import report_figure
+    from exoray.reports import report_figure
 
     lc = _synthetic_lc(tic_id=261136679, sector=1)
     lc.tmag, lc.teff, lc.radius, lc.object_name = 5.105, 5992.1, 1.149, "pi Men"
@@ -259,7 +259,7 @@ def test_header_names_the_star_its_toi_and_parameters():
 def test_t14_error_is_realistic_never_zero():
     """A box-shaped transit makes the trapezoid's T14 Jacobian vanish; the error keeps the Fisher bound."""
     from exoray.vet import transit_shape
-    from exoray.vet.report import report_figure
+    from exoray.reports import report_figure
 
     rng = np.random.default_rng(5)
     t = np.arange(1325.0, 1352.0, 2.0 / 1440.0)

@@ -66,7 +66,7 @@ def test_rank_and_report_failures_keep_the_candidates(monkeypatch, tmp_path):
         raise ValueError("broken on purpose")
 
     monkeypatch.setattr("exoray.rank.ranker.score_candidates", broken)
-    monkeypatch.setattr("exoray.vet.report.make_report", broken)
+    monkeypatch.setattr("exoray.reports.make_report", broken)
     out = tmp_path / "out"
     sweep_module.process_batch(["ok.fits"], str(out), SweepConfig(search=SearchConfig(), reports="all",
                                                                   group_sectors=False))

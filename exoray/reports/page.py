@@ -1,6 +1,6 @@
-"""One-page vetting report per transit candidate (PNG and PDF).
+"""The one-page vetting report of a transit candidate, drawn on a matplotlib ``Figure``.
 
-:func:`make_report` draws, on one A4-landscape page:
+The page (A4 landscape) holds:
 
 1. the normalised light curve with its fitted trend, and the detrended
    (``flux_flat``) light curve, with every predicted transit, momentum dumps
@@ -29,15 +29,11 @@ run to six digits), phase-folded time in hours from mid-transit.  The header
 names the star (its ``OBJECT`` when that is more than the TIC, and its TOI
 numbers from the known-object catalogue) and its Tmag, Teff and radius.
 
-:func:`report_figure` returns the page as a matplotlib ``Figure`` without
-saving it (for notebooks), and :func:`lightcurve_figure` the light-curve
-panels alone.
-
-Examples
---------
->>> paths = make_report(lc, candidate, bls_result=res, out_dir="reports")  # doctest: +SKIP
->>> paths["png"]  # doctest: +SKIP
-'reports/tic261136679_s001_c0.png'
+:func:`report_figure` returns the whole page (for notebooks),
+:func:`fold_figure` the phase-fold panel alone and :func:`lightcurve_figure`
+the light-curve panels alone; :mod:`exoray.reports.writer` saves the page
+as PNG and PDF files.  A new panel is a ``_panel_*`` function here, given
+its place in the page's grid in :func:`_draw`.
 """
 
 from __future__ import annotations
@@ -46,11 +42,9 @@ import dataclasses
 import logging
 import math
 import os
-import tempfile
 import textwrap
-import time as _time
 import warnings
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -79,18 +73,15 @@ from ..plotting import (
     lightcurve_figure,
 )
 from ..preprocess.views import global_view, local_view
-from ._common import epoch_index, phase_days
-from .disposition import vet_candidate
+from ..vet._common import epoch_index, phase_days
+from ..vet.disposition import vet_candidate
 
-__all__ = ["make_report", "make_reports", "report_figure", "lightcurve_figure", "fold_figure", "report_basename",
-           "PAGE_SIZE_IN", "DEFAULT_DPI", "FORMATS"]
+__all__ = ["report_figure", "lightcurve_figure", "fold_figure", "PAGE_SIZE_IN", "DEFAULT_DPI"]
 
 log = logging.getLogger(__name__)
 
 #: PNG resolution: 150 dpi gives a 1755 x 1240 pixel page.
 DEFAULT_DPI = 150
-#: Output formats :func:`make_report` can write.
-FORMATS = ("png", "pdf")
 
 _C_MODEL = "#1f77b4"
 _RASTER_MIN = 500  # scatters with more points are rasterized in the PDF
@@ -122,10 +113,6 @@ class _FluxScale:
 # small helpers
 
 
-
-
-
-
 def _fmt(x, spec: str = ".3g", unit: str = "") -> str:
     v = _f(x)
     if not math.isfinite(v):
@@ -149,33 +136,6 @@ def _fmt_pm(x, err, spec: str = ".3g", unit: str = "") -> str:
     return f"{_f(x):{spec}}{unit}"
 
 
-
-
-def report_basename(tic_id, sector, index, product=None, cadence_s=None, source=None) -> str:
-    """File stem used for reports.
-
-    ``tic{tic_id}_s{sector:03d}_c{index}``, with the product, cadence and a
-    short hash of the source path inserted when given
-    (``tic{T}_s{S:03d}_{product}_{cadence}s_{hash6}_c{index}``): one star and
-    sector can come as several inputs (a 2-min and a 20-s product, or two
-    copies), and each must get reports of its own.
-    """
-    parts = [f"tic{int(tic_id)}", f"s{int(sector):03d}"]
-    if product:
-        parts.append("".join(c if c.isalnum() or c in "-_" else "-" for c in str(product)))
-    if cadence_s is not None and math.isfinite(float(cadence_s)):
-        parts.append(f"{float(cadence_s):g}s")
-    if source:
-        import hashlib
-
-        parts.append(hashlib.sha1(str(source).encode("utf-8")).hexdigest()[:6])
-    return "_".join(parts + [f"c{int(index)}"])
-
-
-
-
-
-
 def _note(ax, text: str, width: int = 30) -> None:
     # wrapped here: matplotlib's own wrapping follows the figure's edge, not the panel's,
     # so a long reason would run across the neighbouring panels
@@ -190,20 +150,8 @@ def _inset_text(ax, text: str, *, loc: str = "upper", color: str = "k") -> None:
             bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.8))
 
 
-
-
-
-
-# ---------------------------------------------------------------------------
-# ephemeris
-
-
-
-
 # ---------------------------------------------------------------------------
 # panels
-
-
 
 
 def _panel_periodogram(ax, bls_result, eph: _Ephem, vet) -> None:
@@ -534,7 +482,7 @@ def _panel_table(ax, rows, vet) -> None:
 
 
 # ---------------------------------------------------------------------------
-# public API
+# the page
 
 
 def _raw_arrays(raw_flux, lc: PreprocessedLightCurve) -> Optional[Tuple[np.ndarray, np.ndarray]]:
@@ -573,123 +521,6 @@ def _run_vet(lc: PreprocessedLightCurve, candidate: Mapping[str, Any], vet_kwarg
     return vet_candidate(lc, candidate, **kw)
 
 
-def make_report(
-    lc: PreprocessedLightCurve,
-    candidate: Mapping[str, Any],
-    *,
-    bls_result: Optional[Mapping[str, Any]] = None,
-    vet: Optional[Mapping[str, Any]] = None,
-    out_dir: Union[str, os.PathLike],
-    basename: Optional[str] = None,
-    formats: Sequence[str] = FORMATS,
-    raw_flux=None,
-    index: Optional[int] = None,
-    dpi: int = DEFAULT_DPI,
-    vet_kwargs: Optional[Mapping[str, Any]] = None,
-    catalogs=None,
-) -> Dict[str, str]:
-    """Draw the one-page vetting report of one candidate and save it.
-
-    Parameters
-    ----------
-    lc : PreprocessedLightCurve
-        The star's preprocessed light curve (``time`` in BTJD, ``flux``,
-        ``trend``, ``flux_flat``, ``segment``, ``momentum_dump_times``).
-    candidate : mapping
-        Ephemeris as ``period``/``t0``/``duration`` (days) or the
-        :data:`~exoray.schemas.CANDIDATES_SCHEMA` names ``period_days``,
-        ``t0_btjd``, ``duration_hours``; optionally ``snr``, ``sde``,
-        ``depth_ppm``, ``candidate_index``, ``score``, ``score_lo``,
-        ``score_hi``, ``disposition``, ``known_object``, ``period_err``,
-        ``t0_err``.  A :class:`~exoray.search.bls.BLSResult` works too.
-    bls_result : mapping, optional
-        :class:`~exoray.search.bls.BLSResult` with ``periods`` and
-        ``power_spectrum``; without it the periodogram panel shows the
-        per-transit SNRs instead.
-    vet : mapping, optional
-        Output of :func:`~exoray.vet.disposition.vet_candidate` for this
-        candidate; computed here when omitted (with the light curve's
-        centroids and momentum-dump times, plus ``vet_kwargs``).
-    out_dir : str or path-like
-        Folder to write into (created if missing).
-    basename : str, optional
-        File stem; default :func:`report_basename` of the star, sector,
-        candidate, product, cadence and source path, so that two inputs of one
-        star and sector never write the same file.
-    formats : sequence of {'png', 'pdf'}
-        Files to write.
-    raw_flux : LightCurve or (time, flux), optional
-        The unprocessed cadences (as read, including quality-masked ones),
-        drawn under the normalised flux after per-segment median scaling.
-    index : int, optional
-        Candidate number for the title and file name; default
-        ``candidate['candidate_index']`` or 0.
-    dpi : int
-        PNG resolution; the page is :data:`PAGE_SIZE_IN` (A4 landscape), so
-        150 dpi gives 1754 x 1240 pixels.
-    vet_kwargs : mapping, optional
-        Extra keywords for :func:`vet_candidate` (e.g. ``catalogs``,
-        ``thresholds``) when ``vet`` is None.
-    catalogs : KnownObjectCatalogs or False, optional
-        Where the header looks up the star's TOI number (default:
-        ``vet_kwargs["catalogs"]``, else the configured or shipped
-        known-object catalogue; ``False``: no lookup).
-
-    Returns
-    -------
-    dict
-        ``{format: path}`` of the files written.
-
-    Raises
-    ------
-    InputError
-        Unknown format, missing ephemeris, empty light curve or bad
-        ``raw_flux``.
-    """
-    fmts = [str(f).lower().lstrip(".") for f in formats]
-    bad = [f for f in fmts if f not in FORMATS]
-    if bad or not fmts:
-        raise InputError(f"formats {list(formats)!r} not supported; choose from {list(FORMATS)}")
-    t_start = _time.perf_counter()
-    vet, eph, index, disposition = _prepare(lc, candidate, vet, vet_kwargs, index)
-    t_vet = _time.perf_counter() - t_start
-    if basename is None:
-        basename = report_basename(lc.tic_id, lc.sector, index, lc.product, lc.cadence_s, lc.source_path or None)
-
-    fig = Figure(figsize=PAGE_SIZE_IN, dpi=dpi)
-    try:
-        _draw(fig, lc, candidate, eph, vet, bls_result, _raw_arrays(raw_flux, lc), disposition, index,
-              catalogs=_catalogs_arg(catalogs, vet_kwargs))
-        os.makedirs(out_dir, exist_ok=True)
-        paths: Dict[str, str] = {}
-        for f in fmts:
-            path = os.path.join(os.fspath(out_dir), f"{basename}.{f}")
-            # a temporary name of its own: concurrent writers of one report never share it
-            fd, tmp = tempfile.mkstemp(prefix=f".{basename}.", suffix=f".{f}.tmp", dir=os.fspath(out_dir))
-            try:
-                kw = {"pil_kwargs": {"compress_level": 3}} if f == "png" else {}
-                with os.fdopen(fd, "wb") as fh:
-                    fig.savefig(fh, format=f, dpi=dpi, metadata=_metadata(f, lc, index), **kw)
-                os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-            paths[f] = path
-    finally:
-        fig.clear()
-    # DEBUG: a sweep renders one report per planet candidate and says where they are in its summary
-    log.debug("report TIC %s s%s c%s (%s) in %.2f s (vet %.2f s): %s", lc.tic_id, lc.sector, index,
-             disposition, _time.perf_counter() - t_start, t_vet, ", ".join(paths.values()))
-    return paths
-
-
-def _metadata(fmt: str, lc, index: int) -> Dict[str, str]:
-    title = f"TIC {lc.tic_id} sector {lc.sector} candidate {index}"
-    if fmt == "pdf":
-        return {"Title": title, "Creator": "exoray.vet.report"}
-    return {"Title": title, "Software": "exoray.vet.report"}
-
-
 def _star_header(lc, candidate, catalogs) -> Tuple[str, str]:
     """(name, parameters) of the star for the page header.
 
@@ -722,7 +553,7 @@ def _star_header(lc, candidate, catalogs) -> Tuple[str, str]:
 
 def _tois(tic_id, catalogs) -> List[str]:
     """TOI numbers of the star from ``catalogs`` (default: the configured or shipped catalogue)."""
-    from .known_objects import known_tois, load_catalogs
+    from ..vet.known_objects import known_tois, load_catalogs
 
     if catalogs is False:
         return []
@@ -828,12 +659,13 @@ def _prepare(lc, candidate, vet, vet_kwargs, index):
 def report_figure(lc: PreprocessedLightCurve, candidate: Mapping[str, Any], *, bls_result=None, vet=None,
                   raw_flux=None, index: Optional[int] = None, vet_kwargs=None, catalogs=None,
                   dpi: int = DEFAULT_DPI) -> Figure:
-    """The one-page report of :func:`make_report` as a matplotlib ``Figure``, not saved.
+    """The one-page report as a matplotlib ``Figure``, not saved.
 
-    Same parameters as :func:`make_report`; ``catalogs`` gives the star's
-    TOI number for the header (default: the configured or shipped
-    known-object catalogue; ``False``: none).  In a notebook the returned
-    figure displays itself; ``fig.savefig(...)`` writes it.
+    Same parameters as :func:`~exoray.reports.writer.make_report`, which
+    saves this page; ``catalogs`` gives the star's TOI number for the header
+    (default: the configured or shipped known-object catalogue; ``False``:
+    none).  In a notebook the returned figure displays itself;
+    ``fig.savefig(...)`` writes it.
     """
     vet, eph, index, disposition = _prepare(lc, candidate, vet, vet_kwargs, index)
     fig = Figure(figsize=PAGE_SIZE_IN, dpi=dpi)
@@ -848,8 +680,6 @@ def _catalogs_arg(catalogs, vet_kwargs):
     return catalogs
 
 
-
-
 def fold_figure(lc: PreprocessedLightCurve, candidate: Mapping[str, Any], *, vet=None, vet_kwargs=None,
                 figure: Optional[Figure] = None) -> Figure:
     """The report's phase-fold panel (points, bins and trapezoid fit) as a ``Figure``."""
@@ -861,57 +691,3 @@ def fold_figure(lc: PreprocessedLightCurve, candidate: Mapping[str, Any], *, vet
     _panel_fold(ax, lc, eph, vet, sc)
     fig.subplots_adjust(left=0.14, right=0.97, top=0.9, bottom=0.13)
     return fig
-
-
-def make_reports(
-    lc: PreprocessedLightCurve,
-    candidates: Iterable[Mapping[str, Any]],
-    out_dir: Union[str, os.PathLike],
-    *,
-    bls_results=None,
-    vets: Optional[Sequence[Optional[Mapping[str, Any]]]] = None,
-    **kwargs,
-) -> List[Dict[str, str]]:
-    """Reports for several candidates of one star.
-
-    Parameters
-    ----------
-    lc : PreprocessedLightCurve
-    candidates : iterable of mappings, or a pyarrow Table / pandas DataFrame
-        One per candidate (see :func:`make_report`).  The index in the file
-        name is each candidate's ``candidate_index``, else its position.
-    out_dir : str or path-like
-    bls_results : BLSResult or sequence of them, optional
-        One shared periodogram, or one per candidate (e.g. the list returned
-        by :func:`~exoray.search.bls.iterative_search`).
-    vets : sequence, optional
-        :func:`vet_candidate` results aligned with ``candidates`` (None
-        entries are computed).
-    **kwargs
-        Passed to :func:`make_report` (``formats``, ``raw_flux``, ``dpi``,
-        ``vet_kwargs``).
-
-    Returns
-    -------
-    list of dict
-        :func:`make_report`'s ``{format: path}`` per candidate, in order.
-    """
-    if hasattr(candidates, "to_pylist"):
-        candidates = candidates.to_pylist()
-    elif hasattr(candidates, "to_dict") and hasattr(candidates, "columns"):
-        candidates = candidates.to_dict("records")
-    cands = list(candidates)
-    if isinstance(bls_results, Mapping) or bls_results is None:
-        bls_list = [bls_results] * len(cands)
-    else:
-        bls_list = list(bls_results)
-        if len(bls_list) != len(cands):
-            raise InputError(f"bls_results has {len(bls_list)} entries for {len(cands)} candidates")
-    vet_list = [None] * len(cands) if vets is None else list(vets)
-    if len(vet_list) != len(cands):
-        raise InputError(f"vets has {len(vet_list)} entries for {len(cands)} candidates")
-    out = []
-    for pos, (cand, bls, vt) in enumerate(zip(cands, bls_list, vet_list)):
-        idx = int(cand["candidate_index"]) if _ok(cand.get("candidate_index")) else pos
-        out.append(make_report(lc, cand, bls_result=bls, vet=vt, out_dir=out_dir, index=idx, **kwargs))
-    return out
