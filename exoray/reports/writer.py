@@ -83,7 +83,7 @@ def make_report(
         ``trend``, ``flux_flat``, ``segment``, ``momentum_dump_times``).
     candidate : mapping
         Ephemeris as ``period``/``t0``/``duration`` (days) or the
-        :data:`~exoray.schemas.CANDIDATES_SCHEMA` names ``period_days``,
+        :data:`~exoray.vet.records.CANDIDATES_SCHEMA` names ``period_days``,
         ``t0_btjd``, ``duration_hours``; optionally ``snr``, ``sde``,
         ``depth_ppm``, ``candidate_index``, ``score``, ``score_lo``,
         ``score_hi``, ``disposition``, ``known_object``, ``period_err``,

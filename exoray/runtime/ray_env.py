@@ -9,16 +9,18 @@ from typing import Optional
 
 log = logging.getLogger(__name__)
 
-#: Environment every worker gets: one thread per numeric library, so Ray's
-#: one-task-per-CPU scheduling is not oversubscribed by BLAS/numba/torch.
-WORKER_ENV = {
+#: One thread per numeric library, so one task (or request) per CPU is not
+#: oversubscribed by BLAS/numba threads.
+THREAD_ENV = {
     "NUMBA_NUM_THREADS": "1",
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
-    # keep a local cluster's services on loopback (see _loopback_only)
-    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
 }
+
+#: Environment every Ray worker gets: the thread limits, and a local
+#: cluster's services kept on loopback (see _loopback_only).
+WORKER_ENV = {**THREAD_ENV, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 
 def one_torch_thread() -> None:

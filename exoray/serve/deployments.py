@@ -35,7 +35,8 @@ from ..errors import ExorayError, InputError, LimitExceededError
 from .errors import redact_paths
 from .replica import bind_internal_grpc
 from .routes import Ingress
-from .settings import DEFAULT_SETTINGS, THREAD_ENV, merge_settings, replica_device
+from ..runtime.ray_env import THREAD_ENV, one_torch_thread
+from .settings import DEFAULT_SETTINGS, merge_settings, replica_device
 
 log = logging.getLogger("exoray.serve")
 
@@ -60,13 +61,10 @@ class Searcher:
         self.max_upload_bytes = int(max_upload_bytes)
         for k, v in THREAD_ENV.items():
             os.environ.setdefault(k, v)
-        import torch
-
         from ..config import PreprocessConfig, SearchConfig
-
         from ..engine import Engine
 
-        torch.set_num_threads(1)
+        one_torch_thread()
         self.preprocess = PreprocessConfig(**preprocess)
         self.search_cfg = SearchConfig(**{**search, "rank": False})
         # the replica's own wall-clock limit (run_interruptible) bounds read + preprocess + search
@@ -330,9 +328,7 @@ class AnomalyModel:
             return
         where = self.registry or os.environ.get("EXORAY_MODEL_REGISTRY")
         try:
-            import torch
-
-            torch.set_num_threads(1)
+            one_torch_thread()
             folder = reg.resolve_version(self.name, "latest", registry=where)
             module, config, metrics = reg.load_model_dir(folder)
         except Exception as exc:  # noqa: BLE001 - missing or unreadable model: report, never fake

@@ -11,7 +11,7 @@ reads and checks the settings without loading either.
 import copy
 from typing import Any, Dict, Optional
 
-__all__ = ["DEFAULT_SETTINGS", "MEDIA_TYPES", "MAX_STAR_FILES", "THREAD_ENV", "merge_settings", "replica_device"]
+__all__ = ["DEFAULT_SETTINGS", "MEDIA_TYPES", "MAX_STAR_FILES", "merge_settings", "replica_device"]
 
 #: Service settings; ``build_app(args)`` merges ``args`` over these.
 DEFAULT_SETTINGS: Dict[str, Any] = {
@@ -66,10 +66,6 @@ MEDIA_TYPES = {
 }
 #: 'file' parts one /v1/score request may carry: the sectors (and products) of one star
 MAX_STAR_FILES = 16
-
-#: Numeric libraries run one thread each in every replica: a node hosts several
-#: replicas, and each request's work is single-threaded.
-THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
 
 
 def merge_settings(args: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:

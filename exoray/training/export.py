@@ -46,6 +46,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from ..errors import ConfigError, ExorayError
+from ..runtime.ray_env import one_torch_thread
 
 __all__ = ["ScoreHead", "StudentCNN", "export_model", "export_onnx", "onnx_scores", "quantize_torch",
            "quantize_onnx", "prune_model", "distill_model", "latency_per_window", "state_bytes"]
@@ -445,7 +446,7 @@ def export_model(name: str, out, *, version: str = "latest", registry=None, onnx
         raise ConfigError(f"cannot export {name!r}; choose one of {', '.join(EXPORTABLE)}")
     if not (onnx or quantize or prune or distill):
         raise ConfigError("nothing to do: give at least one of --onnx --quantize --prune --distill")
-    torch.set_num_threads(1)
+    one_torch_thread()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     folder = resolve_version(name, version, registry)
