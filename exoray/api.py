@@ -33,7 +33,11 @@ import pandas as pd
 from .config import PreprocessConfig, SearchConfig
 from .errors import InputError
 from .lightcurve import LightCurve, PreprocessedLightCurve, from_lightkurve
-from .schemas import read_preprocessed
+from .schemas import read_preprocessed, records_to_table
+
+# The search, vetting and report packages are imported inside the functions
+# that use them: they bring torch, scipy and matplotlib, and reading a sweep's
+# output needs none of them.
 
 __all__ = ["read_candidates", "read_preprocessed", "search", "candidate", "plot_candidate", "Candidate",
            "candidates_frame"]
@@ -142,7 +146,6 @@ def read_candidates(out, tic_id=None, min_score: Optional[float] = None, disposi
 
 def candidates_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """Candidate rows (dicts) as a DataFrame with the columns and types of ``candidates.parquet``."""
-    from .schemas import records_to_table
     from .vet.records import CANDIDATES_SCHEMA
 
     return records_to_table(list(rows), CANDIDATES_SCHEMA).to_pandas()

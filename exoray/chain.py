@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from .config import PreprocessConfig, SearchConfig
+from .engine import Engine
 from .lightcurve import LightCurve, PreprocessedLightCurve
 
 __all__ = ["ChainResult", "analyse_lightcurve", "analyse_preprocessed"]
@@ -32,8 +33,6 @@ class ChainResult:
 
 
 def _engine(preprocess, search, catalogs, ranker):
-    from .engine import Engine
-
     cfg = search or SearchConfig()
     return Engine(preprocess, cfg, catalogs=catalogs, ranker=ranker if ranker is not None else ("config" if cfg.rank else None))
 

@@ -30,8 +30,16 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .anomaly.single_event import single_event_candidates
 from .config import PreprocessConfig, SearchConfig
 from .lightcurve import LightCurve, PreprocessedLightCurve
+from .limits import check_baseline
+from .preprocess import preprocess_lightcurve
+from .rank.ranker import Ranker, load_default_ranker, score_candidates
+from .search.candidates import load_known_catalogs
+from .search.lockstep import find_candidates_batch
+from .vet.decision import decide_rows
+from .vet.records import VetFlags
 
 log = logging.getLogger(__name__)
 
@@ -121,27 +129,19 @@ class Engine:
         self.ranker = None
         if search is not None:
             if isinstance(catalogs, str) and catalogs == _FROM_CONFIG:
-                from .search.candidates import load_known_catalogs
-
                 catalogs = load_known_catalogs(search)
             self.catalogs = catalogs
             if isinstance(ranker, str) and ranker == _FROM_CONFIG:
                 ranker = search.ranker_dir if search.rank else None
                 if search.rank:
-                    from .rank.ranker import load_default_ranker
-
                     ranker = load_default_ranker(search.ranker_dir)
             elif ranker is not None and not hasattr(ranker, "score_rows"):
-                from .rank.ranker import Ranker
-
                 ranker = Ranker.load(ranker)
             self.ranker = ranker
 
     # ------------------------------------------------------------------ stages
     def preprocess(self, lcs: Sequence[LightCurve]) -> List[StarOutcome]:
         """Preprocess each light curve; failures stay with their light curve."""
-        from .preprocess import preprocess_lightcurve
-
         out = []
         for lc in lcs:
             t0 = time.perf_counter()
@@ -156,8 +156,6 @@ class Engine:
 
     def _check_baseline(self, lc: LightCurve) -> None:
         """Refuse a time jump inside one file before preprocessing: detrending sizes its work by the span."""
-        from .limits import check_baseline
-
         limit = self.search_config.max_baseline_days if self.search_config is not None else None
         t = np.asarray(lc.time, dtype=np.float64)
         t = t[np.isfinite(t)]
@@ -166,8 +164,6 @@ class Engine:
 
     def search(self, outcomes: Sequence[StarOutcome], *, details: bool = False) -> None:
         """Search and vet the preprocessed light curves of ``outcomes`` (in place)."""
-        from .search.lockstep import find_candidates_batch
-
         todo = [o for o in outcomes if o.plc is not None and not o.failures]
         if not todo or self.search_config is None:
             return
@@ -187,12 +183,7 @@ class Engine:
 
     def rank(self, rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
         """Score candidate rows with this engine's ranker (if any) and decide their disposition."""
-        from .vet.decision import decide_rows
-        from .vet.records import VetFlags
-
         if rows and self.ranker is not None:
-            from .rank.ranker import score_candidates
-
             # duo-transits keep the rules' decision: the ranker learnt periodic signals only
             duo = [i for i, r in enumerate(rows) if VetFlags.parse(r.get("vet_flags") or "").duo_transit]
             scored = score_candidates([r for i, r in enumerate(rows) if i not in duo], self.ranker)
@@ -208,8 +199,6 @@ class Engine:
             try:
                 o.rows = self.rank(o.rows)
             except Exception as exc:  # noqa: BLE001 - the rows keep the rules' decision
-                from .vet.decision import decide_rows
-
                 o.failures.append(("rank", exc))
                 o.rows = decide_rows(o.rows)
             o.timings_ms["rank"] = 1e3 * (time.perf_counter() - t0)
@@ -218,7 +207,6 @@ class Engine:
         cfg = self.search_config
         if cfg is None or not cfg.single_events:
             return
-        from .anomaly.single_event import single_event_candidates
 
         for o in outcomes:
             if o.plc is None or any(st == "search" for st, _ in o.failures):

@@ -369,6 +369,7 @@ class PreprocessedLightCurve:
         candidate's :func:`~exoray.vet.vet_candidate` result) adds the
         per-transit SNRs; ``figure`` draws into an existing figure.
         """
+        # matplotlib is imported only when a plot is asked for
         from .plotting import lightcurve_figure
 
         return lightcurve_figure(self, candidate, vet=vet, figure=figure)

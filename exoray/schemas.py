@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 
 from .errors import InputError
 from .lightcurve import HEADER_KEYS, STELLAR_KEYS, LightCurve, PreprocessedLightCurve, stored_fields
+from .runtime import atomic_open
 
 __all__ = [
     "LIGHTCURVE_SCHEMA",
@@ -374,7 +375,6 @@ def write_parquet_atomic(table: pa.Table, path, **kwargs) -> None:
     path = os.fspath(path)
     if "row_group_size" not in kwargs and any(pa.types.is_large_list(f.type) for f in table.schema):
         kwargs["row_group_size"] = 1
-    from .runtime import atomic_open
 
     with atomic_open(path, "wb") as fh:
         pq.write_table(table, fh, **{**PARQUET_WRITE_OPTIONS, **kwargs})

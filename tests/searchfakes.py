@@ -7,12 +7,15 @@ def replace_search(monkeypatch, fn):
 
     The sweep's engine searches a batch in lock-step through
     ``candidate_steps`` generators and a single light curve through
-    ``find_candidates``; a test that fakes the search must replace both.
+    ``find_candidates``; a test that fakes the search must replace both,
+    where they are defined and in :mod:`exoray.search.lockstep`, which
+    imports them.
     """
 
     def steps(plc, cfg=None, **kw):
         return fn(plc, cfg, **kw)
         yield  # a generator that returns at once: nothing to compute
 
-    monkeypatch.setattr("exoray.search.candidates.find_candidates", fn)
-    monkeypatch.setattr("exoray.search.candidates.candidate_steps", steps)
+    for module in ("exoray.search.candidates", "exoray.search.lockstep"):
+        monkeypatch.setattr(f"{module}.find_candidates", fn)
+        monkeypatch.setattr(f"{module}.candidate_steps", steps)

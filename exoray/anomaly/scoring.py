@@ -48,6 +48,7 @@ from ..models.registry import (
     resolve_in,
     resolve_version,
 )
+from ..models.windows import normalize_windows
 from ..stats import location_scale, robust_z
 from .ocsvm import OCSVMScorer
 
@@ -107,8 +108,6 @@ def model_scores(model, windows, batch: int = 512, normalize: bool = True) -> np
         raise InputError(f"windows have length {x.shape[1]} but the model expects {wl}; "
                          "cut them with exoray.models.windows.windows_from_lightcurve")
     if normalize:
-        from ..models.windows import normalize_windows
-
         x = np.asarray(normalize_windows(x), dtype=np.float64)
     model.eval()
     out = np.empty(x.shape[0])

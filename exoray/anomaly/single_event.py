@@ -30,7 +30,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import ConfigError, InputError
+from ..models.windows import BIN_MINUTES, windows_from_lightcurve
 from ..stats import robust_std, robust_z
+from ..vet.records import CANDIDATE_FEATURES
+from ..vet.shape import transit_shape
+from .scoring import score_windows
 
 __all__ = ["single_event_candidates", "explained_by_periodic", "find_dip", "DEFAULT_THRESHOLD"]
 
@@ -173,10 +177,6 @@ def single_event_candidates(plc, periodic_rows: Sequence[Dict[str, Any]] = (), m
         ``anomaly_score`` / ``anomaly_z`` / ``anomaly_method`` are ignored by
         the Parquet writer.
     """
-    from ..models.windows import BIN_MINUTES, windows_from_lightcurve
-    from ..vet.shape import transit_shape
-    from .scoring import score_windows
-
     thr = DEFAULT_THRESHOLD if threshold is None else float(threshold)
     if not thr > 0:
         raise ConfigError(f"single-event threshold must be > 0, got {threshold}")
@@ -280,8 +280,6 @@ def single_event_candidates(plc, periodic_rows: Sequence[Dict[str, Any]] = (), m
 
 def _row(plc, k, tc, dur, dur_err, depth, depth_err, snr, ingress, v_shape, chi2, dump_hit, edge_frac,
          flags, zpk, spk, method) -> Dict[str, Any]:
-    from ..vet.records import CANDIDATE_FEATURES
-
     def fl(v):
         try:
             v = float(v)

@@ -20,6 +20,8 @@ import streamlit as st
 
 from exoray.dashboard import data as D
 from exoray.errors import ExorayError
+from exoray.rank.active import append_labels, read_labels, uncertainty_queue
+from exoray.reports import make_report
 
 PAGES = ("Overview", "Candidates", "Candidate", "Upload & score", "Label queue")
 
@@ -198,8 +200,6 @@ def page_candidate():
     elif plc is not None:
         st.info("no report rendered for this candidate yet")
         if st.button("Render vetting report"):
-            from exoray.reports import make_report
-
             with st.spinner("rendering (re-runs the vetting tests)"):
                 paths = make_report(plc, row, out_dir=OUT / "reports", formats=("png",))
             st.image(paths["png"])
@@ -248,8 +248,6 @@ def page_upload():
 
 # --------------------------------------------------------------------------- label queue
 def page_labels():
-    from exoray.rank.active import append_labels, read_labels, uncertainty_queue
-
     st.header("Active-learning labelling queue")
     path = D.labels_path(OUT)
     labels = read_labels(path)

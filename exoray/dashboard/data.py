@@ -15,6 +15,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..preprocess.fold import phase_fold
+from ..reports import report_basename
+from ..schemas import table_to_preprocessed
 
 __all__ = [
     "TABLE_COLUMNS",
@@ -215,8 +218,6 @@ def load_lightcurve(out: os.PathLike, tic_id: int, sector: int):
     """The preprocessed light curve of one star from ``OUT/lightcurves`` (filtered read)."""
     import pyarrow.dataset as ds
 
-    from ..schemas import table_to_preprocessed
-
     folder = Path(out) / "lightcurves"
     if not folder.is_dir():
         raise InputError(f"{folder} does not exist; is {out} a sweep output folder?")
@@ -236,8 +237,6 @@ def folded_curve(plc, period: float, t0: float, duration_hours: float, *, window
     ``window_durations`` durations of mid-transit; ``bins`` has
     ``phase_hours`` and ``flux_ppm`` medians.
     """
-    from ..preprocess.fold import phase_fold
-
     ph = phase_fold(plc.time, period, t0, unit="days") * 24.0
     half = max(window_durations * duration_hours, 1.0)
     m = np.isfinite(ph) & np.isfinite(plc.flux_flat) & (np.abs(ph) <= half)
@@ -253,8 +252,6 @@ def folded_curve(plc, period: float, t0: float, duration_hours: float, *, window
 
 def report_png(out: os.PathLike, row) -> Optional[Path]:
     """The PNG vetting report of a candidate, if one was rendered (``report_path`` or its PNG sibling)."""
-    from ..reports import report_basename
-
     cands: List[Path] = []
     rp = row.get("report_path")
     if isinstance(rp, str) and rp:

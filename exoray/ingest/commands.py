@@ -10,6 +10,10 @@ import argparse
 import logging
 
 from ..errors import ConfigError
+from ..runtime.ray_env import init_ray
+from .bulk import bulk_script_url
+from .download import fetch_sector, manifest_counts
+from .mast_query import FFI_PRODUCTS, fetch_all_sectors, fetch_lightcurves, summarize_fetch
 
 __all__ = ["register", "cmd_fetch", "cmd_fetch_sector"]
 
@@ -86,7 +90,6 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         if args.sector is not None:
             raise ConfigError("--sector cannot be combined with --sectors or --ffi; use --sectors N instead")
         return _fetch_all_sectors(args)
-    from .mast_query import fetch_lightcurves
 
     paths = fetch_lightcurves(
         args.tic, args.sector, args.out, product=args.product,
@@ -99,8 +102,6 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def _fetch_all_sectors(args: argparse.Namespace) -> int:
-    from .mast_query import FFI_PRODUCTS, fetch_all_sectors, summarize_fetch
-
     sectors = None if args.sectors is None else [s for s in args.sectors.split(",") if s.strip()]
     products = [args.product] + (list(FFI_PRODUCTS) if args.ffi else [])
     rows = fetch_all_sectors(
@@ -130,15 +131,10 @@ def cmd_fetch_sector(args: argparse.Namespace) -> int:
     """Run ``exoray fetch-sector``; prints counts, returns 1 if any file failed."""
     import os
 
-    from .bulk import bulk_script_url
-    from .download import fetch_sector, manifest_counts
-
     script = args.script or bulk_script_url(args.sector)
     if args.no_ray:
         use_ray = False
     else:
-        from ..runtime.ray_env import init_ray
-
         init_ray(args.address)
         use_ray = True
     table = fetch_sector(

@@ -47,6 +47,8 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence
 from ..errors import CorruptProductError, FetchError, InputError
 from ..runtime.files import atomic_open
 from ..runtime.progress import Progress
+from ..runtime.ray_env import init_ray
+from ..schemas import FETCH_MANIFEST_SCHEMA, records_to_table, write_parquet_atomic
 from ._fits_checksum import ChecksumError, verify_fits
 from .bulk import parse_bulk_script, rewrite_base_url
 
@@ -645,8 +647,6 @@ def fetch_sector(
         When the script itself cannot be read (see :func:`load_entries`).
         Per-file failures never raise; they are rows with status ``failed``.
     """
-    from ..schemas import FETCH_MANIFEST_SCHEMA, records_to_table, write_parquet_atomic
-
     opts = DownloadOptions(
         max_retries=max_retries,
         backoff_s=backoff_s,
@@ -722,8 +722,6 @@ def _assemble(entries, unique, conflicts, results, out_dir) -> List[Dict]:
 
 
 def _run_ray(unique, out_dir, opts, results, progress, concurrency, files_per_task, task_cpus, ray_address):
-    from ..runtime.ray_env import init_ray
-
     ray = init_ray(ray_address)
     if concurrency is None:
         cpus = float(ray.cluster_resources().get("CPU", 1.0))

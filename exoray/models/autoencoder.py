@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .scores import SCORES, residual_score
 
 __all__ = ["ConvAutoencoder", "ConvEncoder"]
 
@@ -68,7 +69,6 @@ class ConvAutoencoder(nn.Module):
     def __init__(self, window_length: int = 192, base_channels: int = 16, depth: int = 3,
                  latent_dim: int = 16, kernel_size: int = 7, dropout: float = 0.0, score: str = "local_dip"):
         super().__init__()
-        from .scores import SCORES
 
         if score not in SCORES:
             raise ConfigError(f"autoencoder score must be one of {SCORES}, got {score!r}")
@@ -114,8 +114,6 @@ class ConvAutoencoder(nn.Module):
         Aggregated as configured (``score``): the largest box-averaged dip of
         the residual by default (:func:`exoray.models.scores.residual_score`).
         """
-        from .scores import residual_score
-
         return residual_score(x - self(x), self.score)
 
     @classmethod

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+from .registry import default_registry, list_models
+
 __all__ = ["register", "cmd_models"]
 
 
@@ -21,8 +23,6 @@ def register(subparsers) -> None:
 
 
 def cmd_models(args) -> int:
-    from .registry import default_registry, list_models
-
     rows = list_models(args.registry)
     if args.json:
         print(json.dumps(rows, indent=2, default=str))

@@ -74,6 +74,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from .._version import __version__
 from ..errors import ConfigError, ExorayError
 from .windows import WINDOW_LENGTH
 
@@ -209,6 +210,7 @@ def default_config(name: str, **overrides) -> Dict[str, Any]:
     if "dropout" in cfg and not 0.0 <= cfg["dropout"] < 1.0:
         raise ConfigError(f"{name} config key 'dropout' must be in [0, 1), got {cfg['dropout']!r}")
     if "score" in cfg:
+        # torch: imported only for a config that names a score
         from .scores import SCORES
 
         if cfg["score"] not in SCORES:
@@ -244,6 +246,8 @@ def build_model(name: str, config: Optional[Mapping] = None):
     _check_name(name)
     cfg = _arch_config(name, config)
     if name == "autoencoder":
+        # each model module imports torch: only the one built is imported (`exoray --help`
+        # and `exoray models` import this module)
         from .autoencoder import ConvAutoencoder as cls
     elif name == "transformer":
         from .transformer import PatchTransformer as cls
@@ -314,8 +318,6 @@ def _sha256(path: Path) -> str:
 
 def _write_manifest(folder: Path, kind: str, metadata: Optional[Mapping] = None) -> Dict[str, Any]:
     """Record ``kind`` and the SHA-256 and size of every file of ``folder`` in its manifest."""
-    from .._version import __version__
-
     files = {}
     for f in sorted(folder.rglob("*")):
         if f.is_file() and f.name != MANIFEST_FILE:
@@ -606,8 +608,6 @@ def _save_torch(obj, folder: Path) -> None:
     """``obj`` = ``(model, config, metrics)``, as :func:`load_model_dir` returns it; ``config`` names the model."""
     import torch
     from safetensors.torch import save_file
-
-    from .._version import __version__
 
     model, config, metrics = obj
     name = (config or {}).get("name")

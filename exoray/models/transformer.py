@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .scores import SCORES, residual_score
 
 __all__ = ["PatchTransformer"]
 
@@ -36,7 +37,6 @@ class PatchTransformer(nn.Module):
                  n_heads: int = 2, n_layers: int = 2, ff_mult: int = 2, dropout: float = 0.0,
                  mask_ratio: float = 0.3, score_passes: int = 4, score: str = "local_dip"):
         super().__init__()
-        from .scores import SCORES
 
         if score not in SCORES:
             raise ConfigError(f"transformer score must be one of {SCORES}, got {score!r}")
@@ -120,8 +120,6 @@ class PatchTransformer(nn.Module):
         Aggregated as configured (``score``; default the largest
         box-averaged dip, :func:`exoray.models.scores.residual_score`).
         """
-        from .scores import residual_score
-
         return residual_score(x - self.reconstruct(x), self.score)
 
     @classmethod

@@ -132,6 +132,8 @@ def windows_from_lightcurve(plc, stride: int = WINDOW_STRIDE, *, normalize: bool
     raw : ndarray (N, WINDOW_LENGTH), only when ``return_raw``
         The binned flat flux before normalisation.
     """
+    # the preprocessing package (numba kernels) is imported on first use: `exoray --help`
+    # and the sweep driver import this module for its constants
     from ..preprocess.windows import make_windows
 
     tb, fb = bin_flux(plc.time, plc.flux_flat, plc.cadence_s)

@@ -7,6 +7,19 @@ import json
 import os
 import sys
 
+from ..config import PreprocessConfig, SearchConfig, SweepConfig
+from ..devices import parse_device
+from ..errors import ConfigError, InputError
+from ..schemas import table_to_preprocessed
+from ..simulate import simulate_sector
+from .recovery import match_injections, recovery_summary
+from .stages import rank_stage, search_stage
+from .sweep import CANDIDATES_FILE, INPUT_STAGES, LIGHTCURVES_DIR, QUARANTINE_FILE, REPORTS_DIR, sweep
+
+# The modules that do the work (search, reports: torch, matplotlib) are imported
+# inside the command functions: `exoray --help` imports this module to list its
+# subcommands.
+
 #: The embedded default data set: a simulated sector, made on first use.
 DEFAULT_SIM_STARS = 60
 DEFAULT_SIM_SEED = 2026
@@ -96,9 +109,6 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
 
 
 def _search_config_from_args(args):
-    from ..config import SearchConfig
-    from ..devices import parse_device
-
     return SearchConfig(
         max_planets=args.max_planets,
         sde_threshold=args.sde_threshold,
@@ -120,10 +130,6 @@ def _search_config_from_args(args):
 
 
 def _config_from_args(args):
-    from ..config import PreprocessConfig, SweepConfig
-    from ..devices import parse_device
-    from ..errors import ConfigError
-
     if args.no_search and parse_device(args.device) != "cpu":
         raise ConfigError(f"--device {args.device} chooses where the search runs, and --no-search runs none "
                           "(preprocessing is CPU only); drop one of the two")
@@ -152,8 +158,6 @@ def _config_from_args(args):
 
 def _ensure_default_sector(out: str, n: int, seed: int) -> str:
     """Simulate the embedded default sector into OUT/simulated (once)."""
-    from ..simulate import simulate_sector
-
     sim_dir = os.path.join(out, "simulated")
     if not os.path.exists(os.path.join(sim_dir, "truth.csv")):
         print(f"simulating a TESS sector of {n} stars (seed {seed}) into {sim_dir} ...", file=sys.stderr)
@@ -319,8 +323,6 @@ def _print_top_candidates(out: str, k: int = 10, run: dict = None) -> list:
 
 def _check_out(out: str) -> None:
     """``--out`` must be a folder (new or existing); say so before any work if it cannot be one."""
-    from ..errors import InputError
-
     target = p = os.path.abspath(out)
     while not os.path.exists(p):
         up = os.path.dirname(p)
@@ -345,8 +347,6 @@ def _print_unreadable(out: str, k: int = 3) -> None:
     """The first quarantine reasons, for a sweep where nothing could be read."""
     import pyarrow.parquet as pq
 
-    from .sweep import INPUT_STAGES, QUARANTINE_FILE
-
     path = os.path.join(out, QUARANTINE_FILE)
     rows = pq.read_table(path).to_pylist() if os.path.exists(path) else []
     rows = [r for r in rows if r["stage"] in INPUT_STAGES]
@@ -366,8 +366,6 @@ def _check_catalogs(config) -> None:
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import sweep
-
     _check_out(args.out)
     config = _config_from_args(args)
     _check_catalogs(config)
@@ -383,9 +381,6 @@ def cmd_sweep(args) -> int:
 
 def cmd_demo(args) -> int:
     import csv
-
-    from .recovery import match_injections, recovery_summary
-    from .sweep import sweep
 
     _check_out(args.out)
     config = _config_from_args(args)
@@ -442,9 +437,6 @@ def register(sub) -> None:
 
 
 def cmd_search(args) -> int:
-    from ..config import SweepConfig
-    from .stages import search_stage
-
     config = SweepConfig(workers=args.workers, num_cpus=args.num_cpus, address=args.address,
                          search_timeout_s=args.search_timeout, search=_search_config_from_args(args),
                          reports=args.reports)
@@ -464,8 +456,6 @@ def cmd_search(args) -> int:
 
 
 def cmd_rank(args) -> int:
-    from .stages import rank_stage
-
     run = rank_stage(args.out, args.ranker)
     c = run["counts"]
     print(f"scored {c['scored']} candidates in {c['parts']} parts of {run['out']} with the ranker in "
@@ -512,10 +502,7 @@ def cmd_report(args) -> int:
     import pyarrow.dataset as pads
     import pyarrow.parquet as pq
 
-    from ..errors import InputError
-    from ..schemas import table_to_preprocessed
     from ..reports import make_report
-    from .sweep import CANDIDATES_FILE, LIGHTCURVES_DIR, REPORTS_DIR
 
     cpath = os.path.join(args.out, CANDIDATES_FILE)
     if not os.path.exists(cpath):

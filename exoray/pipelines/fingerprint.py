@@ -43,9 +43,13 @@ import logging
 import os
 from typing import Any, Dict, List, Optional
 
+from .._version import __version__
 from ..config import SweepConfig
 from ..errors import ConfigError
+from ..rank.ranker import DEFAULT_MODEL_DIR
+from ..runtime import write_json_atomic
 from ..runtime.files import hash_file
+from ..vet.known_objects import EB_CATALOG_ENV, SNAPSHOT_EB, SNAPSHOT_TOI, TOI_CATALOG_ENV, _resolve
 
 log = logging.getLogger(__name__)
 
@@ -110,15 +114,11 @@ def _sha256_files(paths: List[str], names: bool = False) -> str:
 
 
 def _catalog_files(search) -> Dict[str, Optional[str]]:
-    from ..vet.known_objects import EB_CATALOG_ENV, SNAPSHOT_EB, SNAPSHOT_TOI, TOI_CATALOG_ENV, _resolve
-
     return {"toi": _resolve(search.toi_catalog or None, TOI_CATALOG_ENV, SNAPSHOT_TOI),
             "eb": _resolve(search.eb_catalog or None, EB_CATALOG_ENV, SNAPSHOT_EB)}
 
 
 def _ranker_files(search) -> str:
-    from ..rank.ranker import DEFAULT_MODEL_DIR
-
     return os.path.abspath(search.ranker_dir or os.environ.get("EXORAY_RANKER_DIR") or DEFAULT_MODEL_DIR)
 
 
@@ -141,8 +141,6 @@ def output_fingerprint(config: SweepConfig) -> Dict[str, Any]:
     compared).  Files that cannot be read give ``None``; the checks that run
     before any work report them properly.
     """
-    from .._version import __version__
-
     fp: Dict[str, Any] = {"exoray": __version__, "flux_column": config.flux_column,
                           "verify_checksums": config.verify_checksums}
     fp.update({f"preprocess.{k}": v for k, v in config.preprocess.to_dict().items()})
@@ -256,8 +254,6 @@ def read_fingerprint(out_dir: str) -> Optional[Dict[str, Any]]:
 
 def write_fingerprint(out_dir: str, fp: Dict[str, Any]) -> None:
     """Record ``fp`` as the fingerprint of ``out_dir``'s results (atomically)."""
-    from ..runtime import write_json_atomic
-
     write_json_atomic(os.path.join(out_dir, FINGERPRINT_FILE), fp, indent=1, sort_keys=True)
 
 

@@ -27,6 +27,9 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import pyarrow.parquet as pq
 
+from ..ingest.fits_reader import _target_from_object
+from .inputs import is_uri
+
 log = logging.getLogger(__name__)
 
 __all__ = ["StarKey", "star_of", "plan_star_batches", "current_units", "unit_files", "read_units", "done_by_star"]
@@ -65,8 +68,6 @@ def _int(cards: Dict[str, str], key: str) -> Optional[int]:
 
 
 def _head(location: str) -> bytes:
-    from .inputs import is_uri
-
     if is_uri(location):
         import pyarrow.fs as pafs
 
@@ -89,8 +90,6 @@ def star_of(location: str) -> Optional[StarKey]:
     first extension's.  Never raises: a file that cannot be read here is
     the read stage's to judge.
     """
-    from ..ingest.fits_reader import _target_from_object
-
     try:
         raw = _head(location)
         primary, end = _cards(raw, 0)

@@ -12,6 +12,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ..cliutil import group_subparsers
+from ..errors import InputError
+from ..rank.active import read_labels
+from ..rank.train import labelled_from_human, train_ranker
+
+# The modules that do the work (the training set, made by the engine: torch) are
+# imported inside the command functions: `exoray --help` imports this module to
+# list its subcommands.
+
 log = logging.getLogger(__name__)
 
 __all__ = ["register", "cmd_train_ranker"]
@@ -19,8 +28,6 @@ __all__ = ["register", "cmd_train_ranker"]
 
 def _train_subparsers(subparsers):
     """The ``train`` command's sub-subparsers, shared with the models stage."""
-    from ..cliutil import group_subparsers
-
     return group_subparsers(subparsers, "train", "train a model (ranker, autoencoder, ...)", "train_target")
 
 
@@ -75,9 +82,6 @@ def register(subparsers) -> None:
 def cmd_train_ranker(args) -> int:
     import pandas as pd
 
-    from ..errors import InputError
-    from ..rank.active import read_labels
-    from ..rank.train import labelled_from_human, train_ranker
     from .training_data import load_or_simulate
 
     stars = None

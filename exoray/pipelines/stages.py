@@ -53,7 +53,7 @@ import pyarrow.parquet as pq
 from ..config import PreprocessConfig, SearchConfig, SweepConfig
 from ..errors import ConfigError, InputError
 from ..runtime.progress import Progress
-from ..schemas import QUARANTINE_SCHEMA, records_to_table, write_parquet_atomic
+from ..schemas import QUARANTINE_SCHEMA, records_to_table, table_to_preprocessed, write_parquet_atomic
 from .sweep import (
     CANDIDATES_DIR,
     INPUT_STAGES,
@@ -70,6 +70,7 @@ from .sweep import (
     _nodes_summary,
     _now,
     _part_files,
+    _to_table,
     _versions,
     check_catalogs,
     check_device,
@@ -81,6 +82,10 @@ from .sweep import (
     run_stages_ray,
     stage_timings,
 )
+
+# As in exoray.pipelines.sweep, the engine, the vetting package, the ranker and
+# the run fingerprint are imported inside the functions that use them, off the
+# driver's start-up path (they bring torch and scipy).
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +119,6 @@ def sweep_preprocess_config(out_dir: str) -> PreprocessConfig:
 
 def read_part(path: str) -> LoadedBatch:
     """The read stage of ``exoray search``: one light-curve part, back as preprocessed light curves."""
-    from ..schemas import table_to_preprocessed
-
     t0, c0 = time.perf_counter(), time.process_time()
     try:
         plcs = table_to_preprocessed(pq.read_table(path))
@@ -298,7 +301,6 @@ def _rescore_part(path: str, engine) -> Dict[str, int]:
     periodic = [i for i, r in enumerate(rows) if not r.get("single_event")]
     if periodic:
         from ..vet.records import CANDIDATES_SCHEMA
-        from .sweep import _to_table
 
         scored = engine.rank([rows[i] for i in periodic])
         for i, r in zip(periodic, scored):

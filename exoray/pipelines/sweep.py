@@ -77,10 +77,13 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .._version import __version__
 from ..config import SearchConfig, SweepConfig
-from ..errors import ExorayError, InputError
+from ..devices import is_cuda, parse_device, require_local_device, require_ray_gpus
+from ..errors import ConfigError, ExorayError, InputError
+from ..runtime import write_json_atomic
 from ..runtime.progress import Progress
-from ..runtime.ray_env import one_torch_thread
+from ..runtime.ray_env import init_ray, one_torch_thread, quiet_ray_data
 from ..schemas import (
     PREPROCESSED_SCHEMA,
     QUARANTINE_SCHEMA,
@@ -89,6 +92,12 @@ from ..schemas import (
     write_parquet_atomic,
 )
 from .inputs import is_uri, read_source_bytes, resolve_inputs
+
+# The analysis packages (engine, search, vetting, ranker, anomaly scorer,
+# reports, FITS readers, sector grouping, run fingerprint) are imported inside
+# the functions that use them, most of which run in Ray workers: between them
+# they bring torch, scipy and astropy, and importing them here would make the
+# driver's start-up several times slower.
 
 log = logging.getLogger(__name__)
 
@@ -832,8 +841,6 @@ def _versions() -> Dict[str, str]:
     import numpy
     import pyarrow
 
-    from .._version import __version__
-
     v = {
         "exoray": __version__,
         "python": platform.python_version(),
@@ -867,8 +874,6 @@ def analysis_workers(config: SweepConfig, n_batches: int) -> int:
 
 
 def _uses_cuda(config: SweepConfig) -> bool:
-    from ..devices import is_cuda
-
     return config.search is not None and is_cuda(config.search.device)
 
 
@@ -878,8 +883,6 @@ def check_device(config: SweepConfig, use_ray: bool) -> None:
     With Ray this connects to (or starts) the cluster, since only it knows
     its GPUs.
     """
-    from ..devices import parse_device, require_local_device, require_ray_gpus
-
     if config.search is None:
         return
     device = parse_device(config.search.device)
@@ -888,7 +891,6 @@ def check_device(config: SweepConfig, use_ray: bool) -> None:
     if not use_ray:
         require_local_device(device)
         return
-    from ..runtime.ray_env import init_ray
 
     init_ray(address=config.address, num_cpus=config.num_cpus)
     require_ray_gpus(device)
@@ -908,8 +910,6 @@ def run_stages_ray(rows: List[Dict[str, Any]], read_fn, read_kwargs: Dict[str, A
     and retries a read task whose worker died.
     """
     import ray.data
-
-    from ..runtime.ray_env import init_ray, quiet_ray_data
 
     init_ray(address=config.address, num_cpus=config.num_cpus)
     quiet_ray_data()
@@ -1054,8 +1054,6 @@ def sweep(
         drop_uncommitted_parts(out_dir)
     done, quarantined = completed_locations(out_dir)
     if not config.resume and (done or quarantined):
-        from ..errors import ConfigError
-
         raise ConfigError(
             f"{out_dir} already holds a sweep's output; rerun with resume enabled or use a new --out"
         )
@@ -1155,7 +1153,6 @@ def check_catalogs(search: SearchConfig) -> None:
     Each worker's engine loads them again; a worker that could not would
     fail every batch it is given.
     """
-    from ..errors import ConfigError
     from ..search.candidates import load_known_catalogs
 
     try:
@@ -1167,7 +1164,6 @@ def check_catalogs(search: SearchConfig) -> None:
 
 def _check_ranker(search: SearchConfig) -> None:
     """Fail before any work if ranking is asked for and no ranker can be loaded."""
-    from ..errors import ConfigError
     from ..rank.ranker import load_default_ranker
 
     try:
@@ -1184,7 +1180,6 @@ def _check_anomaly_models(search: SearchConfig) -> None:
     import numpy as np
 
     from ..anomaly.scoring import score_windows
-    from ..errors import ConfigError
     from ..models.windows import WINDOW_LENGTH
 
     try:
@@ -1219,7 +1214,6 @@ def _append_run_json(out_dir: str, run: Dict[str, Any]) -> None:
         except (OSError, ValueError):
             log.warning("%s unreadable; starting a new history", path)
     run = dict(run, history=history)
-    from ..runtime import write_json_atomic
 
     write_json_atomic(path, run, indent=2, default=str)
 

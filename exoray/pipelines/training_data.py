@@ -68,9 +68,15 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
+from ..config import SearchConfig
+from ..engine import Engine
 from ..errors import ExorayError
+from ..ingest import read_lightcurve
 from ..runtime.files import atomic_open
-from ..runtime.ray_env import one_torch_thread
+from ..runtime.ray_env import init_ray, one_torch_thread
+from ..simulate import DEFAULT_MIX, TIC_BASE, sector_timing
+from ..simulate.real import _host_is_eb, build_probe, catalogue_signals, plan_probes, star_half
+from ..simulate.sector import simulate_lightcurve, simulate_star
 
 __all__ = [
     "SHARED_CATALOG_DIR",
@@ -178,9 +184,6 @@ def training_engine(config=None, preprocess=None, *, keep_single_events: bool = 
     """
     import dataclasses
 
-    from ..config import SearchConfig
-    from ..engine import Engine
-
     search = dataclasses.replace(config or SearchConfig(), rank=False)
     if not keep_single_events:
         search = dataclasses.replace(search, single_events=False)
@@ -190,9 +193,6 @@ def training_engine(config=None, preprocess=None, *, keep_single_events: bool = 
 def _simulate_star_lc(index: int, seed: int, timing, mix) -> Tuple[Any, Dict[str, Any], list, str]:
     """The light curve of star ``index`` of set ``seed`` (``None`` when its simulation failed), its summary row,
     its injected truth and its class."""
-    from ..simulate import DEFAULT_MIX, TIC_BASE
-    from ..simulate.sector import simulate_lightcurve, simulate_star
-
     mix = dict(mix or DEFAULT_MIX)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(index)]))
     classes = list(mix)
@@ -240,8 +240,6 @@ def simulate_stars_candidates(indices: Sequence[int], seed: int, *, timing=None,
     one summary row per star (``tic_id``, ``star_class``, ``n_signals``,
     ``n_candidates``, ``error``).
     """
-    from ..simulate import sector_timing
-
     timing = timing or sector_timing(sector, seed)
     engine = engine or training_engine(config)
     stars = [(int(i),) + _simulate_star_lc(int(i), seed, timing, mix) for i in indices]
@@ -328,8 +326,6 @@ def simulate_training_set(n_stars: int = 200, seed: int = 0, *, start: int = 0, 
             rows += r
             stars += s
     else:
-        from ..runtime.ray_env import init_ray
-
         ray = init_ray(num_cpus=workers)
         task = ray.remote(num_cpus=1, max_retries=2)(_run_batch)
         pending = [task.remote(b, seed, sector, mix, config) for b in batches]
@@ -457,9 +453,6 @@ def label_real_candidate(cand: Mapping[str, Any], kind: str, truth: Optional[Map
 
 def _probe_lightcurve(probe):
     """``(lc, kind, truth, probe_id, half)`` of a probe, or of a ``(path, period_days)`` real binary."""
-    from ..ingest import read_lightcurve
-    from ..simulate.real import build_probe
-
     if isinstance(probe, tuple):
         path, period = probe
         lc = read_lightcurve(path)
@@ -548,9 +541,6 @@ def real_training_set(files: Sequence[os.PathLike], *, halves: Sequence[str] = (
         Labelled rows (``label``, ``match_class``, ``probe_id``,
         ``probe_kind``, ``tic_id``, candidate columns) and one row per probe.
     """
-    from ..ingest import read_lightcurve
-    from ..simulate.real import _host_is_eb, catalogue_signals, plan_probes, star_half
-
     files = [str(f) for f in files]
     items: List[Any] = list(plan_probes(files, n_planets=n_planets, n_giants=n_giants, n_eb=n_eb,
                                         n_blended_eb=n_blended_eb,
@@ -578,8 +568,6 @@ def real_training_set(files: Sequence[os.PathLike], *, halves: Sequence[str] = (
             rows += r
             summaries += s
     else:
-        from ..runtime.ray_env import init_ray
-
         ray = init_ray(num_cpus=workers)
         task = ray.remote(num_cpus=1, max_retries=2)(_run_real_batch)
         pending = [task.remote(b, preprocess, search) for b in batches]

@@ -15,6 +15,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from ..errors import ExorayWarning, InputError
+from ..ingest.quality_flags import good_cadences
 from ..stats import MAD_TO_SIGMA, robust_std
 
 __all__ = [
@@ -57,7 +58,6 @@ def quality_keep_mask(quality, preset="default", mission: str = "TESS") -> np.nd
     q = np.asarray(quality)
     if preset == "none":
         return np.ones(q.shape, dtype=bool)
-    from ..ingest.quality_flags import good_cadences
 
     return np.asarray(good_cadences(q, preset, mission), dtype=bool)
 

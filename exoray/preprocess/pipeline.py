@@ -50,6 +50,7 @@ from .normalize import (
     sort_by_time,
 )
 from .stellar import choose_detrend
+from .stitch import split_sectors
 
 __all__ = ["preprocess_lightcurve", "redetrend", "MIN_USABLE_POINTS"]
 
@@ -130,8 +131,6 @@ def redetrend(plc: PreprocessedLightCurve, mask: np.ndarray,
 
 def _redetrend_stitched(plc: PreprocessedLightCurve, mask: np.ndarray, cfg: PreprocessConfig) -> PreprocessedLightCurve:
     """:func:`redetrend` of a stitched light curve: each sector with its own trend settings."""
-    from .stitch import split_sectors
-
     trend = plc.trend.copy()
     for part, sel in split_sectors(plc):
         if not mask[sel].any():

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..lightcurve import PreprocessedLightCurve, SectorPart
+from .normalize import robust_std
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,6 @@ def stitch(plcs: Sequence[PreprocessedLightCurve]) -> PreprocessedLightCurve:
                              float(p.rotation_period_days), float(p.noise_ppm), int(p.time.size)) for p in plcs)
     first = plcs[0]
     windows = [p.detrend_window_days for p in plcs if np.isfinite(p.detrend_window_days)]
-    from .normalize import robust_std
 
     return PreprocessedLightCurve(
         tic_id=first.tic_id, sector=first.sector, **cat,

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from ..errors import ConfigError, InputError
 from ..runtime import atomic_open
+from .ranker import Ranker
 
 __all__ = [
     "LABELS_SCHEMA",
@@ -198,8 +199,6 @@ def simulate_active_learning(X, y, strategy: str = "uncertainty", *, initial: in
         ``round``, ``n_labels``, ``auc``, ``n_pos`` (planets among labels).
     """
     from sklearn.metrics import roc_auc_score
-
-    from .ranker import Ranker
 
     if strategy not in STRATEGIES:
         raise ConfigError(f"strategy={strategy!r}; choose one of {STRATEGIES}")

@@ -11,6 +11,10 @@ import logging
 import sys
 from pathlib import Path
 
+from ..errors import InputError
+from .active import append_labels, parse_label, read_labels, uncertainty_queue
+from .ranker import score_candidates
+
 log = logging.getLogger(__name__)
 
 __all__ = ["register", "cmd_label"]
@@ -35,9 +39,6 @@ def register(subparsers) -> None:
 
 # --------------------------------------------------------------------------- label
 def _parse_spec(spec: str):
-    from ..errors import InputError
-    from .active import parse_label
-
     try:
         key, value = spec.split("=", 1)
         tic, sector, idx = (int(x) for x in key.split(":"))
@@ -56,8 +57,6 @@ def _fmt(v, spec=".4g"):
 def cmd_label(args) -> int:
     import pandas as pd
 
-    from .active import append_labels, read_labels, uncertainty_queue
-
     out = Path(args.out)
     labels_path = out / "labels.parquet"
     if args.label:
@@ -73,8 +72,6 @@ def cmd_label(args) -> int:
         print("no candidates to label")
         return 0
     if "score" not in cands.columns or cands["score"].isna().all():
-        from .ranker import score_candidates
-
         cands = pd.DataFrame(score_candidates(cands))
     queue = uncertainty_queue(cands, args.k, exclude=read_labels(labels_path))
     if queue.empty:

@@ -44,7 +44,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputError
 from ..models.registry import ModelKind, load_cached, load_folder, publish_folder, register_kind
-from .features import FEATURE_COLUMNS, candidate_features
+from .features import FEATURE_COLUMNS, _iter_rows, candidate_features
 
 __all__ = [
     "MODEL_REGISTRY",
@@ -514,8 +514,6 @@ def load_default_ranker(directory: Optional[os.PathLike] = None) -> Ranker:
 
 def score_candidates(rows, ranker: Optional[Ranker] = None) -> List[Dict[str, Any]]:
     """Copy candidate rows with ``score``, ``score_lo``, ``score_hi`` filled in."""
-    from .features import _iter_rows
-
     rows = [dict(r) for r in _iter_rows(rows)]
     if not rows:
         return rows

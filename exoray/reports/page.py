@@ -72,9 +72,11 @@ from ..plotting import (
     _ylim_robust,
     lightcurve_figure,
 )
+from ..preprocess.stitch import split_sectors
 from ..preprocess.views import global_view, local_view
 from ..vet._common import epoch_index, phase_days
 from ..vet.disposition import vet_candidate
+from ..vet.known_objects import known_tois, load_catalogs
 
 __all__ = ["report_figure", "lightcurve_figure", "fold_figure", "PAGE_SIZE_IN", "DEFAULT_DPI"]
 
@@ -553,8 +555,6 @@ def _star_header(lc, candidate, catalogs) -> Tuple[str, str]:
 
 def _tois(tic_id, catalogs) -> List[str]:
     """TOI numbers of the star from ``catalogs`` (default: the configured or shipped catalogue)."""
-    from ..vet.known_objects import known_tois, load_catalogs
-
     if catalogs is False:
         return []
     try:
@@ -568,8 +568,6 @@ def _tois(tic_id, catalogs) -> List[str]:
 
 def _panel_sectors(fig, spec, lc, eph: _Ephem, vet) -> None:
     """A stitched light curve: each sector in its own pair of panels (width by its span), transits marked."""
-    from ..preprocess.stitch import split_sectors
-
     pieces = []
     for part, sel in split_sectors(lc):
         if not sel.any():

@@ -51,6 +51,7 @@ __all__ = [
 
 class _CallableSearchPackage(_types.ModuleType):
     def __call__(self, *args, **kwargs):
+        # imported at call time: exoray.api imports this package
         from ..api import search
 
         return search(*args, **kwargs)

@@ -45,6 +45,7 @@ import torch
 from ..errors import ConfigError, InputError
 from ._bls_reference import bls_reference
 from ._bls_torch import OBJECTIVES, bls_kernel
+from .noise import box_noise_factor
 from .period_grid import duration_grid, period_grid, stellar_params
 
 __all__ = [
@@ -624,8 +625,6 @@ def _independent_peaks(power: np.ndarray, periods: np.ndarray, n: int, *, min_se
 
 def _noise_factors(t, y, iv, d_arr: np.ndarray, n_periods: int) -> np.ndarray:
     """Red-noise factor for 1-D (n_dur,) or 2-D (n_periods, n_dur) durations."""
-    from .noise import box_noise_factor
-
     if d_arr.ndim <= 1:
         return box_noise_factor(t, y, iv, np.atleast_1d(d_arr))
     lo, hi = float(d_arr.min()), float(d_arr.max())
@@ -712,6 +711,7 @@ def bls_search(
     >>> abs(r.period - 3.3) < 0.01
     True
     """
+    # imported at call time: .steps imports this module
     from .steps import SearchOptions, drive_lockstep, search_steps
 
     batch = prepare_batch(lcs)
@@ -825,6 +825,7 @@ def iterative_search(
         raise ConfigError(f"max_planets must be an integer >= 1, got {max_planets!r}")
     if not (mask_width > 0):
         raise ConfigError(f"mask_width must be positive, got {mask_width!r}")
+    # imported at call time: .steps imports this module
     from .steps import SearchOptions, as_steps, drive, iterative_steps
 
     batch = prepare_batch(lc)

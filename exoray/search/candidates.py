@@ -25,7 +25,25 @@ import numpy as np
 
 from ..config import SearchConfig
 from ..lightcurve import PreprocessedLightCurve
+from ..limits import check_baseline, check_trial_periods
+from ..preprocess import redetrend
+from ..preprocess.stitch import split_sectors
+from ..vet import VET_THRESHOLDS, load_catalogs, phase_variability_check, vet_candidate
 from ..vet.records import CANDIDATE_FEATURES, CandidateRecord, VetReport
+from ..vet.uniqueness import model_shift
+from .bls import BLSResult, iterative_search, prepare_batch, transit_mask
+from .consistency import is_consistent, transit_consistency
+from .duo import duo_transits
+from .period_grid import (
+    central_transit_duration,
+    duration_grid,
+    orbit_period,
+    period_grid,
+    period_grid_size,
+    roche_period,
+    stellar_params,
+)
+from .steps import SearchOptions, coherent_points, drive, iterative_steps, search_steps
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +66,6 @@ def load_known_catalogs(config: SearchConfig):
     else the snapshot shipped in the package (:func:`exoray.vet.load_catalogs`).
     A configured path that does not exist is an error (it names the file).
     """
-    from ..vet import load_catalogs
-
     if not config.use_catalog:
         return None
     return load_catalogs(toi_path=config.toi_catalog or None, eb_path=config.eb_catalog or None)
@@ -110,8 +126,6 @@ class SearchGrid:
 
 
 def _duration_mask(periods: np.ndarray, durations: np.ndarray, density: float) -> np.ndarray:
-    from .period_grid import duration_grid
-
     per = duration_grid(periods, density, 1.0, n_durations=2, max_duration_hours=24.0 * 1.5)
     lo, hi = per[:, 0], per[:, -1]
     # bracket [lo, hi] by the nearest grid durations outside it
@@ -131,8 +145,6 @@ def grid_class(plc: PreprocessedLightCurve, cfg: SearchConfig) -> Tuple[float, f
     *up* to whole ``SPAN_STEP_DAYS`` (a slightly denser grid; periods past
     the data's span cannot hold two transits and score nothing).
     """
-    from .period_grid import stellar_params
-
     mass, radius = stellar_params(plc.mass, plc.radius, plc.logg)
     q = round(math.log10(mass / radius**3) / DENSITY_STEP_DEX) * DENSITY_STEP_DEX
     baseline = _block_span(plc)
@@ -160,8 +172,6 @@ def _block_span(plc: PreprocessedLightCurve) -> float:
 @functools.lru_cache(maxsize=256)
 def _grid_for(density: float, span: float, min_period: float, max_period: Optional[float],
               n_durations: int) -> Optional[SearchGrid]:
-    from .period_grid import central_transit_duration, duration_grid, orbit_period, period_grid, roche_period
-
     # A star of this mean density: the grids depend on nothing else.
     mass, radius = density, 1.0
     max_p = min(max_period or span, span)
@@ -196,16 +206,12 @@ def search_grid(plc: PreprocessedLightCurve, cfg: SearchConfig) -> Optional[Sear
     that range (Kepler's law).  Light curves of one star class and span get
     the same (cached, read-only) grid: see :func:`grid_class`.
     """
-    from ..limits import check_baseline, check_trial_periods
-
     t = plc.time
     if t.size < 2:
         return None
     # before the grid can exhaust memory: a time jump inside one file is
     # refused; sectors stitched years apart are not a jump, and their grid
     # is bounded by the number of trial periods below
-    from ..preprocess.stitch import split_sectors
-
     for part, sel in split_sectors(plc):
         ts = t[sel]
         check_baseline(float(ts[-1] - ts[0]) if ts.size else 0.0, cfg.max_baseline_days, part.source_path)
@@ -222,16 +228,12 @@ def search_grid(plc: PreprocessedLightCurve, cfg: SearchConfig) -> Optional[Sear
 
 
 def _n_periods_estimate(density: float, span: float, cfg: SearchConfig) -> int:
-    from .period_grid import period_grid_size
-
     return period_grid_size(span, cfg.min_period_days, min(cfg.max_period_days or span, span),
                             stellar_mass=density, stellar_radius=1.0)
 
 
 def search_options(cfg: SearchConfig):
     """The periodogram options of a search configuration."""
-    from .steps import SearchOptions
-
     return SearchOptions(oversample=cfg.oversample, dtype=cfg.dtype, device=cfg.device,
                          min_transits=cfg.min_transits)
 
@@ -246,8 +248,6 @@ def search_lightcurve(plc: PreprocessedLightCurve, config: Optional[SearchConfig
     ``sde_threshold``.  ``grid`` is :func:`search_grid`'s output when the
     caller has it already.
     """
-    from .bls import iterative_search
-
     cfg = config or SearchConfig()
     grid = grid if grid is not None else search_grid(plc, cfg)
     if grid is None:
@@ -384,8 +384,6 @@ def link_same_period(rows: List[Dict[str, Any]], rel_tol: float = 2e-3, min_phas
 
 def _signal_mask(time: np.ndarray, res, cfg: SearchConfig) -> np.ndarray:
     """Cadences inside a found signal's transits, as wide as the search masks them."""
-    from .bls import transit_mask
-
     return transit_mask(time, res.period, res.t0, cfg.mask_width * res.get("mask_duration", res.duration))
 
 
@@ -414,8 +412,6 @@ def _subset(plc: PreprocessedLightCurve, keep: np.ndarray) -> PreprocessedLightC
 
 def _is_variability(lc: PreprocessedLightCurve, res, thresholds=None) -> bool:
     """The vetting rules' variability call (duty cycle, out-of-transit bumps), on their own."""
-    from ..vet import VET_THRESHOLDS, phase_variability_check
-
     thr = dict(VET_THRESHOLDS, **(thresholds or {}))
     if res.duration / res.period > thr["max_duty_cycle"]:
         return True
@@ -470,8 +466,6 @@ def find_candidates(
         empty when nothing passes.  With ``return_details``: ``(rows,
         bls_results, vets)``.
     """
-    from .steps import drive
-
     rows, results, vets = drive(candidate_steps(plc, config or SearchConfig(), catalogs=catalogs,
                                                 preprocess=preprocess))
     if return_details:
@@ -487,14 +481,6 @@ def candidate_steps(plc: PreprocessedLightCurve, cfg: SearchConfig, *, catalogs=
     a class runs in one kernel call.
     """
     import dataclasses
-
-    from ..preprocess import redetrend
-    from ..vet import vet_candidate
-    from ..vet.uniqueness import model_shift
-    from .bls import BLSResult, prepare_batch, transit_mask
-    from .consistency import is_consistent, transit_consistency
-    from .period_grid import central_transit_duration, stellar_params
-    from .steps import coherent_points, iterative_steps, search_steps
 
     grid = search_grid(plc, cfg)
     if grid is None:
@@ -676,11 +662,6 @@ def _duo_candidates(plc, final, results, kinds, weak, cfg: SearchConfig, catalog
     in: that event is most likely a lone transit the periodic search folded
     with noise, and masking it would hide the duo it belongs to.
     """
-    from ..vet import vet_candidate
-    from .bls import BLSResult, prepare_batch
-    from .duo import duo_transits
-    from .period_grid import central_transit_duration, stellar_params
-
     keep = np.ones(final.time.size, bool)
     for j, other in enumerate(results):
         if kinds[j] == "signal" and j not in weak:

@@ -14,6 +14,10 @@ import logging
 from typing import List, Optional, Sequence
 
 from ..config import SearchConfig
+from ..errors import TimeLimitError
+from ..limits import call_with_time_limit
+from .candidates import candidate_steps, find_candidates
+from .steps import drive_lockstep
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +32,6 @@ def _what(plc) -> str:
 
 
 def _one(plc, cfg, catalogs, preprocess, timeout_s):
-    from ..limits import call_with_time_limit
-    from .candidates import find_candidates
-
     return call_with_time_limit(find_candidates, timeout_s, _what(plc), _HINT, plc, cfg, catalogs=catalogs,
                                 return_details=True, preprocess=preprocess)
 
@@ -54,11 +55,6 @@ def find_candidates_batch(plcs: Sequence, config: Optional[SearchConfig] = None,
     curve's search (its own work plus its share of the batched kernel
     calls); one over it gets a :class:`~exoray.errors.TimeLimitError`.
     """
-    from ..errors import TimeLimitError
-    from ..limits import call_with_time_limit
-    from .candidates import candidate_steps
-    from .steps import drive_lockstep
-
     cfg = config or SearchConfig()
     plcs = list(plcs)
     if not lockstep or len(plcs) <= 1:

@@ -33,6 +33,7 @@ from typing import Any, Callable, Dict, Generator, List, Optional, Sequence, Tup
 
 import numpy as np
 
+from ..errors import InputError
 from .bls import (
     MIN_POINTS,
     BLSBatch,
@@ -444,8 +445,6 @@ def iterative_steps(t, y, iv, meta, periods, durations, options: SearchOptions, 
             if len(out) > 2:
                 counts = bool(out[2])
             if new_y is not None:
-                from ..errors import InputError
-
                 new_y = np.asarray(new_y, dtype=np.float64)
                 if new_y.shape != y.shape or not np.all(np.isfinite(new_y[keep])):
                     raise InputError("after_signal must return finite flux for every cadence it was given")

@@ -11,6 +11,15 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+from ..devices import require_ray_gpus
+from ..errors import ConfigError, ExorayError, InputError
+from ..runtime.ray_env import init_ray
+from .settings import merge_settings, replica_device
+
+# The modules that do the work (the Serve deployments: Ray Serve, torch) are
+# imported inside the command functions: `exoray --help` imports this module to
+# list its subcommands.
+
 log = logging.getLogger(__name__)
 
 CONFIG_PATH = Path(__file__).resolve().parent / "serve_config.yaml"
@@ -78,8 +87,6 @@ def load_config_args(path: str) -> Dict[str, Any]:
     """The ``args`` of the first application in a Serve config YAML."""
     import yaml
 
-    from ..errors import ConfigError
-
     try:
         with open(path) as fh:
             cfg = yaml.safe_load(fh) or {}
@@ -123,8 +130,6 @@ def settings_from_args(args) -> Dict[str, Any]:
 
 def http_options(settings: Optional[Dict[str, Any]], host: str, port: int) -> Dict[str, Any]:
     """Serve HTTP proxy options: the address, and time limits that close stuck requests and idle connections."""
-    from .settings import merge_settings
-
     s = merge_settings(settings)
     # End-to-end bound at the proxy, above the ingress' own limits (body, then search), so that it
     # only ends requests whose replica cannot answer at all.
@@ -155,7 +160,6 @@ def start_service(settings: Optional[Dict[str, Any]] = None, host: str = "127.0.
     """
     from ray import serve
 
-    from ..errors import ConfigError
     from .deployments import build_app
 
     apps = running_applications()
@@ -200,25 +204,18 @@ def wait_ready(url: str, timeout_s: float = 120.0) -> Dict[str, Any]:
         except requests.RequestException as exc:
             last = str(exc)
         time.sleep(0.5)
-    from ..errors import ExorayError
 
     raise ExorayError(f"service at {url} not ready after {timeout_s:.0f} s (last answer: {last})")
 
 
 def _cmd_serve(args) -> int:
-    from ..errors import ConfigError
-    from ..runtime.ray_env import init_ray
-
     settings = settings_from_args(args)
-    from .settings import merge_settings, replica_device
 
     merged = merge_settings(settings)  # fail on a bad setting before starting Ray
     device = replica_device(merged["device"] or merged["search"].get("device")
                              or ("cuda" if merged["use_gpu"] else None))
     ray = init_ray(address=args.address, num_cpus=args.num_cpus)
     if device == "cuda" or merged["use_gpu"]:
-        from ..devices import require_ray_gpus
-
         try:
             require_ray_gpus("cuda")
         except ConfigError:
@@ -267,8 +264,6 @@ def dashboard_command(out: str, port: int = 8501, host: str = "127.0.0.1", api: 
 
 
 def _cmd_dashboard(args) -> int:
-    from ..errors import InputError
-
     if not os.path.isdir(args.out):
         raise InputError(f"{args.out}: no such folder; run 'exoray sweep INPUT --out {args.out}' first")
     cmd = dashboard_command(args.out, args.port, args.host, args.api)

@@ -31,12 +31,23 @@ import numpy as np
 from ray import serve
 
 from .._version import __version__
-from ..errors import ExorayError, InputError, LimitExceededError
+from ..config import PreprocessConfig, SearchConfig
+from ..errors import ExorayError, InputError, LimitExceededError, TimeLimitError
+from ..ingest import read_lightcurve
+from ..lightcurve import LightCurve
+from ..limits import run_interruptible
+from ..models.windows import windows_from_lightcurve
 from .errors import redact_paths
 from .replica import bind_internal_grpc
 from .routes import Ingress
 from ..runtime.ray_env import THREAD_ENV, one_torch_thread
+from .score import RANK_ID_KEYS, check_lightcurve, check_one_star, search_star_with_engine, search_with_engine
 from .settings import DEFAULT_SETTINGS, merge_settings, replica_device
+
+# The engine, the ranker and the vetting rules are imported inside the
+# replicas' methods: they load numba, torch and scipy, which read their thread
+# counts when first imported, and a replica sets its thread limits (THREAD_ENV,
+# in its constructor) before that.
 
 log = logging.getLogger("exoray.serve")
 
@@ -61,7 +72,6 @@ class Searcher:
         self.max_upload_bytes = int(max_upload_bytes)
         for k, v in THREAD_ENV.items():
             os.environ.setdefault(k, v)
-        from ..config import PreprocessConfig, SearchConfig
         from ..engine import Engine
 
         one_torch_thread()
@@ -83,9 +93,6 @@ class Searcher:
             log.exception("search warm-up failed")
 
     def _warm_up(self) -> None:
-        from ..lightcurve import LightCurve
-        from .score import search_with_engine
-
         rng = np.random.default_rng(0)
         t = np.arange(1000.0, 1005.0, 2.0 / 1440.0)
         flux = 1000.0 + rng.normal(0, 1.0, t.size)
@@ -117,9 +124,6 @@ class Searcher:
         ``periods`` overrides the period range (``min_period_days``,
         ``max_period_days``) for this request.
         """
-        from ..errors import TimeLimitError
-        from ..limits import run_interruptible
-
         if isinstance(lc, list):
             name = ", ".join(n for _, n in lc)
         else:
@@ -140,8 +144,6 @@ class Searcher:
                      periods: Optional[Dict[str, float]] = None) -> Dict[str, Any]:
         import dataclasses
 
-        from .score import check_lightcurve, check_one_star, search_star_with_engine
-
         try:
             search_cfg = dataclasses.replace(self.search_cfg, **(periods or {}))
         except ExorayError as exc:
@@ -152,8 +154,6 @@ class Searcher:
         lcs = []
         for one in uploads:
             if isinstance(one, tuple):
-                from ..ingest import read_lightcurve
-
                 data, name = one
                 try:
                     # an upload expands at most 4x past the request limit (a gzip "bomb" is refused)
@@ -190,8 +190,6 @@ class Searcher:
                               ("max_planets", "snr_threshold", "min_period_days", "max_period_days", "device")},
         }
         if window_length:
-            from ..models.windows import windows_from_lightcurve
-
             try:  # 10-min binned flat flux, gap-free windows (what the models were trained on)
                 w, starts = windows_from_lightcurve(plc, stride=int(stride), normalize=False)
             except ExorayError as exc:
@@ -252,8 +250,6 @@ class RankerModel:
         return self._score_groups([rows])[0]
 
     def _rank_groups(self, groups):
-        from .score import RANK_ID_KEYS
-
         scored = self._score_groups(groups)
         out = []
         from ..vet.decision import decide

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from ..errors import ExorayError, InputError
 from .bodies import ScoreRequest
 from .errors import error_response, input_error_response, validation_error_response
+from .score import lightcurve_from_request
 
 __all__ = ["parse_json_body", "lightcurve_from_json", "model_from_json", "period_range", "truthy"]
 
@@ -75,8 +76,6 @@ def parse_json_body(raw: bytes):
 
 def lightcurve_from_json(raw: bytes):
     """``(LightCurve, anomaly flag)`` from a /v1/score JSON body, or the error response."""
-    from .score import lightcurve_from_request
-
     payload = parse_json_body(raw)
     if isinstance(payload, JSONResponse):
         return payload

@@ -59,6 +59,7 @@ from .errors import add_exception_handlers, error_response, input_error_response
 from .middleware import BodyTooLarge, LimitsMiddleware
 from .parsing import lightcurve_from_json, model_from_json, period_range, truthy
 from .replica import bind_internal_grpc
+from .score import public_candidate, validate_rank_records
 from .settings import DEFAULT_SETTINGS, MAX_STAR_FILES
 
 log = logging.getLogger("exoray.serve")
@@ -272,8 +273,8 @@ class Ingress:
             scored = await rank_call.remote(rows) if rows else []
         except Exception as exc:  # noqa: BLE001
             return self._downstream_error(exc, "ranker")
-        from .score import public_candidate
 
+        # scipy: imported in the request, after the replica has set its thread limits
         from ..vet.decision import decide_rows
 
         # the one decision every exoray output makes: rules reconciled with the score
@@ -390,8 +391,6 @@ class Ingress:
                       openapi_extra=_json_body_openapi(RankRequest),
                       summary="Score candidate feature records; sorted by planet probability")
     async def rank(self, request: Request):
-        from .score import validate_rank_records
-
         body = await self._json_model(request, RankRequest)
         if isinstance(body, JSONResponse):
             return body

@@ -24,6 +24,11 @@ from ..config import PreprocessConfig, SearchConfig
 from ..errors import InputError
 from ..lightcurve import STELLAR_KEYS, LightCurve
 
+# The engine, the search, the stitching and the ranker's features are imported
+# inside the functions that use them: the replicas import this module before
+# they set their thread limits, and numba, torch and scipy read theirs when
+# first imported (see exoray.serve.deployments).
+
 __all__ = [
     "MIN_POINTS",
     "CANDIDATE_FIELDS",
@@ -174,8 +179,6 @@ def search_with_engine(engine, lc: LightCurve):
 
 def check_one_star(lcs: Sequence[LightCurve]) -> None:
     """Refuse light curves of several stars (they are searched as one): :class:`InputError` naming each file."""
-    from ..errors import InputError
-
     tics = {int(lc.tic_id) for lc in lcs}
     if len(tics) > 1:
         err = InputError("the uploaded light curves are of different stars ("

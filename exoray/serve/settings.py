@@ -11,6 +11,9 @@ reads and checks the settings without loading either.
 import copy
 from typing import Any, Dict, Optional
 
+from ..devices import parse_device
+from ..errors import ConfigError
+
 __all__ = ["DEFAULT_SETTINGS", "MEDIA_TYPES", "MAX_STAR_FILES", "merge_settings", "replica_device"]
 
 #: Service settings; ``build_app(args)`` merges ``args`` over these.
@@ -74,8 +77,6 @@ def merge_settings(args: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     Unknown top-level keys are an error (a typo in a Serve config must not
     be ignored).
     """
-    from ..errors import ConfigError
-
     out = copy.deepcopy(DEFAULT_SETTINGS)
     for k, v in (args or {}).items():
         if k not in out:
@@ -104,9 +105,6 @@ def merge_settings(args: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
 
 def replica_device(device: Optional[str]) -> str:
     """The search device of a replica: ``cpu`` or ``cuda`` (Ray picks the replica's GPU, so no index)."""
-    from ..devices import parse_device
-    from ..errors import ConfigError
-
     d = parse_device(device)
     if ":" in d:
         raise ConfigError(f"device {d!r}: each search replica is given its own GPU by Ray, so a device index "

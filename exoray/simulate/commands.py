@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from .sector import simulate_sector
+
 
 def _run(args: argparse.Namespace) -> int:
     import time
-
-    from .sector import simulate_sector
 
     t0 = time.perf_counter()
     truth = simulate_sector(args.n, args.out, seed=args.seed, sector=args.sector, mix=args.mix,

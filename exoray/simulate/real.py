@@ -39,8 +39,11 @@ import numpy as np
 
 from .. import astro
 from ..errors import InputError
+from ..ingest import read_lightcurve
+from ..ingest.quality_flags import good_cadences
 from ..lightcurve import LightCurve
 from ..stats import MAD_TO_SIGMA, mad
+from .signals import draw_eb
 from .transit import (
     a_rs_from_density,
     dilute,
@@ -180,8 +183,6 @@ def mask_signals(lc: LightCurve, signals: Sequence[KnownSignal], pad: float = 1.
 
 def usable_cadences(lc: LightCurve) -> np.ndarray:
     """Cadences the default quality preset keeps, with finite time and flux."""
-    from ..ingest.quality_flags import good_cadences
-
     keep = np.asarray(good_cadences(lc.quality, "default", lc.mission), dtype=bool)
     return np.isfinite(lc.time) & np.isfinite(lc.flux) & keep
 
@@ -401,8 +402,6 @@ def draw_eb_injection(rng: np.random.Generator, lc: LightCurve, *, blended: bool
     in ``depth_range_ppm`` (where it mimics a planet) and sits 0.3-2 pixels
     from the target in a random direction.
     """
-    from .signals import draw_eb
-
     _, m, r = stellar_density(lc)
     teff = lc.teff if lc.teff else 5800.0
     usable = usable_cadences(lc)
@@ -592,8 +591,6 @@ def plan_probes(files: Sequence[os.PathLike], *, n_planets: int = 12, n_eb: int 
     ``n_blended_eb`` binaries, and the false-alarm probes.  Catalogued
     signals are masked in every probe (see :func:`build_probe`).
     """
-    from ..ingest import read_lightcurve
-
     probes: List[Probe] = []
     ss = np.random.SeedSequence([int(seed), 7919])
     for path in sorted(map(str, files)):
@@ -629,8 +626,6 @@ def build_probe(probe: Probe, *, mask: bool = True) -> Tuple[LightCurve, Optiona
     Truth is ``None`` for false-alarm probes and for a planet draw that
     found no valid geometry (then the light curve is the masked host).
     """
-    from ..ingest import read_lightcurve
-
     lc = read_lightcurve(probe.path)
     if mask:
         lc = mask_signals(lc, catalogue_signals(lc.tic_id))

@@ -41,7 +41,7 @@ from ..lightcurve import LightCurve
 from . import noise
 from .instrument import CADENCE_D, PDC_NAN_BITS, Q, SAP_NAN_BITS, SectorTiming, sector_timing
 from .signals import EBSignal, PlanetSignal, draw_eb, draw_planet_geometry
-from .stars import TIC_BASE, Star, draw_star
+from .stars import TIC_BASE, Star, draw_star, main_sequence
 from .transit import (
     eb_model,
     inclination_from_b,
@@ -520,7 +520,6 @@ def _draw_system(rng: np.random.Generator, tic_id: int, cls: str, timing: Sector
     if cls == "blended_eb":
         star = draw_star(rng, tic_id)
         bteff = float(rng.uniform(3500, 6500))
-        from .stars import main_sequence
 
         br, bm = main_sequence(bteff)
         eb = draw_eb(rng, bteff, bm, br, tstart, grazing=bool(rng.uniform() < 0.2))
@@ -938,6 +937,7 @@ def simulate_sector(
     if sectors is None and duo_fraction > 0:
         raise ConfigError("duo-transit planets need several sectors; give sectors, e.g. 24,51")
     if sectors is not None:
+        # imported at call time: .multisector imports this module
         from .multisector import parse_sectors
 
         sectors = parse_sectors(sectors)
@@ -952,6 +952,7 @@ def simulate_sector(
     crng = children[0]
     classes = _assign_classes(crng, fr, n)
     if sectors is not None:
+        # imported at call time: .multisector imports this module
         from .multisector import write_multisector
 
         return write_multisector(out, classes, children[1:], crng, seed=seed, sectors=sectors,

@@ -31,6 +31,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from ..errors import ConfigError, InputError
+from ..simulate import a_rs_from_density, draw_star, inject_transit, transit_duration, transit_model
 
 __all__ = [
     "AUGMENTATIONS",
@@ -233,8 +234,6 @@ def mixup(windows, labels, rng: np.random.Generator, alpha: float = 0.4
 
 # --------------------------------------------------------------------------- physical injection
 def _min_model(period, rp_rs, a_rs, b, u1, u2) -> float:
-    from ..simulate import transit_model
-
     return float(transit_model(np.array([0.0]), period, 0.0, rp_rs, a_rs, b, u1, u2)[0])
 
 
@@ -256,8 +255,6 @@ def physical_transit_params(rng: np.random.Generator, depth_ppm: float,
         ``period, rp_rs, a_rs, b, u1, u2, depth_ppm, duration_hours,
         teff, radius, mass, density``.
     """
-    from ..simulate import a_rs_from_density, draw_star, transit_duration
-
     rng = _check_rng(rng)
     if not (0 < depth_ppm < 2e5):
         raise ConfigError(f"depth_ppm must lie in (0, 200000), got {depth_ppm}")
@@ -342,8 +339,6 @@ def inject_transits(windows, rng: np.random.Generator, depth_ppm, duration_hours
         ``centre`` (cadences), ``t0`` (days from the first cadence) and every
         key of :func:`physical_transit_params`.
     """
-    from ..simulate import inject_transit
-
     x = _as_windows(windows)
     rng = _check_rng(rng)
     n, length = x.shape

@@ -12,6 +12,15 @@ import json
 import logging
 from typing import Any, Dict
 
+from ..cliutil import group_subparsers
+from ..errors import ConfigError
+from ..models.registry import default_config
+from ..runtime.ray_env import init_ray
+
+# The modules that do the work (Ray Train and Tune, torch) are imported inside
+# the command functions: `exoray --help` imports this module to list its
+# subcommands.
+
 log = logging.getLogger(__name__)
 
 __all__ = ["register", "cmd_train", "cmd_tune", "SMOKE_CONFIGS", "parse_set", "add_common_args",
@@ -32,8 +41,6 @@ SMOKE_STARS = 8
 
 def parse_set(items) -> Dict[str, Any]:
     """``KEY=VALUE`` strings to a dict; values parsed as JSON when they can be (numbers, true, {...})."""
-    from ..errors import ConfigError
-
     out: Dict[str, Any] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
@@ -73,8 +80,6 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers) -> None:
-    from ..cliutil import group_subparsers
-
     tsub = group_subparsers(subparsers, "train", "train a model (ranker, autoencoder, ...)", "train_target")
     for name, text in (("autoencoder", "1-D conv autoencoder on non-transit windows (anomaly score)"),
                        ("transformer", "patch transformer, masked-patch reconstruction (anomaly score)"),
@@ -120,8 +125,6 @@ def config_and_data(args, name: str):
     cfg.update(parse_set(args.set))
     cfg["seed"] = args.seed
     if args.pretrained is not None and name != "classifier":
-        from ..errors import ConfigError
-
         raise ConfigError("--pretrained applies to the classifier only")
     truth = False if args.unlabelled else args.truth
     data = DataSpec(source=args.data, n_stars=n_stars or 200, seed=args.seed, truth=truth,
@@ -131,8 +134,6 @@ def config_and_data(args, name: str):
 
 
 def _init(args) -> None:
-    from ..runtime.ray_env import init_ray
-
     init_ray(address=args.address, num_cpus=args.num_cpus, log_to_driver=bool(getattr(args, "verbose", 1)))
     import ray.data
 
@@ -140,8 +141,6 @@ def _init(args) -> None:
 
 
 def cmd_train(args) -> int:
-    from ..models.registry import default_config
-
     name = args.model_name
     cfg, data = config_and_data(args, name)
     if args.show_config:

@@ -29,6 +29,12 @@ import numpy as np
 
 from ..errors import ConfigError, InputError
 from ..models.windows import BIN_MINUTES, WINDOW_LENGTH, WINDOW_STRIDE, bin_flux, windows_from_lightcurve
+from ..preprocess import preprocess_lightcurve
+from ..runtime.ray_env import init_ray
+from ..schemas import read_preprocessed
+from ..simulate import sector_timing, simulate_lightcurve
+from ..simulate.sector import simulate_star
+from ..simulate.transit import transit_model
 from ..stats import robust_std
 
 __all__ = [
@@ -79,8 +85,6 @@ def labelled_windows(plc, truth: Sequence[Mapping], stride: int = WINDOW_STRIDE)
 
     Returns a dict of the :data:`WINDOW_COLUMNS` (empty arrays for an EB star).
     """
-    from ..simulate.transit import transit_model
-
     planets, has_eb = _planet_rows(truth)
     if has_eb:
         return _empty_columns()
@@ -164,10 +168,6 @@ def _concat(parts: Iterable[Mapping[str, np.ndarray]]) -> Dict[str, np.ndarray]:
 
 def _simulate_chunk(tic_ids: Sequence[int], seed: int, transit_fraction: float, snr_range, single_fraction: float,
                     stride: int) -> Dict[str, np.ndarray]:
-    from ..preprocess import preprocess_lightcurve
-    from ..simulate import sector_timing, simulate_lightcurve
-    from ..simulate.sector import simulate_star
-
     timing = sector_timing(1, seed)
     out = []
     for tic in tic_ids:
@@ -310,8 +310,6 @@ def _parquet_files(src: Path) -> List[str]:
 
 
 def _window_parquet_batch(batch: Dict[str, np.ndarray], truth: Optional[Dict[int, list]], stride: int):
-    from ..schemas import read_preprocessed
-
     out = []
     for path in batch["path"]:
         for plc in read_preprocessed(str(path)):
@@ -380,8 +378,6 @@ def window_dataset(source: Union[str, Path, None] = None, *, n_stars: Optional[i
         counts before and after rebalancing are logged.
     """
     import ray
-
-    from ..runtime.ray_env import init_ray
 
     init_ray()
     if source is None:

@@ -34,7 +34,15 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..anomaly.scoring import METHODS, fit_combined, fit_ocsvm, score_windows
 from ..errors import ConfigError, ExorayError
+from ..models.registry import _jsonable, default_config
+from ..models.windows import BIN_MINUTES, normalize_windows
+from ..vet.shape import transit_shape
+from . import augment as A
+from .augment import gan_samples
+from .data import WINDOW_COLUMNS, _star_hash, to_numpy, window_dataset
+from .train import TrainSettings, train_model
 
 __all__ = [
     "SNR_BINS",
@@ -119,8 +127,6 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _write(out_dir: Path, name: str, result: Mapping[str, Any], md: str) -> None:
-    from ..models.registry import _jsonable
-
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{name}.json").write_text(json.dumps(_jsonable(result), indent=2, sort_keys=True) + "\n")
     (out_dir / f"{name}.md").write_text(md)
@@ -130,8 +136,6 @@ def _write(out_dir: Path, name: str, result: Mapping[str, Any], md: str) -> None
 def simulate_set(n_stars: int, seed: int, cache_dir: Optional[Path] = None, *, transit_fraction: float = 0.6,
                  single_fraction: float = 0.2, snr_range=(8.0, 60.0)) -> Dict[str, np.ndarray]:
     """Labelled windows of ``n_stars`` simulated stars (Ray Data, parallel), cached as ``.npz``."""
-    from .data import WINDOW_COLUMNS, to_numpy, window_dataset
-
     key = json.dumps([int(n_stars), int(seed), float(transit_fraction), float(single_fraction),
                       [float(v) for v in snr_range]])
     path = None
@@ -161,16 +165,12 @@ def _take(cols: Mapping[str, np.ndarray], mask) -> Dict[str, np.ndarray]:
 
 def split_stars(cols: Mapping[str, np.ndarray], val_fraction: float, seed: int):
     """``(train, val)`` split by star (no star in both)."""
-    from .data import _star_hash
-
     val = _star_hash(np.asarray(cols["tic_id"]), seed) < val_fraction
     return _take(cols, ~val), _take(cols, val)
 
 
 def _ray_ds(cols: Mapping[str, np.ndarray]):
     import ray
-
-    from .data import WINDOW_COLUMNS
 
     n = len(cols["label"])
     items = [{k: (np.asarray(cols[k][i], np.float32) if k == "window" else cols[k][i].item())
@@ -187,10 +187,6 @@ def _counts(cols) -> Dict[str, int]:
 def _train(name: str, cfg: Dict[str, Any], train_cols, val_cols, out_dir: Path, registry: Path, tag: str,
            register: bool = True) -> Dict[str, Any]:
     """One Ray Train run (1 worker) of models-core's :func:`~exoray.training.train.train_model` on given windows."""
-    from .train import TrainSettings, train_model
-
-    from ..models.registry import default_config
-
     # the run name (Ray Train resumes a run of the same name) covers the completed config and the data
     full = default_config(name, **{k: v for k, v in cfg.items() if k != "name"})
     blob = json.dumps({"cfg": full, "n": int(len(train_cols["label"])), "tag": tag,
@@ -239,8 +235,6 @@ def evaluate_anomaly(out_dir, *, n_train: int = 300, n_test: int = 150, epochs: 
     ``use_registered``: skip training and score with the latest registered
     models (OCSVM and combined are still refitted).
     """
-    from ..anomaly.scoring import METHODS, fit_combined, fit_ocsvm, score_windows
-
     out_dir = Path(out_dir)
     reg = Path(registry) if registry else out_dir / "registry"
     cache = out_dir / "cache"
@@ -384,8 +378,6 @@ def _fit_window_transit(w: np.ndarray, bin_days: float, duration_guess_days: flo
     """Trapezoid fit of one normalised window (dip near its deepest smoothed point)."""
     from scipy.ndimage import uniform_filter1d
 
-    from ..vet.shape import transit_shape
-
     t = np.arange(w.size) * bin_days
     k = max(3, int(round(duration_guess_days / bin_days)))
     c = int(np.argmin(uniform_filter1d(w, k, mode="nearest")))
@@ -409,9 +401,6 @@ def gan_physics_check(gan, real: Mapping[str, np.ndarray], n: int = 200, seed: i
     depth, the generated/real fitted-depth ratio, and the ingress fractions.
     """
     from scipy.stats import spearmanr
-
-    from .augment import gan_samples
-    from ..models.windows import BIN_MINUTES
 
     pos = np.nonzero(np.asarray(real["label"]) == 1)[0]
     if pos.size < 3:
@@ -463,9 +452,6 @@ def evaluate_augmentation(out_dir, *, n_labelled: int = 60, n_test: int = 150, e
     and ``gan``).  The conditional GAN is trained on the same set's transit
     windows only and checked against physics (:func:`gan_physics_check`).
     """
-    from . import augment as A
-    from ..models.windows import BIN_MINUTES, normalize_windows
-
     out_dir = Path(out_dir)
     reg = Path(registry) if registry else out_dir / "registry"
     cache = out_dir / "cache"

@@ -8,6 +8,13 @@ import logging
 import sys
 from pathlib import Path
 
+from ..cliutil import group_subparsers
+from ..runtime.ray_env import init_ray
+
+# The modules that do the work (evaluation and export: torch) are imported
+# inside the command functions: `exoray --help` imports this module to list its
+# subcommands.
+
 log = logging.getLogger(__name__)
 
 __all__ = ["register", "cmd_evaluate_anomaly", "cmd_evaluate_transfer", "cmd_evaluate_augmentation", "cmd_export"]
@@ -24,8 +31,6 @@ def _common(p: argparse.ArgumentParser, out_default: str) -> None:
 
 
 def _init(args) -> None:
-    from ..runtime.ray_env import init_ray
-
     init_ray(num_cpus=args.num_cpus)
 
 
@@ -87,8 +92,6 @@ def cmd_export(args) -> int:
 
 
 def register(subparsers) -> None:
-    from ..cliutil import group_subparsers
-
     ev = group_subparsers(subparsers, "evaluate", "evaluate models on held-out simulated data", "evaluate_target")
     p = ev.add_parser("anomaly", help="ROC/PR-AUC of OCSVM, autoencoder, transformer and combined scores by SNR",
                       description="Train the autoencoder and transformer (Ray Train) on non-transit windows of "

@@ -46,7 +46,9 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from ..errors import ConfigError, ExorayError
+from ..models.registry import _jsonable, load_model, resolve_version
 from ..runtime.ray_env import one_torch_thread
+from .data import simulated_windows
 
 __all__ = ["ScoreHead", "StudentCNN", "export_model", "export_onnx", "onnx_scores", "quantize_torch",
            "quantize_onnx", "prune_model", "distill_model", "latency_per_window", "state_bytes"]
@@ -410,8 +412,6 @@ def distill_model(teacher, x_train: np.ndarray, *, epochs: int = 15, lr: float =
 
 # --------------------------------------------------------------------------- driver
 def _data(n_stars: int, seed: int, smoke: bool):
-    from .data import simulated_windows
-
     t0 = time.perf_counter()
     tr = simulated_windows(max(2, n_stars), seed=seed, transit_fraction=0.5)
     ev = simulated_windows(max(2, n_stars // 2), seed=seed + 1, transit_fraction=0.7, single_fraction=0.5,
@@ -440,7 +440,6 @@ def export_model(name: str, out, *, version: str = "latest", registry=None, onnx
         ``markdown`` (path of export.md).
     """
     torch = _torch()
-    from ..models.registry import _jsonable, load_model, resolve_version
 
     if name not in EXPORTABLE:
         raise ConfigError(f"cannot export {name!r}; choose one of {', '.join(EXPORTABLE)}")

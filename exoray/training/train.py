@@ -43,7 +43,21 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import numpy as np
 
 from ..errors import ConfigError, ExorayError
-from ..models.registry import MODEL_NAMES, build_model, default_config, load_model, load_model_dir, save_model
+from ..models.gan import encode_condition
+from ..models.registry import (
+    _ARCH,
+    MODEL_NAMES,
+    build_model,
+    default_config,
+    list_models,
+    load_model,
+    load_model_dir,
+    resolve_version,
+    save_model,
+)
+from ..models.scores import residual_score
+from ..runtime.ray_env import WORKER_ENV, init_ray
+from .data import _rebalance, class_counts, split_by_star, window_dataset
 
 __all__ = ["TrainSettings", "DataSpec", "train_model", "prepare_datasets", "default_storage",
            "run_name_for", "train_loop_per_worker", "load_checkpoint_weights"]
@@ -114,8 +128,6 @@ def prepare_datasets(name: str, data: DataSpec, base_ds=None):
     to split instead of building one from ``data`` (several models, one
     set of windows).
     """
-    from .data import class_counts, split_by_star, window_dataset
-
     ds = base_ds if base_ds is not None else window_dataset(
         data.source, n_stars=data.n_stars if data.source is None else None, seed=data.seed, truth=data.truth,
         snr_range=tuple(data.snr_range), transit_fraction=data.transit_fraction)
@@ -136,8 +148,6 @@ def prepare_datasets(name: str, data: DataSpec, base_ds=None):
         train = _keep_labels(train, (0, 1))
         val = _keep_labels(val, (0, 1))
         if data.rebalance:
-            from .data import _rebalance
-
             train = _rebalance(train, class_counts(train), data.seed).materialize()
     counts = {"all": all_counts, "train": class_counts(train), "val": class_counts(val)}
     if counts["train"]["total"] == 0:
@@ -315,9 +325,6 @@ def train_loop_per_worker(loop_cfg: Dict[str, Any]) -> None:
             pw = c["no_transit"] / max(1, c["transit"])
         pos_weight = torch.tensor(pw, device=device)
 
-    from ..models.gan import encode_condition
-    from ..models.scores import residual_score
-
     def step(batch) -> Tuple[float, int]:
         x = batch["window"].float()
         n = x.shape[0]
@@ -477,11 +484,8 @@ def _classifier_config_from_pretrained(cfg: Dict[str, Any], registry) -> Dict[st
     if os.path.isdir(ref):
         ecfg = json.loads((Path(ref) / "config.json").read_text())
     else:
-        from ..models.registry import resolve_version
-
         mname, _, ver = ref.partition(":")
         ecfg = json.loads((resolve_version(mname, ver or "latest", registry) / "config.json").read_text())
-    from ..models.registry import _ARCH
 
     enc = ecfg.get("name")
     if enc not in ("autoencoder", "transformer"):
@@ -530,8 +534,6 @@ def train_model(name: str, config: Optional[Mapping[str, Any]] = None, data: Opt
     import ray.train
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
-
-    from ..runtime.ray_env import WORKER_ENV, init_ray
 
     if name not in MODEL_NAMES:
         raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
@@ -609,8 +611,6 @@ def train_model(name: str, config: Optional[Mapping[str, Any]] = None, data: Opt
     out = {"metrics": metrics, "config": cfg, "version_path": None, "run_name": run_name,
            "storage_path": storage, "checkpoint_path": result.checkpoint.path, "history": history, "model": model}
     if settings.register:
-        from ..models.registry import list_models
-
         # rerunning a finished run resumes at its end: do not register the same checkpoint twice
         same = [r for r in list_models(settings.registry)
                 if r["name"] == name and r["metrics"].get("checkpoint_path") == result.checkpoint.path]

@@ -25,7 +25,17 @@ from typing import Any, Dict, Mapping, Optional
 
 from ..errors import ConfigError, ExorayError
 from ..models.registry import build_model, default_config, save_model
-from .train import DataSpec, TrainSettings, _load_checkpoint, default_storage, prepare_datasets, train_loop_per_worker
+from ..runtime.ray_env import WORKER_ENV, init_ray
+from .train import (
+    DataSpec,
+    TrainSettings,
+    _classifier_config_from_pretrained,
+    _encoder_state,
+    _load_checkpoint,
+    default_storage,
+    prepare_datasets,
+    train_loop_per_worker,
+)
 
 __all__ = ["SEARCH_SPACES", "TUNABLE", "search_space", "tune_model"]
 
@@ -72,13 +82,9 @@ def tune_model(name: str, base_config: Optional[Mapping[str, Any]] = None, data:
     from ray.tune.integration.ray_train import TuneReportCallback
     from ray.tune.schedulers import ASHAScheduler
 
-    from ..runtime.ray_env import WORKER_ENV, init_ray
-
     space = search_space(name, smoke)
     base = default_config(name, **{k: v for k, v in dict(base_config or {}).items() if k != "name"})
     if name == "classifier":
-        from .train import _classifier_config_from_pretrained, _encoder_state
-
         base = _classifier_config_from_pretrained(base, registry)
         encoder_state, _ = _encoder_state(base, registry)
     else:

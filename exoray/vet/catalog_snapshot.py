@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import InputError
+from ..runtime import atomic_open
 from ..runtime.files import hash_file
 from .known_objects import EB_COLUMNS, SNAPSHOT_DIR, SNAPSHOT_EB, SNAPSHOT_TOI, TOI_COLUMNS, _read_eb, _read_toi
 
@@ -67,7 +68,6 @@ def _write(df: pd.DataFrame, columns, meta: Dict[str, str], out: Path) -> int:
     table = pa.Table.from_pandas(df, preserve_index=False)
     # drop pandas' own metadata (it holds nothing a reader needs) and keep ours
     table = table.replace_schema_metadata({f"exoray.{k}": str(v) for k, v in meta.items()})
-    from ..runtime import atomic_open
 
     with atomic_open(out, "wb") as fh:
         pq.write_table(table, fh, compression="zstd", compression_level=19, use_dictionary=True)

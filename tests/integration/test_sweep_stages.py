@@ -113,6 +113,7 @@ def test_one_engine_for_all_batches_without_ray(sim_dir, tmp_path, monkeypatch):
 
     monkeypatch.setattr(engine_module.Engine, "__init__", counting_init)
     monkeypatch.setattr(candidates_module, "load_known_catalogs", counting_load)
+    monkeypatch.setattr(engine_module, "load_known_catalogs", counting_load)
     run = sweep(str(sim_dir), str(tmp_path / "out"),
                 SweepConfig(batch_size=2, search=SearchConfig(max_period_days=5.0, max_planets=1), reports="none"),
                 use_ray=False)

@@ -40,7 +40,7 @@ def test_values_that_cannot_be_stored_and_odd_exceptions_are_quarantined(monkeyp
         return [], [], []
 
     monkeypatch.setattr(sweep_module, "_read_one", fake_read)
-    monkeypatch.setattr("exoray.preprocess.preprocess_lightcurve", fake_preprocess)
+    monkeypatch.setattr("exoray.engine.preprocess_lightcurve", fake_preprocess)
     replace_search(monkeypatch, fake_find)
     out = tmp_path / "out"
     summary = sweep_module.process_batch(sorted(made), str(out), SweepConfig(search=SearchConfig(rank=False),
@@ -65,7 +65,7 @@ def test_rank_and_report_failures_keep_the_candidates(monkeypatch, tmp_path):
     def broken(*a, **kw):
         raise ValueError("broken on purpose")
 
-    monkeypatch.setattr("exoray.rank.ranker.score_candidates", broken)
+    monkeypatch.setattr("exoray.engine.score_candidates", broken)
     monkeypatch.setattr("exoray.reports.make_report", broken)
     out = tmp_path / "out"
     sweep_module.process_batch(["ok.fits"], str(out), SweepConfig(search=SearchConfig(), reports="all",
