@@ -23,10 +23,15 @@ pytestmark = [pytest.mark.ray, pytest.mark.timeout(400)]
 DRIVER = r"""
 import json, sys
 import ray
+import ray.data
 from exoray.config import SweepConfig
 from exoray.pipelines.sweep import sweep
 
 address, inp, out = sys.argv[1:4]
+# The pool's two actors start one per node, the second in a fresh worker
+# process on the added node; without waiting for it, the head's actor can
+# preprocess all six small batches before the other one is up.
+ray.data.DataContext.get_current().wait_for_min_actors_s = 120
 cfg = SweepConfig(address=address, batch_size=2, search=None)
 run = sweep(inp, out, cfg)
 nodes = {n["NodeID"]: n["Resources"] for n in ray.nodes() if n["Alive"]}
