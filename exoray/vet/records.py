@@ -232,6 +232,21 @@ def _num(x) -> float:
         return float("nan")
 
 
+class _Headline:
+    """A headline number of :func:`~exoray.vet.vet_candidate`'s result; NaN when absent or not a number."""
+
+    def __init__(self, doc: str):
+        self.__doc__ = doc
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, report: Optional[VetReport], owner=None) -> float:
+        if report is None:
+            return self  # type: ignore[return-value]
+        return _num(report.raw.get(self.name))
+
+
 class _Stat:
     """A number of one vetting test, read off :func:`~exoray.vet.vet_candidate`'s ``tests``; NaN when absent."""
 
@@ -286,33 +301,17 @@ class VetReport:
         return VetFlags.parse(list(self.raw.get("flags") or []))
 
     # the trapezoid fit and the counts
-    @property
-    def depth(self) -> float:
-        return _num(self.raw.get("depth"))
-
-    @property
-    def depth_err(self) -> float:
-        return _num(self.raw.get("depth_err"))
-
-    @property
-    def duration(self) -> float:
-        return _num(self.raw.get("duration"))
-
-    @property
-    def duration_err(self) -> float:
-        return _num(self.raw.get("duration_err"))
+    depth = _Headline("transit depth of the trapezoid fit (fraction)")
+    depth_err = _Headline("its error")
+    duration = _Headline("total duration of the trapezoid fit [d]")
+    duration_err = _Headline("its error [d]")
 
     def n_transits(self, default: int) -> int:
         """Transit epochs with data (``default`` when the vetting did not count them)."""
         return int(self.raw.get("n_transits", default))
 
-    @property
-    def odd_even_sigma(self) -> float:
-        return _num(self.raw.get("odd_even_sigma"))
-
-    @property
-    def secondary_sigma(self) -> float:
-        return _num(self.raw.get("secondary_sigma"))
+    odd_even_sigma = _Headline("odd minus even depth [sigma]")
+    secondary_sigma = _Headline("strongest secondary-eclipse significance [sigma]")
 
     # per-sector depths (ppm)
     @property
