@@ -62,7 +62,6 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
-import hashlib
 import json
 import os
 import re
@@ -76,6 +75,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .._version import __version__
 from ..errors import ConfigError, ExorayError
+from ..runtime.files import hash_file
 from .windows import WINDOW_LENGTH
 
 __all__ = [
@@ -308,20 +308,13 @@ def _kind(name: str) -> ModelKind:
 
 
 # --------------------------------------------------------------------------- manifest and integrity
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _write_manifest(folder: Path, kind: str, metadata: Optional[Mapping] = None) -> Dict[str, Any]:
     """Record ``kind`` and the SHA-256 and size of every file of ``folder`` in its manifest."""
     files = {}
     for f in sorted(folder.rglob("*")):
         if f.is_file() and f.name != MANIFEST_FILE:
-            files[f.relative_to(folder).as_posix()] = {"sha256": _sha256(f), "bytes": f.stat().st_size}
+            files[f.relative_to(folder).as_posix()] = {"sha256": hash_file(f).hexdigest(),
+                                                       "bytes": f.stat().st_size}
     manifest = {
         "format": MANIFEST_FORMAT,
         "kind": kind,
@@ -363,7 +356,7 @@ def verify(folder: Union[str, Path]) -> Optional[Dict[str, Any]]:
         if not f.is_file():
             raise ExorayError(f"{f} is missing, but {folder / MANIFEST_FILE} lists it; the saved model is "
                               "incomplete - restore it or save it again")
-        if f.stat().st_size != rec.get("bytes") or _sha256(f) != rec.get("sha256"):
+        if f.stat().st_size != rec.get("bytes") or hash_file(f).hexdigest() != rec.get("sha256"):
             raise ExorayError(f"{f} changed since the model was saved (its SHA-256 differs from "
                               f"{folder / MANIFEST_FILE}); refused - restore it or save the model again")
     return manifest
