@@ -37,7 +37,6 @@ too; each record of ``OUT/run.json`` carries a copy.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -46,7 +45,7 @@ from typing import Any, Dict, List, Optional
 from .._version import __version__
 from ..config import SweepConfig
 from ..errors import ConfigError
-from ..rank.ranker import DEFAULT_MODEL_DIR
+from ..rank.ranker import DEFAULT_MODEL_DIR, ranker_identity
 from ..runtime import write_json_atomic
 from ..runtime.files import hash_file
 from ..vet.known_objects import EB_CATALOG_ENV, SNAPSHOT_EB, SNAPSHOT_TOI, TOI_CATALOG_ENV, _resolve
@@ -103,14 +102,9 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _sha256_files(paths: List[str], names: bool = False) -> str:
-    """The content hash of ``paths`` (with their base names when ``names``: files of one folder)."""
-    h = hashlib.sha256()
-    for p in paths:
-        if names:
-            h.update(os.path.basename(p).encode("utf-8") + b"\0")
-        hash_file(p, h)
-    return h.hexdigest()[:16]
+def _sha256_file(path: str) -> str:
+    """A short content hash of one file."""
+    return hash_file(path).hexdigest()[:16]
 
 
 def _catalog_files(search) -> Dict[str, Optional[str]]:
@@ -120,17 +114,6 @@ def _catalog_files(search) -> Dict[str, Optional[str]]:
 
 def _ranker_files(search) -> str:
     return os.path.abspath(search.ranker_dir or os.environ.get("EXORAY_RANKER_DIR") or DEFAULT_MODEL_DIR)
-
-
-def ranker_identity(ranker_dir: str) -> str:
-    """A hash of the files that make a ranker's scores (its metrics, notes and registry manifest left out).
-
-    The manifest records when the ranker was saved, so the same model saved
-    twice must not count as a different ranker.
-    """
-    files = sorted(os.path.join(ranker_dir, f) for f in os.listdir(ranker_dir)
-                   if f.endswith((".json", ".txt")) and f not in ("metrics.json", "manifest.json"))
-    return _sha256_files(files, names=True)
 
 
 def output_fingerprint(config: SweepConfig) -> Dict[str, Any]:
@@ -160,7 +143,7 @@ def _search_files(search, files: Dict[str, Any]) -> Dict[str, Any]:
         for name, path in _catalog_files(search).items():
             files[f"catalog.{name}"] = path
             try:
-                out[f"catalog.{name}"] = _sha256_files([path]) if path else None
+                out[f"catalog.{name}"] = _sha256_file(path) if path else None
             except OSError:
                 out[f"catalog.{name}"] = None
     if search.rank:

@@ -33,6 +33,7 @@ are.  LightGBM models never go through pickle.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -43,7 +44,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import ConfigError, InputError
-from ..models.registry import ModelKind, load_cached, load_folder, publish_folder, register_kind
+from ..models.registry import MANIFEST_FILE, ModelKind, load_cached, load_folder, publish_folder, register_kind
+from ..runtime.files import hash_file
 from .features import FEATURE_COLUMNS, _iter_rows, candidate_features
 
 __all__ = [
@@ -182,6 +184,23 @@ def _apply_calibrator(cal: Mapping[str, Any], raw: np.ndarray) -> np.ndarray:
     if m == "sigmoid":
         return 1.0 / (1.0 + np.exp(-(cal["a"] * _logit(raw) + cal["b"])))
     raise ConfigError(f"unknown calibrator {m!r}")
+
+
+def ranker_identity(ranker_dir) -> str:
+    """A short hash of the files that make a ranker's scores: the same ranker, the same identity.
+
+    Its metrics and the registry manifest are left out: the manifest records
+    when the ranker was saved, so the same model saved twice would otherwise
+    look like a different ranker (to a sweep deciding whether to re-rank, or
+    to a client reading the service's model version).
+    """
+    names = sorted(f for f in os.listdir(ranker_dir)
+                   if f.endswith((".json", ".txt")) and f not in ("metrics.json", MANIFEST_FILE))
+    h = hashlib.sha256()
+    for name in names:
+        h.update(name.encode("utf-8") + b"\0")
+        hash_file(os.path.join(ranker_dir, name), h)
+    return h.hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------- the ranker

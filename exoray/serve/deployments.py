@@ -208,13 +208,13 @@ class RankerModel:
 
     def __init__(self, ranker_dir: Optional[str], batch: Dict[str, Any], internal_grpc_host: str = "node"):
         bind_internal_grpc(internal_grpc_host)
-        from ..rank.ranker import DEFAULT_MODEL_DIR, load_default_ranker
+        from ..rank.ranker import DEFAULT_MODEL_DIR, load_default_ranker, ranker_identity
 
         self.dir = str(ranker_dir or os.environ.get("EXORAY_RANKER_DIR") or DEFAULT_MODEL_DIR)
         self.ranker = load_default_ranker(self.dir)
         shipped = os.path.realpath(self.dir) == os.path.realpath(str(DEFAULT_MODEL_DIR))
         self.info = {"name": "ranker", "kind": "ranker", "ready": True,
-                     "version": _ranker_version(self.dir),
+                     "version": ranker_identity(self.dir),
                      "source": "shipped with exoray" if shipped else f"ranker folder {os.path.basename(self.dir)}",
                      "details": {"model": self.ranker.config.model, "members": len(self.ranker.members),
                                  "quantiles": list(self.ranker.config.quantiles),
@@ -274,17 +274,6 @@ class RankerModel:
 
     def rank_one(self, records: List[Dict[str, Any]]) -> Dict[str, Any]:
         return self._rank_groups([records])[0]
-
-
-def _ranker_version(d: str) -> str:
-    import hashlib
-
-    h = hashlib.sha1()
-    for name in sorted(os.listdir(d)):
-        if name.endswith((".json", ".txt")):
-            with open(os.path.join(d, name), "rb") as fh:
-                h.update(fh.read())
-    return h.hexdigest()[:12]
 
 
 @serve.deployment(name="AnomalyModel")

@@ -118,16 +118,17 @@ def _shipped_rows(n_features):
 def test_shipped_ranker_loads_through_the_registry_unchanged(tmp_path):
     if not (DEFAULT_MODEL_DIR / "config.json").exists():
         pytest.skip("no shipped ranker")
-    from exoray.pipelines.fingerprint import ranker_identity
+    from exoray.rank.ranker import ranker_identity
 
     assert read_manifest(DEFAULT_MODEL_DIR) is None  # saved before manifests: recognised by its files
     assert kind_of(DEFAULT_MODEL_DIR) == "ranker"
     r = load_folder(DEFAULT_MODEL_DIR)
     X = _shipped_rows(len(r.config.feature_names))
     expected = [np.array([float.fromhex(h) for h in col]) for col in _SHIPPED_SCORES]
-    if ranker_identity(str(DEFAULT_MODEL_DIR)) == "ae5d98b7a5f0deb2":
-        for got, want in zip(r.predict(X), expected):
-            np.testing.assert_array_equal(got, want)
+    # the pinned scores belong to this shipped ranker: a retrained one must be re-pinned
+    assert ranker_identity(str(DEFAULT_MODEL_DIR)) == "ae5d98b7a5f0deb2", "shipped ranker changed: re-pin its scores"
+    for got, want in zip(r.predict(X), expected):
+        np.testing.assert_array_equal(got, want)
     for got, want in zip(load_default_ranker().predict(X), r.predict(X)):
         np.testing.assert_array_equal(got, want)
     # saved again, it gains a manifest, keeps the same scores and the same identity for reruns
