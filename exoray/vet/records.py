@@ -282,6 +282,12 @@ class VetReport:
         t = self.tests.get(test)
         return _num(t.get(key)) if t is not None else float("nan")
 
+    def statistics(self) -> Dict[str, float]:
+        """Every test statistic kept as a candidate column, by column name (the ``_Stat`` fields below,
+        and the density ratio made of two of them)."""
+        names = [n for n, v in vars(VetReport).items() if isinstance(v, _Stat)] + ["implied_density_ratio"]
+        return {n: getattr(self, n) for n in names}
+
     # the verdict
     @property
     def disposition(self) -> Optional[str]:
